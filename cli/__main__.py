@@ -1,0 +1,3 @@
+from chronorag.cli import main
+
+main()

