@@ -1,0 +1,375 @@
+"""Semantic relevance of passages to a question, without a cross-encoder by default.
+
+The embedded default fuses three signals, each in [0, 1]:
+
+- ``passage``: cosine of the bi-encoder (MiniLM) embeddings of the question and the whole passage
+  (``"{title}. {content}"``, the text the store embeds; a stored ``Document.embedding`` is reused).
+- ``sentence``: the best cosine between the question and one of the passage's sentences, each
+  prefixed with the title (MRAG's sentence stage: the answer usually sits in one sentence).
+- ``lexical``: in-batch BM25 of the question's words over the passages, divided by the batch's best,
+  because names and numbers matter and MiniLM blurs them (MRAG's keyword stage).
+
+Cosines are clipped at 0 (MiniLM rarely goes below; a negative cosine carries no relevance).
+When a local CrossEncoder folder is configured it replaces the bi-encoder for the passage and
+sentence signals; its logits go through a sigmoid, never a linear coefficient, so negative logits
+stay ordered correctly.
+
+Sentence embeddings are cached (LRU by text) and encoded in one batched call per ``score`` call:
+reranking the same candidates again costs only the question's embedding.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from haystack import Document
+
+from chronorag.models import get_sentence_transformer, resolve_cross_encoder
+
+_SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"“(A-Z0-9])")
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Function words carry no evidence; question words would reward passages that are questions.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "she",
+        "that",
+        "the",
+        "their",
+        "them",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+    ]
+)
+MAX_SENTENCES = 16
+
+
+def passage_text(document: Document) -> str:
+    """The text a passage is embedded and matched as: ``"{title}. {content}"`` (title may be empty).
+
+    :param document: a passage.
+    :returns: the text.
+    """
+    title = (document.meta or {}).get("title") or ""
+    content = document.content or ""
+    return f"{title}. {content}" if title else content
+
+
+def split_sentences(text: str, limit: int = MAX_SENTENCES) -> list[str]:
+    """Split a passage into sentences (a light rule, robust to TimeQA's " ." tokenisation).
+
+    :param text: the passage content.
+    :param limit: keep at most this many sentences (long articles: the lead matters most).
+    :returns: non-empty sentences.
+    """
+    parts = [part.strip() for part in _SENTENCE_BOUNDARY.split(text or "")]
+    return [part for part in parts if part][:limit]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens without stopwords (numbers kept: they identify).
+
+    :param text: any text.
+    :returns: tokens.
+    """
+    return [token for token in _WORD.findall(text.lower()) if token not in _STOPWORDS]
+
+
+def bm25_scores(query: str, texts: list[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """BM25 of the query over the candidate texts, with document frequencies from the candidates.
+
+    :param query: the question (its content).
+    :param texts: the candidate texts.
+    :param k1: term-frequency saturation.
+    :param b: length normalisation.
+    :returns: raw BM25 scores, one per text.
+    """
+    docs = [Counter(tokenize(text)) for text in texts]
+    terms = set(tokenize(query))
+    if not docs or not terms:
+        return np.zeros(len(texts), dtype=np.float32)
+    lengths = np.array([sum(doc.values()) for doc in docs], dtype=np.float32)
+    average = float(lengths.mean()) or 1.0
+    scores = np.zeros(len(docs), dtype=np.float32)
+    n = len(docs)
+    for term in terms:
+        df = sum(1 for doc in docs if term in doc)
+        if df == 0:
+            continue
+        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        tf = np.array([doc.get(term, 0) for doc in docs], dtype=np.float32)
+        scores += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths / average))
+    return scores
+
+
+@dataclass
+class SemanticEvidence:
+    """The semantic evidence of one passage.
+
+    :param score: the fused semantic score in [0, 1].
+    :param passage: question-passage similarity in [0, 1].
+    :param sentence: best question-sentence similarity in [0, 1].
+    :param lexical: BM25 divided by the batch's best, in [0, 1].
+    :param sentences: the passage's sentences (title-prefixed), as scored.
+    :param sentence_raw: raw per-sentence scores (cosine, or cross-encoder logits).
+    :param best_sentence: index of the best sentence.
+    """
+
+    score: float
+    passage: float
+    sentence: float
+    lexical: float
+    sentences: list[str] = field(default_factory=list)
+    sentence_raw: list[float] = field(default_factory=list)
+    best_sentence: int = 0
+
+
+class SemanticScorer:
+    """Scores question-passage relevance with the bi-encoder (+ BM25), or a local cross-encoder.
+
+    :param embedding_model: ``"default"`` (the embedded MiniLM) or a local sentence-transformers folder.
+    :param cross_encoder: a local CrossEncoder folder, ``"env"`` to read ``CHRONORAG_CROSS_ENCODER``,
+        or ``None`` for none.
+    :param device: torch device or ``"auto"``.
+    :param passage_weight: weight of the whole-passage similarity.
+    :param sentence_weight: weight of the best-sentence similarity.
+    :param lexical_weight: weight of the BM25 evidence.
+    :param cache_size: sentence embeddings kept in the LRU cache.
+    """
+
+    def __init__(
+        self,
+        embedding_model: str = "default",
+        cross_encoder: str | None = "env",
+        device: str = "auto",
+        passage_weight: float = 0.35,
+        sentence_weight: float = 0.4,
+        lexical_weight: float = 0.25,
+        cache_size: int = 50_000,
+    ) -> None:
+        total = passage_weight + sentence_weight + lexical_weight
+        if total <= 0 or min(passage_weight, sentence_weight, lexical_weight) < 0:
+            raise ValueError("semantic weights must be non-negative and not all zero")
+        self.embedding_model = embedding_model
+        self.cross_encoder_path = cross_encoder
+        self.device = device
+        self.weights = (passage_weight / total, sentence_weight / total, lexical_weight / total)
+        self.cache_size = cache_size
+        self._encoder: Any = None
+        self._cross: Any = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def warm_up(self) -> None:
+        """Load the bi-encoder and, when configured, the cross-encoder."""
+        if self._encoder is None:
+            self._encoder = get_sentence_transformer(self.embedding_model, device=self.device)
+        path = None
+        if self.cross_encoder_path is not None:
+            path = resolve_cross_encoder(
+                None if self.cross_encoder_path == "env" else self.cross_encoder_path
+            )
+        if path and self._cross is None:
+            from sentence_transformers import CrossEncoder
+
+            from chronorag.models import resolve_device
+
+            self._cross = CrossEncoder(path, device=resolve_device(self.device), local_files_only=True)
+
+    @property
+    def uses_cross_encoder(self) -> bool:
+        """True when a cross-encoder is loaded."""
+        return self._cross is not None
+
+    # --- bi-encoder -----------------------------------------------------------------------
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Normalised embeddings of ``texts``, from the cache where possible, the rest in one batch.
+
+        :param texts: texts to embed.
+        :returns: an ``(n, dim)`` float32 array.
+        """
+        self.warm_up()
+        missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
+        if missing:
+            vectors = self._encoder.encode(
+                missing,
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            for text, vector in zip(missing, vectors, strict=True):
+                self._cache[text] = vector.astype(np.float32)
+        rows = []
+        for text in texts:
+            self._cache.move_to_end(text)
+            rows.append(self._cache[text])
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        dim = _dimension(self._encoder)
+        return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+
+    def _passage_vectors(self, documents: list[Document], texts: list[str]) -> np.ndarray:
+        """Reuse stored passage embeddings (same model, same text) and embed only the others."""
+        dim = _dimension(self._encoder)
+        to_embed = [
+            text
+            for doc, text in zip(documents, texts, strict=True)
+            if doc.embedding is None or len(doc.embedding) != dim
+        ]
+        embedded = iter(self.encode(to_embed)) if to_embed else iter(())
+        rows = []
+        for doc in documents:
+            if doc.embedding is not None and len(doc.embedding) == dim:
+                vector = np.asarray(doc.embedding, dtype=np.float32)
+                rows.append(vector / (np.linalg.norm(vector) or 1.0))
+            else:
+                rows.append(next(embedded))
+        return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+
+    # --- scoring --------------------------------------------------------------------------
+    def score(self, query: str, documents: list[Document]) -> list[SemanticEvidence]:
+        """Semantic evidence for every passage.
+
+        :param query: the question text to match (the ranker passes the question's content).
+        :param documents: candidate passages.
+        :returns: one :class:`SemanticEvidence` per document, in order.
+        """
+        if not documents:
+            return []
+        self.warm_up()
+        texts = [passage_text(doc) for doc in documents]
+        sentences = [self._sentences(doc) for doc in documents]
+        if self._cross is not None:
+            passage_raw, sentence_raw = self._cross_scores(query, texts, sentences)
+            passage_sim = _sigmoid(passage_raw)
+            sentence_sim = [_sigmoid(raw) for raw in sentence_raw]
+        else:
+            passage_raw, sentence_raw = self._bi_scores(query, documents, texts, sentences)
+            passage_sim = np.clip(passage_raw, 0.0, 1.0)
+            sentence_sim = [np.clip(raw, 0.0, 1.0) for raw in sentence_raw]
+        lexical = bm25_scores(query, texts)
+        lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
+        w_passage, w_sentence, w_lexical = self.weights
+        results = []
+        for i in range(len(documents)):
+            best = int(np.argmax(sentence_sim[i])) if len(sentence_sim[i]) else 0
+            best_value = float(sentence_sim[i][best]) if len(sentence_sim[i]) else float(passage_sim[i])
+            fused = (
+                w_passage * float(passage_sim[i]) + w_sentence * best_value + w_lexical * float(lexical[i])
+            )
+            results.append(
+                SemanticEvidence(
+                    score=min(max(fused, 0.0), 1.0),
+                    passage=float(passage_sim[i]),
+                    sentence=best_value,
+                    lexical=float(lexical[i]),
+                    sentences=sentences[i],
+                    sentence_raw=[float(x) for x in sentence_raw[i]],
+                    best_sentence=best,
+                )
+            )
+        return results
+
+    def _sentences(self, document: Document) -> list[str]:
+        title = (document.meta or {}).get("title") or ""
+        parts = split_sentences(document.content or "") or [document.content or ""]
+        return [f"{title}. {part}" if title else part for part in parts]
+
+    def _bi_scores(
+        self, query: str, documents: list[Document], texts: list[str], sentences: list[list[str]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        # One batched encode: the question and every sentence not cached yet (passages too when
+        # the store did not send their embeddings).
+        flat = [sentence for group in sentences for sentence in group if len(group) > 1]
+        vectors = self.encode([query, *flat])
+        query_vector, sentence_vectors = vectors[0], vectors[1:]
+        passage_vectors = self._passage_vectors(documents, texts)
+        passage_raw = passage_vectors @ query_vector
+        sentence_raw: list[np.ndarray] = []
+        offset = 0
+        for i, group in enumerate(sentences):
+            if len(group) > 1:
+                sentence_raw.append(sentence_vectors[offset : offset + len(group)] @ query_vector)
+                offset += len(group)
+            else:
+                # A one-sentence passage is its own best sentence: no second embedding needed.
+                sentence_raw.append(np.array([passage_raw[i]], dtype=np.float32))
+        return passage_raw, sentence_raw
+
+    def _cross_scores(
+        self, query: str, texts: list[str], sentences: list[list[str]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        import torch
+
+        pairs = [(query, text) for text in texts]
+        pairs += [(query, sentence) for group in sentences for sentence in group]
+        logits = np.asarray(
+            self._cross.predict(
+                pairs, batch_size=32, show_progress_bar=False, activation_fn=torch.nn.Identity()
+            ),
+            dtype=np.float32,
+        )
+        if logits.ndim > 1:
+            # A multi-label head: the last label is "relevant" by the usual convention.
+            logits = logits[:, -1]
+        passage_raw = logits[: len(texts)]
+        sentence_raw = []
+        offset = len(texts)
+        for group in sentences:
+            sentence_raw.append(logits[offset : offset + len(group)])
+            offset += len(group)
+        return passage_raw, sentence_raw
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))
+
+
+def _dimension(encoder: Any) -> int:
+    # sentence-transformers 6 renamed the method; keep working with 5.x too.
+    getter = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+    return int(getter())

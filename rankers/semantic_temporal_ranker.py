@@ -1,0 +1,310 @@
+"""``SemanticTemporalRanker``: rerank passages by what they say and by when it holds.
+
+Modes:
+
+- ``hybrid`` (default): ``score = semantic_weight * S + temporal_weight * T`` with the weights
+  normalised to sum to 1, so the score is in [0, 1] for every input. S is the fused semantic score
+  of the question's *content* (the question without its time phrase: a date in the text misleads
+  semantic models) from :class:`~chronorag.rankers.semantic_scoring.SemanticScorer`; T is the
+  temporal score of :mod:`chronorag.rankers.temporal_scoring`. Without a time constraint T is a
+  recency preference weighted by ``recency_weight`` instead. Passages published after the
+  constraint's reference time are dropped (``drop_future``): they cannot be evidence "as of" then.
+- ``mrag``: MRAG's published scoring (:mod:`chronorag.rankers.mrag`), for side-by-side evaluation.
+- ``semantic``: the non-temporal reranker on the full question (the ``dense+semantic`` baseline).
+
+Every returned Document is a copy with ``meta["score_semantic"]``, ``meta["score_temporal"]``,
+``meta["matched_span"]``, ``meta["temporal_reason"]`` and ``meta["matched_sentence"]``;
+``Document.score`` is the combined score.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+
+from chronorag.rankers import mrag
+from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer
+from chronorag.rankers.temporal_scoring import apply_ordinal, score_passage
+from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
+
+logger = logging.getLogger(__name__)
+
+MODES = ("hybrid", "mrag", "semantic")
+
+
+@component
+class SemanticTemporalRanker:
+    """Reranks passages by semantic relevance to the question's content and temporal fit to its constraint.
+
+    Usage::
+
+        ranker = SemanticTemporalRanker(top_k=5)
+        ranker.warm_up()
+        constraint = decompose("Who was the US president in 1999?")
+        ranker.run(query=constraint.question, documents=docs, constraint=constraint)["documents"]
+    """
+
+    def __init__(
+        self,
+        top_k: int = 10,
+        mode: str = "hybrid",
+        embedding_model: str = "default",
+        cross_encoder: str | None = "env",
+        device: str = "auto",
+        semantic_weight: float = 0.45,
+        temporal_weight: float = 0.55,
+        recency_weight: float = 0.1,
+        passage_weight: float = 0.35,
+        sentence_weight: float = 0.4,
+        lexical_weight: float = 0.25,
+        drop_future: bool = True,
+        extract_mode: str = "fast",
+    ) -> None:
+        """Create the ranker.
+
+        :param top_k: passages returned by default.
+        :param mode: ``"hybrid"``, ``"mrag"`` or ``"semantic"``.
+        :param embedding_model: ``"default"`` (embedded MiniLM) or a local sentence-transformers folder.
+        :param cross_encoder: a local CrossEncoder folder used instead of the bi-encoder, ``"env"`` to read
+            ``CHRONORAG_CROSS_ENCODER`` (unset: none), or ``None`` for never.
+        :param device: torch device or ``"auto"``.
+        :param semantic_weight: weight of the semantic score in hybrid mode.
+        :param temporal_weight: weight of the temporal score when the question has a time constraint.
+        :param recency_weight: weight of the recency preference when it has none.
+        :param passage_weight: semantic sub-weight of the whole-passage similarity.
+        :param sentence_weight: semantic sub-weight of the best-sentence similarity.
+        :param lexical_weight: semantic sub-weight of BM25 keyword evidence.
+        :param drop_future: in hybrid mode, drop passages published after the reference time.
+        :param extract_mode: ``extract_mentions`` mode for passages without ``meta["time_spans"]``.
+        :raises ValueError: on an unknown mode or negative weights.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if min(semantic_weight, temporal_weight, recency_weight) < 0 or semantic_weight <= 0:
+            raise ValueError("weights must be non-negative and semantic_weight positive")
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        self.top_k = top_k
+        self.mode = mode
+        self.embedding_model = embedding_model
+        self.cross_encoder = cross_encoder
+        self.device = device
+        self.semantic_weight = semantic_weight
+        self.temporal_weight = temporal_weight
+        self.recency_weight = recency_weight
+        self.passage_weight = passage_weight
+        self.sentence_weight = sentence_weight
+        self.lexical_weight = lexical_weight
+        self.drop_future = drop_future
+        self.extract_mode = extract_mode
+        self.scorer = SemanticScorer(
+            embedding_model, cross_encoder, device, passage_weight, sentence_weight, lexical_weight
+        )
+
+    def warm_up(self) -> None:
+        """Load the bi-encoder (shared per process) and the configured cross-encoder, if any."""
+        self.scorer.warm_up()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise the init parameters."""
+        return default_to_dict(
+            self,
+            top_k=self.top_k,
+            mode=self.mode,
+            embedding_model=self.embedding_model,
+            cross_encoder=self.cross_encoder,
+            device=self.device,
+            semantic_weight=self.semantic_weight,
+            temporal_weight=self.temporal_weight,
+            recency_weight=self.recency_weight,
+            passage_weight=self.passage_weight,
+            sentence_weight=self.sentence_weight,
+            lexical_weight=self.lexical_weight,
+            drop_future=self.drop_future,
+            extract_mode=self.extract_mode,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SemanticTemporalRanker:
+        """Inverse of :meth:`to_dict`."""
+        return default_from_dict(cls, data)
+
+    @component.output_types(documents=list[Document])
+    def run(
+        self,
+        query: str,
+        documents: list[Document],
+        constraint: TemporalConstraint | None = None,
+        top_k: int | None = None,
+    ) -> dict[str, list[Document]]:
+        """Rerank ``documents`` for ``query``.
+
+        :param query: the question as asked.
+        :param documents: candidate passages (meta conventions of ``docs/ARCHITECTURE.md``).
+        :param constraint: the question's time constraint (from ``QueryDecomposer``); ``None``: no constraint.
+        :param top_k: passages to return; default the init ``top_k``.
+        :returns: ``{"documents": [...]}``, best first, copies with score explanations in meta.
+        """
+        top_k = top_k or self.top_k
+        if not documents:
+            return {"documents": []}
+        self.warm_up()
+        if self.mode == "semantic":
+            ranked = self._rank_semantic(
+                constraint.question if constraint and constraint.question else query, documents
+            )
+        elif self.mode == "mrag":
+            ranked = self._rank_mrag(query, documents, constraint)
+        else:
+            ranked = self._rank_hybrid(query, documents, constraint)
+        ranked.sort(key=lambda doc: doc.score if doc.score is not None else float("-inf"), reverse=True)
+        return {"documents": ranked[:top_k]}
+
+    # --- hybrid -----------------------------------------------------------------------------
+    def _rank_hybrid(
+        self, query: str, documents: list[Document], constraint: TemporalConstraint | None
+    ) -> list[Document]:
+        reference = constraint.reference_time if constraint else date.today()
+        if self.drop_future:
+            documents = [doc for doc in documents if not _published_after(doc, reference)]
+        if not documents:
+            return []
+        content = (constraint.content or "").strip() if constraint else ""
+        semantic = self.scorer.score(content or query, documents)
+        temporal = [score_passage(self._spans(doc), _published(doc), constraint) for doc in documents]
+        temporal = apply_ordinal(temporal, constraint)
+        constrained = (
+            constraint is not None
+            and constraint.relation != Relation.NONE
+            and constraint.interval is not None
+        )
+        time_weight = self.temporal_weight if constrained else self.recency_weight
+        total = self.semantic_weight + time_weight
+        ranked = []
+        for doc, sem, tem in zip(documents, semantic, temporal, strict=True):
+            score = (self.semantic_weight * sem.score + time_weight * tem.score) / total
+            ranked.append(_explained(doc, score, sem, tem.score, tem.span_dict(), tem.reason))
+        return ranked
+
+    def _spans(self, document: Document) -> list[TimeMention]:
+        """The passage's spans: from meta, else extracted from its text (documents from elsewhere)."""
+        meta = document.meta or {}
+        if "time_spans" in meta and meta["time_spans"] is not None:
+            spans = []
+            for item in meta["time_spans"]:
+                try:
+                    spans.append(item if isinstance(item, TimeMention) else TimeMention.from_dict(item))
+                except (ValueError, TypeError, KeyError):
+                    logger.debug("skipping malformed time span %r in %s", item, document.id)
+            return spans
+        from chronorag.temporal import extract_mentions
+
+        return list(
+            extract_mentions(document.content or "", reference=_published(document), mode=self.extract_mode)
+        )
+
+    # --- semantic baseline -----------------------------------------------------------------
+    def _rank_semantic(self, question: str, documents: list[Document]) -> list[Document]:
+        semantic = self.scorer.score(question, documents)
+        return [
+            _explained(doc, sem.score, sem, None, None, "semantic mode: time is not scored")
+            for doc, sem in zip(documents, semantic, strict=True)
+        ]
+
+    # --- MRAG reproduction ---------------------------------------------------------------
+    def _rank_mrag(
+        self, query: str, documents: list[Document], constraint: TemporalConstraint | None
+    ) -> list[Document]:
+        kind = mrag.relation_type(constraint)
+        if kind == "other":
+            # MRAG scores "in/on/around" (and undated) questions semantically on the full question.
+            question = constraint.question if constraint and constraint.question else query
+            semantic = self.scorer.score(question, documents)
+            ranked = []
+            for doc, sem in zip(documents, semantic, strict=True):
+                raw = sem.sentence_raw[sem.best_sentence] if sem.sentence_raw else sem.passage
+                ranked.append(
+                    _explained(
+                        doc,
+                        raw,
+                        sem,
+                        1.0,
+                        None,
+                        f"mrag: relation type '{kind}' has no temporal coefficient",
+                        raw_semantic=raw,
+                    )
+                )
+            return ranked
+        semantic = self.scorer.score(constraint.content or query, documents)
+        ranked = []
+        for doc, sem in zip(documents, semantic, strict=True):
+            best = (float("-inf"), 0.5, None, 0)
+            for index, (sentence, raw) in enumerate(zip(sem.sentences, sem.sentence_raw, strict=True)):
+                coeff, year = mrag.coefficient(sentence, constraint)
+                final = mrag.combine(raw, coeff)
+                if final > best[0]:
+                    best = (final, coeff, year, index)
+            final, coeff, year, index = best
+            sem.best_sentence = index
+            span = _year_span(year)
+            reason = (
+                f"mrag ({kind}): year {year} gives coefficient {coeff:.2f}"
+                if year is not None
+                else f"mrag ({kind}): no relevant year, coefficient {coeff:.2f}"
+            )
+            raw = sem.sentence_raw[index] if sem.sentence_raw else sem.passage
+            ranked.append(_explained(doc, final, sem, float(coeff), span, reason, raw_semantic=raw))
+        return ranked
+
+
+def _explained(
+    doc: Document,
+    score: float,
+    sem: SemanticEvidence,
+    temporal: float | None,
+    span: dict | None,
+    reason: str,
+    raw_semantic: float | None = None,
+) -> Document:
+    """A copy of ``doc`` with the score and its explanation (the input Document is not mutated)."""
+    meta = dict(doc.meta or {})
+    meta["score_semantic"] = float(sem.score if raw_semantic is None else raw_semantic)
+    meta["score_temporal"] = None if temporal is None else float(temporal)
+    meta["matched_span"] = span
+    meta["temporal_reason"] = reason
+    meta["matched_sentence"] = sem.sentences[sem.best_sentence] if sem.sentences else None
+    return replace(doc, score=float(score), meta=meta)
+
+
+def _published(document: Document) -> date | None:
+    value = (document.meta or {}).get("date")
+    if not value:
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _published_after(document: Document, reference: date) -> bool:
+    published = _published(document)
+    return published is not None and published > reference
+
+
+def _year_span(year: int | None) -> dict | None:
+    if year is None:
+        return None
+    return {
+        "text": str(year),
+        "char_start": -1,
+        "char_end": -1,
+        "start": f"{year:04d}-01-01",
+        "end": f"{year:04d}-12-31",
+        "granularity": "year",
+    }
