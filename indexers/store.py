@@ -1,0 +1,1274 @@
+"""``ChronoDocumentStore``: passages, dates and time spans in SQLite; vectors in FAISS.
+
+Layout of a store folder::
+
+    store.sqlite   documents (JSON), float vectors (BLOB), publication day, time spans, generation
+    vectors.faiss  the FAISS index of the same vectors, with a header naming its generation and checksum
+    bm25/          the lexical index (see ``bm25.py``), rebuilt lazily after writes
+    events.*       the event index (see ``events.py``)
+
+SQLite is the source of truth and the FAISS file is a derived, durable cache:
+
+1. a write commits the rows, their vectors and a new *generation* number in one SQLite
+   transaction (WAL, ``synchronous=FULL``), then updates the in-memory FAISS index;
+2. the FAISS file is saved atomically (temp file, fsync, rename, fsync of the folder) with the
+   generation and a CRC32 of the index bytes in its header, and only then is that generation
+   and checksum recorded in SQLite.
+
+So after a crash at any point the file's generation is either the committed one (use it) or an
+older one (rebuild the index from the SQLite vectors, which hold every committed write). A file
+whose header says the current generation but whose bytes do not match the checksum, or a file
+from a *later* generation than SQLite knows, cannot come from a crash: opening such a store raises
+:class:`StoreCorruptError` naming ``chronorag store rebuild DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sqlite3
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from haystack import Document, default_from_dict, default_to_dict
+from haystack.document_stores.errors import DuplicateDocumentError
+from haystack.document_stores.types import DuplicatePolicy
+from haystack.errors import FilterError
+from haystack.utils.filters import document_matches_filter
+
+from chronorag.indexers.errors import (
+    EmbeddingDimensionError,
+    StoreCorruptError,
+    StoreError,
+    StoreMismatchError,
+)
+from chronorag.temporal.model import MAX_DAY, MIN_DAY, Interval
+
+logger = logging.getLogger(__name__)
+
+SQLITE_FILE = "store.sqlite"
+FAISS_FILE = "vectors.faiss"
+SCHEMA_VERSION = 1
+INDEX_TYPES = ("flat", "ivf", "hnsw")
+DEFAULT_DIM = 384
+
+_FAISS_MAGIC = b"CHRONOFAISS1"
+_FAISS_HEADER = struct.Struct("<12sqqIq")  # magic, generation, ntotal, crc32, payload length
+_SQL_CHUNK = 900  # stay under SQLite's default limit of bound parameters
+_SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
+_IVF_MIN_VECTORS = 10_000  # below this an IVF index is not worth training: keep exact search
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    doc_id TEXT,
+    data TEXT NOT NULL,
+    pub_day INTEGER,
+    vector BLOB
+);
+CREATE INDEX IF NOT EXISTS passages_pub_day ON passages(pub_day);
+CREATE INDEX IF NOT EXISTS passages_doc_id ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS spans (
+    passage_rowid INTEGER NOT NULL REFERENCES passages(rowid) ON DELETE CASCADE,
+    start_day INTEGER NOT NULL,
+    end_day INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS spans_start ON spans(start_day, end_day);
+CREATE INDEX IF NOT EXISTS spans_end ON spans(end_day);
+CREATE INDEX IF NOT EXISTS spans_passage ON spans(passage_rowid);
+CREATE TABLE IF NOT EXISTS sources (
+    doc_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    passages INTEGER NOT NULL
+);
+"""
+
+
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
+def _json_default(value: Any) -> Any:
+    # Dates in meta are kept as ISO strings, the form filters compare and the API returns.
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"meta value of type {type(value).__name__} is not JSON serialisable")
+
+
+def _day_of(value: Any) -> int | None:
+    """A publication date (ISO string, date, datetime) as a day ordinal, else ``None``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date().toordinal()
+    if isinstance(value, date):
+        return value.toordinal()
+    try:
+        return date.fromisoformat(str(value)[:10]).toordinal()
+    except ValueError:
+        return None
+
+
+def _span_days(span: dict[str, Any]) -> tuple[int, int] | None:
+    start = _day_of(span.get("start")) if span.get("start") else MIN_DAY
+    end = _day_of(span.get("end")) if span.get("end") else MAX_DAY
+    if start is None or end is None or start > end:
+        return None
+    return start, end
+
+
+def _encode_vector(embedding: Sequence[float]) -> bytes:
+    """float32 bytes when that is exact (model outputs are), float64 otherwise, so documents round-trip."""
+    as64 = np.asarray(embedding, dtype=np.float64)
+    as32 = as64.astype(np.float32)
+    if np.array_equal(as32.astype(np.float64), as64):
+        return as32.tobytes()
+    return as64.tobytes()
+
+
+def _decode_vector(blob: bytes, dim: int) -> np.ndarray:
+    dtype = np.float32 if len(blob) == dim * 4 else np.float64
+    return np.frombuffer(blob, dtype=dtype)
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0  # a zero vector stays zero (scores 0) instead of becoming NaN
+    return matrix / norms
+
+
+def validate_filters(filters: dict[str, Any]) -> None:
+    """Check the structure of Haystack filters up front, so malformed ones fail even on an empty store.
+
+    :param filters: Haystack filters.
+    :raises FilterError: when a condition lacks a key or a logical operator lacks its conditions.
+    """
+    if not isinstance(filters, dict):
+        raise FilterError(f"filters must be a dict, not {type(filters).__name__}")
+    if "field" in filters:
+        for key in ("operator", "value"):
+            if key not in filters:
+                raise FilterError(f"'{key}' key missing in {filters}")
+        return
+    if "operator" not in filters:
+        raise FilterError(f"'operator' key missing in {filters}")
+    if "conditions" not in filters:
+        raise FilterError(f"'conditions' key missing in {filters}")
+    if filters["operator"] not in ("AND", "OR", "NOT"):
+        raise FilterError(f"unknown logical operator {filters['operator']!r}")
+    for condition in filters["conditions"]:
+        validate_filters(condition)
+
+
+class ChronoDocumentStore:
+    """A Haystack DocumentStore over SQLite (documents, dates, spans) and FAISS (vectors).
+
+    Usage::
+
+        store = ChronoDocumentStore("my_store")
+        store.write_documents(documents_with_embeddings)
+        store.search(query_embedding, top_k=5, time_window=Interval.years(1995, 1997))
+    """
+
+    def __init__(
+        self,
+        path: str,
+        embedding_model: str | None = None,
+        embedding_dim: int | None = None,
+        index_type: str = "flat",
+        use_gpu: str | bool = "auto",
+        save_every_s: float = 10.0,
+        ivf_nprobe: int = 16,
+        hnsw_ef_search: int = 64,
+        read_only: bool = False,
+    ) -> None:
+        """
+        Open the store in ``path``, creating it when the folder holds none.
+
+        :param path: the store folder (kept as given in ``to_dict``).
+        :param embedding_model: the model the vectors come from; ``None`` accepts the store's recorded model
+            (a new store records ``chronorag.models.embedding_model_id()``); another recorded model raises.
+        :param embedding_dim: the vector dimension; ``None`` accepts the recorded one (384 for a new store).
+        :param index_type: ``"flat"`` (exact, default), ``"ivf"`` or ``"hnsw"`` for large stores.
+        :param use_gpu: ``"auto"`` (GPU when FAISS sees one), ``True`` or ``False``.
+        :param save_every_s: after a write, save the FAISS file when the last save is older than this;
+            ``0`` saves after every write. ``flush()``/``close()`` always save.
+        :param ivf_nprobe: IVF lists probed per query.
+        :param hnsw_ef_search: HNSW search depth.
+        :param read_only: never write (the FAISS file is not saved either).
+        :raises StoreMismatchError: when the store holds vectors of another model or dimension.
+        :raises StoreCorruptError: when the files cannot be read or disagree beyond crash recovery.
+        """
+        if index_type not in INDEX_TYPES:
+            raise ValueError(f"index_type must be one of {INDEX_TYPES}, not {index_type!r}")
+        self.path = str(path)
+        self.embedding_model = embedding_model
+        self.embedding_dim = embedding_dim
+        self.index_type = index_type
+        self.use_gpu = use_gpu
+        self.save_every_s = save_every_s
+        self.ivf_nprobe = ivf_nprobe
+        self.hnsw_ef_search = hnsw_ef_search
+        self.read_only = read_only
+
+        self._folder = Path(self.path)
+        self._lock = threading.RLock()
+        self._index: Any = None
+        self._gpu_index: Any = None
+        self._index_stale = False
+        self._generation = 0
+        self._last_save = time.monotonic()
+        self._dirty = False
+        self._conn = self._open_sqlite()
+        self._init_info()
+        self._load_index()
+
+    # ------------------------------------------------------------------ opening
+    def _open_sqlite(self) -> sqlite3.Connection:
+        sqlite_path = self._folder / SQLITE_FILE
+        if not sqlite_path.exists():
+            if self.read_only:
+                raise StoreError(f"no store at {self.path!r} (missing {SQLITE_FILE})")
+            if (self._folder / FAISS_FILE).exists():
+                raise StoreCorruptError(self.path, f"{FAISS_FILE} exists but {SQLITE_FILE} is missing")
+            self._folder.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                str(sqlite_path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed batch survives power loss too, not only a killed process.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if not self.read_only:
+                conn.executescript(_SCHEMA)
+            conn.execute("SELECT count(*) FROM passages").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(self.path, f"{SQLITE_FILE} cannot be read ({exc})") from exc
+        return conn
+
+    def _info(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM info WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_info(self, key: str, value: Any) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO info(key, value) VALUES (?, ?)", (key, str(value)))
+
+    def _init_info(self) -> None:
+        recorded_model = self._info("embedding_model")
+        recorded_dim = self._info("embedding_dim")
+        if recorded_model is None:
+            from chronorag.models import embedding_model_id
+
+            model = self.embedding_model or embedding_model_id()
+            dim = self.embedding_dim or DEFAULT_DIM
+            self._conn.execute("BEGIN IMMEDIATE")
+            for key, value in (
+                ("schema_version", SCHEMA_VERSION),
+                ("embedding_model", model),
+                ("embedding_dim", dim),
+                ("index_type", self.index_type),
+                ("generation", 0),
+                ("created", datetime.now().isoformat(timespec="seconds")),
+            ):
+                self._set_info(key, value)
+            self._conn.execute("COMMIT")
+            recorded_model, recorded_dim = model, str(dim)
+        if self.embedding_model is not None and self.embedding_model != recorded_model:
+            raise StoreMismatchError(
+                f"store {self.path!r} holds vectors of {recorded_model!r}, not {self.embedding_model!r}; "
+                "index into a new store or re-index this one with that model"
+            )
+        if self.embedding_dim is not None and int(recorded_dim) != self.embedding_dim:
+            raise StoreMismatchError(
+                f"store {self.path!r} holds {recorded_dim}-d vectors, not {self.embedding_dim}-d ones"
+            )
+        self.model_id = recorded_model
+        self.dim = int(recorded_dim)
+        self._generation = int(self._info("generation") or 0)
+
+    def _load_index(self) -> None:
+        faiss_path = self._folder / FAISS_FILE
+        vector_rows = self._conn.execute("SELECT count(*) FROM passages WHERE vector IS NOT NULL").fetchone()[
+            0
+        ]
+        if not faiss_path.exists():
+            if vector_rows:
+                logger.warning(
+                    "%s: %s is missing; rebuilding it from the SQLite vectors", self.path, FAISS_FILE
+                )
+            self._rebuild_index_locked(save=not self.read_only)
+            return
+        generation, ntotal, index = self._read_faiss_file(faiss_path)
+        if generation > self._generation:
+            raise StoreCorruptError(
+                self.path,
+                f"{FAISS_FILE} is from generation {generation}, newer than the database ({self._generation})",
+            )
+        if generation < self._generation:
+            # A crash after a commit and before the index was saved: SQLite holds every committed vector.
+            logger.warning(
+                "%s: vector index is at generation %d, the database at %d (interrupted write); rebuilding",
+                self.path,
+                generation,
+                self._generation,
+            )
+            self._rebuild_index_locked(save=not self.read_only)
+            return
+        if ntotal != vector_rows:
+            raise StoreCorruptError(
+                self.path, f"{FAISS_FILE} holds {ntotal} vectors but the database {vector_rows}"
+            )
+        if index.d != self.dim:
+            raise StoreCorruptError(
+                self.path, f"{FAISS_FILE} holds {index.d}-d vectors, the store records {self.dim}"
+            )
+        self._index = self._configure(index)
+
+    def _read_faiss_file(self, faiss_path: Path) -> tuple[int, int, Any]:
+        faiss = _faiss()
+        raw = faiss_path.read_bytes()
+        if len(raw) < _FAISS_HEADER.size:
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} is truncated ({len(raw)} bytes)")
+        magic, generation, ntotal, crc, length = _FAISS_HEADER.unpack_from(raw)
+        if magic != _FAISS_MAGIC:
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} is not a chronorag vector index")
+        payload = memoryview(raw)[_FAISS_HEADER.size :]
+        if generation == self._generation and (len(payload) != length or zlib.crc32(payload) != crc):
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} fails its checksum (damaged file)")
+        if generation != self._generation:
+            return generation, ntotal, None
+        try:
+            index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} cannot be read by FAISS ({exc})") from exc
+        return generation, ntotal, index
+
+    # ------------------------------------------------------------------ FAISS index
+    def _configure(self, index: Any) -> Any:
+        faiss = _faiss()
+        inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+        if hasattr(inner, "nprobe"):
+            inner.nprobe = self.ivf_nprobe
+        if hasattr(inner, "hnsw"):
+            inner.hnsw.efSearch = self.hnsw_ef_search
+        self._gpu_index = None
+        return index
+
+    def _new_index(self, vectors: np.ndarray) -> Any:
+        """An empty index of the configured type, trained on ``vectors`` when it needs training."""
+        faiss = _faiss()
+        n = len(vectors)
+        if self.index_type == "hnsw":
+            inner = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
+        elif self.index_type == "ivf" and n >= _IVF_MIN_VECTORS:
+            nlist = int(min(65536, max(16, 4 * math.sqrt(n))))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            inner = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = (
+                vectors if n <= 50 * nlist else vectors[np.random.default_rng(0).choice(n, 50 * nlist, False)]
+            )
+            inner.train(sample)
+        else:
+            inner = faiss.IndexFlatIP(self.dim)
+        return self._configure(faiss.IndexIDMap2(inner))
+
+    def _iter_vectors(self, batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = 0
+        while True:
+            rows = self._conn.execute(
+                "SELECT rowid, vector FROM passages WHERE vector IS NOT NULL AND rowid > ? "
+                "ORDER BY rowid LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            matrix = np.stack([_decode_vector(r[1], self.dim) for r in rows]).astype(np.float32)
+            last = int(ids[-1])
+            yield ids, _normalise(matrix)
+
+    def _rebuild_index_locked(self, save: bool) -> None:
+        chunks = list(self._iter_vectors())
+        ids = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, dtype=np.int64)
+        vectors = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros((0, self.dim), np.float32)
+        index = self._new_index(vectors)
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        self._index = index
+        self._index_stale = False
+        self._dirty = True
+        if save:
+            self._save_index()
+
+    def _save_index(self) -> None:
+        """Write the FAISS file atomically, then record its generation and checksum in SQLite."""
+        faiss = _faiss()
+        payload = faiss.serialize_index(self._index).tobytes()
+        crc = zlib.crc32(payload)
+        header = _FAISS_HEADER.pack(_FAISS_MAGIC, self._generation, self._index.ntotal, crc, len(payload))
+        target = self._folder / FAISS_FILE
+        tmp = target.with_name(FAISS_FILE + ".tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(header)
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        dir_fd = os.open(self._folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._set_info("faiss_generation", self._generation)
+        self._set_info("faiss_crc", crc)
+        self._conn.execute("COMMIT")
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    def _search_index(self) -> Any:
+        """The index to search without a selector: a GPU copy when one is available and wanted."""
+        if self._index_stale:
+            self._rebuild_index_locked(save=False)
+        if not self._gpu_enabled():
+            return self._index
+        if self._gpu_index is None:
+            faiss = _faiss()
+            self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)
+        return self._gpu_index
+
+    def _gpu_enabled(self) -> bool:
+        if self.use_gpu is False or self.use_gpu == "false":
+            return False
+        faiss = _faiss()
+        return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+
+    @property
+    def device(self) -> str:
+        """``"gpu"`` when searches run on a GPU, else ``"cpu"``."""
+        return "gpu" if self._gpu_enabled() else "cpu"
+
+    @property
+    def generation(self) -> int:
+        """The number of committed writes; changes whenever the contents change."""
+        return self._generation
+
+    def _sync_with_disk(self) -> None:
+        """Follow writes committed by another process (or connection) since this one last looked."""
+        on_disk = int(self._info("generation") or 0)
+        if on_disk != self._generation:
+            self._generation = on_disk
+            self._rebuild_index_locked(save=False)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """
+        Serialise the store's init parameters (the path as the user gave it).
+
+        :returns: the dictionary.
+        """
+        return default_to_dict(
+            self,
+            path=self.path,
+            embedding_model=self.embedding_model,
+            embedding_dim=self.embedding_dim,
+            index_type=self.index_type,
+            use_gpu=self.use_gpu,
+            save_every_s=self.save_every_s,
+            ivf_nprobe=self.ivf_nprobe,
+            hnsw_ef_search=self.hnsw_ef_search,
+            read_only=self.read_only,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChronoDocumentStore:
+        """
+        Reopen a store from :meth:`to_dict`'s output.
+
+        :param data: the dictionary.
+        :returns: the store.
+        """
+        return default_from_dict(cls, data)
+
+    # ------------------------------------------------------------------ DocumentStore protocol
+    def count_documents(self) -> int:
+        """
+        :returns: the number of passages in the store.
+        """
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+
+    def filter_documents(self, filters: dict[str, Any] | None = None) -> list[Document]:
+        """
+        The passages matching Haystack ``filters`` (all of them when ``None``), in insertion order.
+
+        :param filters: Haystack filters; dates in ISO strings compare as dates.
+        :returns: the matching documents, with their embeddings.
+        :raises FilterError: on malformed filters or values that cannot be compared.
+        """
+        if filters:
+            validate_filters(filters)
+        with self._lock:
+            rows = self._conn.execute("SELECT data, vector FROM passages ORDER BY rowid").fetchall()
+        documents = [self._row_to_document(data, vector) for data, vector in rows]
+        if filters:
+            documents = [d for d in documents if document_matches_filter(filters, d)]
+        return documents
+
+    def write_documents(
+        self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE
+    ) -> int:
+        """
+        Write passages in one transaction; ``NONE`` means ``FAIL``.
+
+        :param documents: Haystack documents; an embedding, when present, must have the store's dimension.
+        :param policy: what to do with ids already stored (or repeated in the batch).
+        :returns: the number of documents written.
+        :raises DuplicateDocumentError: with ``FAIL`` when an id exists; nothing is written then.
+        :raises EmbeddingDimensionError: when an embedding has another dimension; nothing is written then.
+        :raises ValueError: when ``documents`` is not a list of Documents.
+        """
+        return self.write_batch(documents, policy=policy)
+
+    def write_batch(
+        self,
+        documents: list[Document],
+        policy: DuplicatePolicy = DuplicatePolicy.NONE,
+        sources: dict[str, tuple[str, int]] | None = None,
+        replace_sources: Iterable[str] = (),
+    ) -> int:
+        """
+        Write passages and record their source documents in one transaction (what ingestion uses).
+
+        :param documents: the passages.
+        :param policy: duplicate policy, as for :meth:`write_documents`.
+        :param sources: ``{doc_id: (content_hash, passage_count)}`` recorded with the passages, so a re-run
+            of the ingestion skips documents already stored.
+        :param replace_sources: doc ids whose earlier passages are deleted in the same transaction
+            (a document whose content changed).
+        :returns: the number of documents written.
+        """
+        if not isinstance(documents, list) or any(not isinstance(d, Document) for d in documents):
+            raise ValueError("write_documents expects a list of Documents")
+        if policy == DuplicatePolicy.NONE:
+            policy = DuplicatePolicy.FAIL
+        rows = [self._document_to_row(d) for d in documents]
+        with self._lock:
+            self._check_writable()
+            self._sync_with_disk()
+            return self._write_rows(documents, rows, policy, sources or {}, list(replace_sources))
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"store {self.path!r} was opened read-only")
+
+    def _document_to_row(
+        self, document: Document
+    ) -> tuple[str, int | None, bytes | None, list[tuple[int, int]]]:
+        data = document.to_dict(flatten=False)
+        data.pop("embedding", None)
+        data["score"] = None
+        vector = None
+        if document.embedding is not None:
+            if len(document.embedding) != self.dim:
+                raise EmbeddingDimensionError(
+                    f"document {document.id!r} has a {len(document.embedding)}-d embedding; "
+                    f"store {self.path!r} holds {self.dim}-d vectors of {self.model_id!r}"
+                )
+            vector = _encode_vector(document.embedding)
+        meta = document.meta or {}
+        spans = []
+        for span in meta.get("time_spans") or []:
+            days = _span_days(span) if isinstance(span, dict) else None
+            if days:
+                spans.append(days)
+        return json.dumps(data, default=_json_default), _day_of(meta.get("date")), vector, spans
+
+    def _write_rows(
+        self,
+        documents: list[Document],
+        rows: list[tuple[str, int | None, bytes | None, list[tuple[int, int]]]],
+        policy: DuplicatePolicy,
+        sources: dict[str, tuple[str, int]],
+        replace_sources: list[str],
+    ) -> int:
+        existing = self._existing_rowids([d.id for d in documents])
+        chosen: dict[str, int] = {}
+        for position, document in enumerate(documents):
+            if document.id in existing or document.id in chosen:
+                if policy == DuplicatePolicy.FAIL:
+                    raise DuplicateDocumentError(f"ID '{document.id}' already exists.")
+                if policy == DuplicatePolicy.SKIP:
+                    continue
+            chosen[document.id] = position  # OVERWRITE: the last copy wins
+        removed: list[int] = []
+        added_ids: list[int] = []
+        added_vectors: list[np.ndarray] = []
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for doc_id in replace_sources:
+                removed.extend(self._delete_where("doc_id = ?", [doc_id]))
+            overwritten = [existing[i] for i in chosen if i in existing]
+            removed.extend(self._delete_rowids(overwritten))
+            for doc_id, position in chosen.items():
+                data, pub_day, vector, spans = rows[position]
+                source = (documents[position].meta or {}).get("doc_id")
+                cursor = conn.execute(
+                    "INSERT INTO passages(id, doc_id, data, pub_day, vector) VALUES (?, ?, ?, ?, ?)",
+                    (doc_id, str(source) if source is not None else None, data, pub_day, vector),
+                )
+                rowid = cursor.lastrowid
+                if spans:
+                    conn.executemany(
+                        "INSERT INTO spans(passage_rowid, start_day, end_day) VALUES (?, ?, ?)",
+                        [(rowid, s, e) for s, e in spans],
+                    )
+                if vector is not None:
+                    added_ids.append(rowid)
+                    added_vectors.append(_decode_vector(vector, self.dim))
+            for doc_id, (content_hash, count) in sources.items():
+                conn.execute(
+                    "INSERT OR REPLACE INTO sources(doc_id, content_hash, passages) VALUES (?, ?, ?)",
+                    (doc_id, content_hash, count),
+                )
+            self._generation += 1
+            self._set_info("generation", self._generation)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._generation = int(self._info("generation") or 0)
+            raise
+        self._apply_to_index(removed, added_ids, added_vectors)
+        return len(chosen)
+
+    def _existing_rowids(self, ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _SQL_CHUNK):
+            chunk = unique[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for doc_id, rowid in self._conn.execute(
+                f"SELECT id, rowid FROM passages WHERE id IN ({marks})", chunk
+            ):
+                found[doc_id] = rowid
+        return found
+
+    def _delete_rowids(self, rowids: list[int]) -> list[int]:
+        """Delete rows (inside the caller's transaction); returns the rowids that had vectors."""
+        with_vectors: list[int] = []
+        for start in range(0, len(rowids), _SQL_CHUNK):
+            chunk = rowids[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with_vectors.extend(
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT rowid FROM passages WHERE rowid IN ({marks}) AND vector IS NOT NULL", chunk
+                )
+            )
+            self._conn.execute(f"DELETE FROM passages WHERE rowid IN ({marks})", chunk)
+        return with_vectors
+
+    def _delete_where(self, where: str, params: list[Any]) -> list[int]:
+        rowids = [r[0] for r in self._conn.execute(f"SELECT rowid FROM passages WHERE {where}", params)]
+        return self._delete_rowids(rowids)
+
+    def _apply_to_index(
+        self, removed: list[int], added_ids: list[int], added_vectors: list[np.ndarray]
+    ) -> None:
+        """Mirror a committed write in the in-memory index; on failure, rebuild it from SQLite."""
+        try:
+            if removed:
+                if self.index_type == "hnsw":
+                    # HNSW cannot remove vectors: rebuild lazily from the committed rows.
+                    self._index_stale = True
+                else:
+                    self._index.remove_ids(np.asarray(removed, dtype=np.int64))
+            if added_ids and not self._index_stale:
+                self._index.add_with_ids(
+                    _normalise(np.stack(added_vectors)), np.asarray(added_ids, dtype=np.int64)
+                )
+        except RuntimeError:
+            logger.exception(
+                "%s: updating the vector index failed; it will be rebuilt from SQLite", self.path
+            )
+            self._index_stale = True
+        self._gpu_index = None
+        self._dirty = True
+        self._maybe_save()
+
+    def _maybe_save(self) -> None:
+        if self.read_only or not self._dirty or self._index_stale:
+            return
+        # Small indexes are cheap to save, so every write is durable at once; large ones save on a timer
+        # (a crash in between costs a rebuild from SQLite on the next open, never data).
+        small = self._index.ntotal * self.dim * 4 <= _SMALL_INDEX_BYTES
+        if small or time.monotonic() - self._last_save >= self.save_every_s:
+            self._save_index()
+
+    def delete_documents(self, document_ids: list[str]) -> None:
+        """
+        Delete passages by id; unknown ids are ignored.
+
+        :param document_ids: the ids to delete.
+        """
+        with self._lock:
+            self._check_writable()
+            self._sync_with_disk()
+            rowids = list(self._existing_rowids(list(document_ids)).values())
+            if not rowids:
+                return
+            self._commit_deletion(lambda: self._delete_rowids(rowids))
+
+    def delete_source(self, doc_id: str) -> int:
+        """
+        Delete every passage of a source document and its ingestion record.
+
+        :param doc_id: the source document's id (``meta["doc_id"]``).
+        :returns: the number of passages deleted.
+        """
+        with self._lock:
+            self._check_writable()
+            self._sync_with_disk()
+            count = self._conn.execute(
+                "SELECT count(*) FROM passages WHERE doc_id = ?", (doc_id,)
+            ).fetchone()[0]
+
+            def delete() -> list[int]:
+                self._conn.execute("DELETE FROM sources WHERE doc_id = ?", (doc_id,))
+                return self._delete_where("doc_id = ?", [doc_id])
+
+            self._commit_deletion(delete)
+            return count
+
+    def delete_all_documents(self) -> None:
+        """Delete every passage (the store keeps its model and dimension)."""
+        with self._lock:
+            self._check_writable()
+
+            def delete() -> list[int]:
+                self._conn.execute("DELETE FROM sources")
+                self._conn.execute("DELETE FROM spans")
+                self._conn.execute("DELETE FROM passages")
+                return []
+
+            self._commit_deletion(delete)
+            self._index = self._new_index(np.zeros((0, self.dim), np.float32))
+            self._index_stale = False
+
+    def _commit_deletion(self, delete: Any) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            removed = delete()
+            self._generation += 1
+            self._set_info("generation", self._generation)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._generation = int(self._info("generation") or 0)
+            raise
+        self._apply_to_index(removed, [], [])
+
+    # ------------------------------------------------------------------ reading helpers
+    def _row_to_document(self, data: str, vector: bytes | None, score: float | None = None) -> Document:
+        payload = json.loads(data)
+        if vector is not None:
+            payload["embedding"] = _decode_vector(vector, self.dim).tolist()
+        payload["score"] = score
+        return Document.from_dict(payload)
+
+    def get_documents_by_id(self, ids: list[str], return_embedding: bool = False) -> list[Document]:
+        """
+        Passages by id, in the order asked (unknown ids are left out).
+
+        :param ids: passage ids.
+        :param return_embedding: include the stored embeddings.
+        :returns: the documents found.
+        """
+        found: dict[str, Document] = {}
+        with self._lock:
+            for start in range(0, len(ids), _SQL_CHUNK):
+                chunk = ids[start : start + _SQL_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                column = "vector" if return_embedding else "NULL"
+                for pid, data, vector in self._conn.execute(
+                    f"SELECT id, data, {column} FROM passages WHERE id IN ({marks})", chunk
+                ):
+                    found[pid] = self._row_to_document(data, vector)
+        return [found[i] for i in ids if i in found]
+
+    def iter_documents(self, batch_size: int = 1000, return_embedding: bool = False) -> Iterator[Document]:
+        """
+        Every passage in insertion order, read in batches (for large stores).
+
+        :param batch_size: rows read per query.
+        :param return_embedding: include the stored embeddings.
+        :returns: an iterator of documents.
+        """
+        last = 0
+        column = "vector" if return_embedding else "NULL"
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT rowid, data, {column} FROM passages WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (last, batch_size),
+                ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for _, data, vector in rows:
+                yield self._row_to_document(data, vector)
+
+    def source_hashes(self) -> dict[str, str]:
+        """
+        :returns: ``{doc_id: content_hash}`` of every ingested source document.
+        """
+        with self._lock:
+            return dict(self._conn.execute("SELECT doc_id, content_hash FROM sources"))
+
+    # ------------------------------------------------------------------ search
+    def _candidate_rowids(
+        self,
+        filters: dict[str, Any] | None,
+        time_window: Interval | None,
+        published_on_or_before: date | None,
+        published_on_or_after: date | None = None,
+    ) -> np.ndarray | None:
+        """Rowids allowed by the restrictions (SQL for time, Haystack filters on meta); ``None``: all."""
+        if (
+            not filters
+            and time_window is None
+            and published_on_or_before is None
+            and published_on_or_after is None
+        ):
+            return None
+        where = ["vector IS NOT NULL"]
+        params: list[Any] = []
+        if published_on_or_before is not None:
+            where.append("(pub_day IS NULL OR pub_day <= ?)")  # undated passages pass
+            params.append(published_on_or_before.toordinal())
+        if published_on_or_after is not None:
+            where.append("(pub_day IS NULL OR pub_day >= ?)")
+            params.append(published_on_or_after.toordinal())
+        if time_window is not None:
+            where.append("rowid IN (SELECT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?)")
+            params.extend([time_window.end_day, time_window.start_day])
+        sql_where = " AND ".join(where)
+        if not filters:
+            rows = self._conn.execute(f"SELECT rowid FROM passages WHERE {sql_where}", params).fetchall()
+            return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        validate_filters(filters)
+        rows = self._conn.execute(f"SELECT rowid, data FROM passages WHERE {sql_where}", params).fetchall()
+        keep = [
+            rowid
+            for rowid, data in rows
+            if document_matches_filter(filters, Document.from_dict(json.loads(data)))
+        ]
+        return np.asarray(keep, dtype=np.int64)
+
+    def search(
+        self,
+        query_embedding: Sequence[float] | np.ndarray,
+        top_k: int = 10,
+        filters: dict[str, Any] | None = None,
+        time_window: Interval | None = None,
+        published_on_or_before: date | None = None,
+        published_on_or_after: date | None = None,
+        return_embedding: bool = False,
+    ) -> list[Document]:
+        """
+        The ``top_k`` passages closest to the query (cosine), among those the restrictions allow.
+
+        Restrictions are resolved to passage ids first (SQL on indexed day columns, then Haystack
+        filters) and the vector search runs on those ids only, so a selective filter still returns
+        ``top_k`` passages whenever that many match.
+
+        :param query_embedding: the query vector (normalised here).
+        :param top_k: how many passages to return.
+        :param filters: Haystack filters on the passages.
+        :param time_window: keep passages mentioning a time span that overlaps it.
+        :param published_on_or_before: drop passages published after this day (undated ones pass).
+        :param published_on_or_after: drop passages published before this day (undated ones pass).
+        :param return_embedding: include the stored embeddings.
+        :returns: documents with ``score`` = cosine similarity, best first.
+        """
+        query = _normalise(np.asarray(query_embedding, dtype=np.float32).reshape(1, -1))
+        if query.shape[1] != self.dim:
+            raise EmbeddingDimensionError(
+                f"query has {query.shape[1]} dimensions; the store holds {self.dim}-d vectors"
+            )
+        if top_k <= 0:
+            return []
+        with self._lock:
+            self._sync_with_disk()
+            candidates = self._candidate_rowids(
+                filters, time_window, published_on_or_before, published_on_or_after
+            )
+            ids, scores = self._vector_search(query, top_k, candidates)
+            return self._fetch_scored(ids, scores, return_embedding)
+
+    def _vector_search(
+        self, query: np.ndarray, top_k: int, candidates: np.ndarray | None
+    ) -> tuple[list, list]:
+        if candidates is None:
+            index = self._search_index()
+            k = min(top_k, index.ntotal)
+            if k == 0:
+                return [], []
+            scores, ids = index.search(query, k)
+            return self._valid(ids[0], scores[0])
+        if len(candidates) == 0:
+            return [], []
+        if self._index_stale:
+            self._rebuild_index_locked(save=False)
+        # Few candidates: scoring them directly beats a FAISS scan; many: a selector scan.
+        if len(candidates) <= max(4096, self._index.ntotal // 50):
+            return self._score_directly(query, top_k, candidates)
+        faiss = _faiss()
+        k = min(top_k, len(candidates))
+        selector = faiss.IDSelectorBatch(candidates)
+        params = self._search_params(selector)
+        scores, ids = self._index.search(query, k, params=params)
+        ids_list, scores_list = self._valid(ids[0], scores[0])
+        if len(ids_list) < k:
+            # An approximate index can miss selected ids; exact scoring never does.
+            return self._score_directly(query, top_k, candidates)
+        return ids_list, scores_list
+
+    def _search_params(self, selector: Any) -> Any:
+        faiss = _faiss()
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.ivf_nprobe)
+        if isinstance(inner, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.hnsw_ef_search)
+        return faiss.SearchParameters(sel=selector)
+
+    def _score_directly(self, query: np.ndarray, top_k: int, candidates: np.ndarray) -> tuple[list, list]:
+        vectors = self._candidate_vectors(candidates)
+        scores = vectors @ query[0]
+        k = min(top_k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return candidates[top].tolist(), scores[top].tolist()
+
+    def _candidate_vectors(self, candidates: np.ndarray) -> np.ndarray:
+        faiss = _faiss()
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexFlat):
+            return self._index.reconstruct_batch(candidates)
+        vectors = []
+        for start in range(0, len(candidates), _SQL_CHUNK):
+            chunk = candidates[start : start + _SQL_CHUNK].tolist()
+            marks = ",".join("?" * len(chunk))
+            by_id = dict(
+                self._conn.execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", chunk)
+            )
+            vectors.extend(_decode_vector(by_id[r], self.dim) for r in chunk)
+        return _normalise(np.stack(vectors))
+
+    @staticmethod
+    def _valid(ids: np.ndarray, scores: np.ndarray) -> tuple[list, list]:
+        keep = ids >= 0
+        return ids[keep].tolist(), scores[keep].tolist()
+
+    def _fetch_scored(self, rowids: list[int], scores: list[float], return_embedding: bool) -> list[Document]:
+        if not rowids:
+            return []
+        column = "vector" if return_embedding else "NULL"
+        marks = ",".join("?" * len(rowids))
+        rows = {
+            r[0]: r[1:]
+            for r in self._conn.execute(
+                f"SELECT rowid, data, {column} FROM passages WHERE rowid IN ({marks})", rowids
+            )
+        }
+        return [
+            self._row_to_document(rows[r][0], rows[r][1], float(s))
+            for r, s in zip(rowids, scores, strict=True)
+            if r in rows
+        ]
+
+    def rowids_to_ids(self, rowids: list[int]) -> dict[int, str]:
+        """
+        :param rowids: internal row ids (the FAISS ids and the BM25 index positions' keys).
+        :returns: ``{rowid: passage id}``.
+        """
+        found: dict[int, str] = {}
+        with self._lock:
+            for start in range(0, len(rowids), _SQL_CHUNK):
+                chunk = rowids[start : start + _SQL_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._conn.execute(f"SELECT rowid, id FROM passages WHERE rowid IN ({marks})", chunk)
+                )
+        return found
+
+    def bm25_search(
+        self,
+        query: str,
+        top_k: int = 10,
+        filters: dict[str, Any] | None = None,
+        time_window: Interval | None = None,
+        published_on_or_before: date | None = None,
+        published_on_or_after: date | None = None,
+    ) -> list[Document]:
+        """
+        Lexical (BM25) search over ``passage_text`` of every passage, restricted as in :meth:`search`.
+
+        :param query: the query text.
+        :param top_k: how many passages to return.
+        :param filters: Haystack filters on the passages.
+        :param time_window: keep passages mentioning a time span that overlaps it.
+        :param published_on_or_before: drop passages published after this day (undated ones pass).
+        :param published_on_or_after: drop passages published before this day (undated ones pass).
+        :returns: documents with ``score`` = BM25 score, best first.
+        """
+        from chronorag.indexers.bm25 import BM25Index
+
+        with self._lock:
+            self._sync_with_disk()
+            bm25 = BM25Index.for_store(self)
+            restricted = filters or time_window or published_on_or_before or published_on_or_after
+            # BM25 covers passages without vectors too, hence its own candidate query.
+            candidates = (
+                self._bm25_candidates(filters, time_window, published_on_or_before, published_on_or_after)
+                if restricted
+                else None
+            )
+            rowids, scores = bm25.search(query, top_k, candidates)
+            return self._fetch_scored(rowids, scores, False)
+
+    def _bm25_candidates(
+        self,
+        filters: dict[str, Any] | None,
+        time_window: Interval | None,
+        published_on_or_before: date | None,
+        published_on_or_after: date | None,
+    ) -> np.ndarray:
+        where = ["1"]
+        params: list[Any] = []
+        if published_on_or_before is not None:
+            where.append("(pub_day IS NULL OR pub_day <= ?)")
+            params.append(published_on_or_before.toordinal())
+        if published_on_or_after is not None:
+            where.append("(pub_day IS NULL OR pub_day >= ?)")
+            params.append(published_on_or_after.toordinal())
+        if time_window is not None:
+            where.append("rowid IN (SELECT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?)")
+            params.extend([time_window.end_day, time_window.start_day])
+        rows = self._conn.execute(
+            f"SELECT rowid, data FROM passages WHERE {' AND '.join(where)}", params
+        ).fetchall()
+        if filters:
+            validate_filters(filters)
+            rows = [r for r in rows if document_matches_filter(filters, Document.from_dict(json.loads(r[1])))]
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def iter_texts(self, batch_size: int = 5000) -> Iterator[list[tuple[int, str]]]:
+        """
+        ``(rowid, passage_text)`` of every passage in rowid order, in batches (for lexical indexes).
+
+        :param batch_size: rows per batch.
+        :returns: an iterator of batches.
+        """
+        from chronorag.indexers.text import passage_text
+
+        last = 0
+        while True:
+            rows = self._conn.execute(
+                "SELECT rowid, data FROM passages WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch_size)
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(rowid, passage_text(Document.from_dict(json.loads(data)))) for rowid, data in rows]
+
+    # ------------------------------------------------------------------ maintenance
+    def flush(self) -> None:
+        """Save the vector index now if writes happened since the last save."""
+        with self._lock:
+            if self.read_only:
+                return
+            if self._index_stale:
+                self._rebuild_index_locked(save=True)
+            elif self._dirty:
+                self._save_index()
+            if (
+                self.index_type == "ivf"
+                and self._index.ntotal >= _IVF_MIN_VECTORS
+                and self.actual_index_type == "flat"
+            ):
+                self._rebuild_index_locked(save=True)
+
+    def close(self) -> None:
+        """Save pending index changes and close the database."""
+        with self._lock:
+            if self._conn is None:
+                return
+            self.flush()
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def rebuild(self) -> int:
+        """
+        Rebuild the FAISS index (of the configured type) from the vectors in SQLite and save it.
+
+        :returns: the number of vectors indexed.
+        """
+        with self._lock:
+            self._check_writable()
+            self._rebuild_index_locked(save=True)
+            return int(self._index.ntotal)
+
+    @property
+    def actual_index_type(self) -> str:
+        """The FAISS index in use: ``flat``, ``ivf`` or ``hnsw`` (IVF stays flat until 10k vectors)."""
+        faiss = _faiss()
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexIVF):
+            return "ivf"
+        if isinstance(inner, faiss.IndexHNSW):
+            return "hnsw"
+        return "flat"
+
+    def check(self) -> list[str]:
+        """
+        Verify that rows and vectors agree: every row with a vector is in the index once, and nothing else is.
+
+        :returns: the problems found (empty when consistent).
+        """
+        problems: list[str] = []
+        with self._lock:
+            integrity = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+            if integrity != "ok":
+                problems.append(f"SQLite integrity check: {integrity}")
+            faiss_path = self._folder / FAISS_FILE
+            if faiss_path.exists():
+                try:
+                    generation, _, _ = self._read_faiss_file(faiss_path)
+                    if generation != self._generation:
+                        problems.append(
+                            f"{FAISS_FILE} is at generation {generation}, the database at {self._generation} "
+                            "(unsaved writes; `flush` or reopen to recover)"
+                        )
+                except StoreCorruptError as exc:
+                    problems.append(exc.problem)
+            elif self.count_documents():
+                problems.append(f"{FAISS_FILE} is missing")
+            if self._index_stale:
+                self._rebuild_index_locked(save=False)
+            expected = np.asarray(
+                [
+                    r[0]
+                    for r in self._conn.execute(
+                        "SELECT rowid FROM passages WHERE vector IS NOT NULL ORDER BY rowid"
+                    )
+                ],
+                dtype=np.int64,
+            )
+            faiss = _faiss()
+            indexed = np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+            if len(np.unique(indexed)) != len(indexed):
+                problems.append("the vector index holds duplicate ids")
+            missing = np.setdiff1d(expected, indexed)
+            extra = np.setdiff1d(indexed, expected)
+            if len(missing):
+                problems.append(
+                    f"{len(missing)} rows have no vector in the index (e.g. rowid {int(missing[0])})"
+                )
+            if len(extra):
+                problems.append(f"{len(extra)} index vectors have no row (e.g. id {int(extra[0])})")
+            if not len(missing) and not len(extra) and len(expected):
+                sample = expected[:: max(1, len(expected) // 200)][:200]
+                stored = self._candidate_vectors_from_sql(sample)
+                if isinstance(faiss.downcast_index(self._index.index), faiss.IndexFlat):
+                    indexed_vectors = self._index.reconstruct_batch(sample)
+                    if not np.allclose(stored, indexed_vectors, atol=1e-5):
+                        problems.append("index vectors differ from the vectors in the database")
+        return problems
+
+    def _candidate_vectors_from_sql(self, rowids: np.ndarray) -> np.ndarray:
+        marks = ",".join("?" * len(rowids))
+        by_id = dict(
+            self._conn.execute(
+                f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", rowids.tolist()
+            )
+        )
+        return _normalise(np.stack([_decode_vector(by_id[int(r)], self.dim) for r in rowids]))
+
+    def stats(self) -> dict[str, Any]:
+        """
+        :returns: documents, passages, model, dimension, index type, device, date range and size on disk.
+        """
+        with self._lock:
+            passages = self.count_documents()
+            documents = self._conn.execute(
+                "SELECT count(DISTINCT coalesce(doc_id, id)) FROM passages"
+            ).fetchone()[0]
+            with_vectors = self._conn.execute(
+                "SELECT count(*) FROM passages WHERE vector IS NOT NULL"
+            ).fetchone()[0]
+            low, high, dated = self._conn.execute(
+                "SELECT min(pub_day), max(pub_day), count(pub_day) FROM passages"
+            ).fetchone()
+            spans = self._conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+        size = sum(p.stat().st_size for p in self._folder.rglob("*") if p.is_file())
+        return {
+            "path": self.path,
+            "documents": documents,
+            "passages": passages,
+            "vectors": with_vectors,
+            "dated_passages": dated,
+            "time_spans": spans,
+            "embedding_model": self.model_id,
+            "embedding_dim": self.dim,
+            "index_type": self.actual_index_type,
+            "configured_index_type": self.index_type,
+            "device": self.device,
+            "date_min": date.fromordinal(low).isoformat() if low else None,
+            "date_max": date.fromordinal(high).isoformat() if high else None,
+            "generation": self._generation,
+            "size_bytes": size,
+        }
+
+    def __enter__(self) -> ChronoDocumentStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+def copy_without_embedding(documents: list[Document]) -> list[Document]:
+    """
+    :param documents: documents.
+    :returns: copies without their embeddings (what retrievers return).
+    """
+    return [replace(d, embedding=None) for d in documents]
