@@ -18,7 +18,7 @@ MIN_DAY = date.min.toordinal()  # 1 (0001-01-01): the ordinal used for an open s
 MAX_DAY = date.max.toordinal()  # 9999-12-31: the ordinal used for an open end
 
 
-class Granularity(str, Enum):
+class Granularity(str, Enum):  # noqa: UP042 (str() must stay the member name)
     """How precisely an interval was stated; rankers measure distance in this unit."""
 
     DAY = "day"
@@ -48,7 +48,7 @@ _GRANULARITY_DAYS = {
 }
 
 
-class Relation(str, Enum):
+class Relation(str, Enum):  # noqa: UP042 (str() must stay the member name)
     """The time relation a question asks for."""
 
     BEFORE = "before"
@@ -63,7 +63,7 @@ class Relation(str, Enum):
     NONE = "none"
 
 
-class Ordinal(str, Enum):
+class Ordinal(str, Enum):  # noqa: UP042 (str() must stay the member name)
     """Which of several matching spans a question wants."""
 
     FIRST = "first"
@@ -198,13 +198,22 @@ class TimeMention:
 
     def to_dict(self) -> dict[str, Any]:
         """The span as stored in a passage's ``meta["time_spans"]``."""
-        return {"text": self.text, "char_start": self.char_start, "char_end": self.char_end, **self.interval.to_dict()}
+        return {
+            "text": self.text,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            **self.interval.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimeMention:
         """Inverse of :meth:`to_dict`."""
-        return cls(data.get("text", ""), int(data.get("char_start", 0)), int(data.get("char_end", 0)),
-                   Interval.from_dict(data))
+        return cls(
+            data.get("text", ""),
+            int(data.get("char_start", 0)),
+            int(data.get("char_end", 0)),
+            Interval.from_dict(data),
+        )
 
 
 @dataclass

@@ -1,0 +1,227 @@
+"""Document dating: reading publication dates from metadata and estimating them for undated text.
+
+``parse_publication_date`` reads the formats found in crawled metadata without ever raising.
+``infer_document_date`` is a transparent estimator for undated documents: news text mentions the
+days around its own publication, so the estimate is the latest well-supported specific date
+mentioned, pulled towards the present of the text by words like "today", "this week" or weekday
+names, and falling back to the latest month or year mentioned.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR, scan
+from chronorag.temporal.model import Granularity, TimeMention
+
+_ISO_LIKE = re.compile(
+    r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:$|[T\s/_].*$)"
+)  # 2022-06-16, 2022/06/16, 2022/06/17/16:34, 2022.06.16, 2022-06-16T10:00:00+02:00
+_COMPACT = re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:T\d{4,6}Z?)?")
+_YEAR_MONTH = re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_EPOCH_MIN, _EPOCH_MAX = -2_208_988_800, 4_102_444_800  # 1900-01-01 .. 2100-01-01 in seconds
+
+
+def parse_publication_date(value: str | int | float | date | datetime | None) -> date | None:
+    """Read a publication date from metadata in any common format.
+
+    Accepts ``date``/``datetime``, ISO dates and datetimes, "2022/06/16", "2022/06/17/16:34",
+    "20220616", RFC 2822 ("Thu, 16 Jun 2022 10:00:00 +0000"), epoch seconds (or milliseconds) as
+    int, float or string, and written dates ("June 16, 2022", "16 June 2022"). A datetime keeps the
+    calendar day of its own time zone.
+
+    :param value: the metadata value.
+    :returns: the date, or ``None`` when the value is not a readable date; never raises.
+    """
+    try:
+        return _parse(value)
+    except (ValueError, TypeError, OverflowError, OSError, IndexError):
+        return None
+
+
+def _parse(value: object) -> date | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _NUMBER.fullmatch(text):
+        compact = _COMPACT.fullmatch(text)
+        if compact and len(text) == 8:
+            return _checked(int(compact["y"]), int(compact["m"]), int(compact["d"]))
+        return _from_epoch(float(text))
+    for pattern in (_ISO_LIKE, _COMPACT):
+        found = pattern.fullmatch(text)
+        if found:
+            return _checked(int(found["y"]), int(found["m"]), int(found["d"]))
+    found = _YEAR_MONTH.fullmatch(text)
+    if found:
+        return _checked(int(found["y"]), int(found["m"]), 1)
+    if re.fullmatch(r"\d{4}", text):
+        return _checked(int(text), 1, 1)
+    return _parse_written(text)
+
+
+def _checked(year: int, month: int, day: int) -> date | None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    return date(year, month, day)
+
+
+def _from_epoch(seconds: float) -> date | None:
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    if abs(seconds) > _EPOCH_MAX * 10:  # milliseconds since the epoch
+        seconds /= 1000.0
+    if not _EPOCH_MIN <= seconds <= _EPOCH_MAX:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC).date()
+
+
+def _parse_written(text: str) -> date | None:
+    """RFC 2822 first, then one written day ("June 16, 2022"), then dateparser as the last resort."""
+    try:
+        return parsedate_to_datetime(text).date()
+    except (TypeError, ValueError, IndexError):
+        pass
+    matches = scan(text)
+    if len(matches) == 1 and matches[0].interval.granularity is Granularity.DAY:
+        return matches[0].interval.start
+    if not re.search(r"\d{4}", text):
+        return None  # without a year dateparser would take today's
+    import dateparser
+
+    parsed = dateparser.parse(
+        text, languages=["en"], settings={"PREFER_DAY_OF_MONTH": "first", "REQUIRE_PARTS": ["year", "month"]}
+    )
+    if parsed is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        return None
+    return parsed.date()
+
+
+# --- inferring the date of an undated document -----------------------------------------------------
+_PRESENT_WORDS = re.compile(
+    r"\b(?:today|tonight|this\s+(?:morning|afternoon|evening|week)|yesterday|on\s+(?:Monday|Tuesday|Wednesday"
+    r"|Thursday|Friday|Saturday|Sunday)|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b|last\s+week"
+    r"|this\s+year)",
+    re.IGNORECASE,
+)
+_CLUSTER_DAYS = 45  # specific dates this close to the densest group count as the story's present
+_SPECIFIC = (Granularity.DAY, Granularity.WEEK)
+
+
+def infer_document_date(mentions: list[TimeMention], text: str | None = None) -> tuple[date | None, float]:
+    """Estimate when an undated document was written from the dates it mentions.
+
+    The estimator, in order:
+
+    1. the latest year the text dwells on (most mentioned among recent years) anchors the search;
+    2. specific days are the document's own mentions plus, when ``text`` is given, the
+       day-month phrases without a year ("on March 3") placed in that anchor year;
+    3. among specific days, the densest group (within 45 days of its median) is the story's present,
+       and the estimate is its latest day, since news reports things that have happened;
+    4. words of the present ("today", "this week", weekday names) raise confidence that the latest
+       day is the writing day; otherwise the latest month, then the anchor year's middle, is used.
+
+    :param mentions: the document's time mentions (from :func:`extract_mentions`).
+    :param text: the document text, used for year-less dates and words of the present.
+    :returns: the estimated date and a confidence in [0, 1]; ``(None, 0.0)`` when nothing is dated.
+    """
+    try:
+        return _infer(mentions, text)
+    except (ValueError, OverflowError):
+        return None, 0.0
+
+
+def _infer(mentions: list[TimeMention], text: str | None) -> tuple[date | None, float]:
+    anchor_year = _anchor_year(mentions)
+    days = [m.interval.end for m in mentions if m.interval.granularity in _SPECIFIC and m.interval.end]
+    if text and anchor_year is not None:
+        days += _yearless_days(text, anchor_year)
+    present = bool(text and _PRESENT_WORDS.search(text))
+    if days:
+        group = _densest_group(days, anchor_year)
+        if group:
+            estimate = max(group)
+            support = len(group) / (len(group) + 2.0)
+            confidence = min(0.95, 0.35 + 0.4 * support + (0.15 if present else 0.0))
+            return estimate, round(confidence, 3)
+    months = [m.interval for m in mentions if m.interval.granularity is Granularity.MONTH and m.interval.end]
+    months = [m for m in months if anchor_year is None or m.start.year >= anchor_year - 1]
+    if months:
+        latest = max(months, key=lambda interval: interval.start)
+        return latest.start + timedelta(days=14), 0.35 if present else 0.3
+    if anchor_year is not None:
+        return date(anchor_year, 7, 1), 0.2
+    return None, 0.0
+
+
+def _anchor_year(mentions: list[TimeMention]) -> int | None:
+    """The latest year the text mentions more than in passing (or the latest year at all)."""
+    years = Counter()
+    for mention in mentions:
+        interval = mention.interval
+        if interval.start is None or interval.end is None:
+            continue
+        if interval.granularity in (Granularity.DECADE, Granularity.CENTURY):
+            continue
+        for year in range(interval.start.year, min(interval.end.year, interval.start.year + 2) + 1):
+            years[year] += 1
+    if not years:
+        return None
+    latest = max(years)
+    # A single mention of a later year is often a plan ("by 2030"); prefer a year mentioned twice.
+    repeated = [year for year, count in years.items() if count >= 2 and year >= latest - 3]
+    return max(repeated) if repeated else latest
+
+
+def _yearless_days(text: str, year: int) -> list[date]:
+    """Day-month phrases without a year ("on March 3"), read as days of ``year``."""
+    reference = date(year, 7, 1)
+    days = []
+    for match in scan(text, reference):
+        interval = match.interval
+        if match.kind == "relative" and interval.granularity is Granularity.DAY and interval.start:
+            phrase = text[match.start : match.end]
+            if re.search(r"\d", phrase):  # a written day, not "yesterday" against a made-up reference
+                days.append(
+                    interval.start.replace(year=year) if _valid(year, interval.start) else interval.start
+                )
+    return days
+
+
+def _valid(year: int, day: date) -> bool:
+    try:
+        day.replace(year=year)
+    except ValueError:
+        return False
+    return True
+
+
+def _densest_group(days: list[date], anchor_year: int | None) -> list[date]:
+    """The days within ``_CLUSTER_DAYS`` of the median of the most populated window."""
+    if anchor_year is not None:
+        near = [day for day in days if anchor_year - 1 <= day.year <= anchor_year + 1]
+        days = near or days
+    days = sorted(days)
+    best: list[date] = []
+    for index, centre in enumerate(days):
+        window = [day for day in days[index:] if (day - centre).days <= 2 * _CLUSTER_DAYS]
+        if len(window) > len(best) or (
+            len(window) == len(best) and window and best and window[-1] > best[-1]
+        ):
+            best = window
+    return best

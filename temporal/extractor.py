@@ -1,0 +1,125 @@
+"""Time expression extraction: a fast regex path and a full spaCy + dateparser path.
+
+The fast path (:mod:`chronorag.temporal.grammar`) covers the forms that carry most of the dates in
+encyclopaedic and news text (years, ISO and written dates, month-year, decades, seasons, quarters,
+ranges) and is cheap enough for whole corpora. The full path adds spaCy DATE entities the rules did
+not cover ("Christmas 2019", "the summer of '69") and normalises them with dateparser, guarding
+against its habit of filling missing parts from today's date.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR, scan
+from chronorag.temporal.model import Granularity, Interval, TimeMention
+
+MODES = ("fast", "full")
+
+# Entities that are durations or frequencies, not points in time ("three years", "annual").
+_DURATION = re.compile(
+    r"(?:(?:the\s+)?(?:past|last|next|first|few|several|many|\d+|\w+)\s+)?(?:\w+\s+)?"
+    r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries)(?:\s+old|\s+long)?"
+    r"|annual(?:ly)?|daily|weekly|monthly|yearly|quarterly|(?:the\s+)?age\s+of\s+\d+|\d+\s*-\s*years?\s*-\s*old",
+    re.IGNORECASE,
+)
+_RELATIVE_HINT = re.compile(
+    r"\b(?:ago|last|next|this|yesterday|today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
+_PERIOD_GRANULARITY = {"day": Granularity.DAY, "week": Granularity.WEEK, "month": Granularity.MONTH,
+                       "year": Granularity.YEAR, "time": Granularity.DAY}  # fmt: skip
+
+
+def extract_mentions(text: str, reference: date | None = None, mode: str = "fast") -> list[TimeMention]:
+    """Find every time expression in a text and normalise it to an interval.
+
+    :param text: any text (a passage, an article, a question).
+    :param reference: the day relative expressions ("last year", "three weeks ago", "on Monday") are
+        resolved against; ``None`` skips them, because their dates are then unknown.
+    :param mode: ``"fast"`` for the regex path only, ``"full"`` to add spaCy DATE entities normalised by
+        dateparser (slower, for small texts and questions).
+    :returns: the mentions in text order, non-overlapping.
+    :raises ValueError: when ``mode`` is not ``"fast"`` or ``"full"``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if not isinstance(text, str) or not text:
+        return []
+    mentions = [TimeMention(text[m.start : m.end], m.start, m.end, m.interval) for m in scan(text, reference)]
+    if mode == "full":
+        mentions = _add_entities(text, reference, mentions)
+    return mentions
+
+
+def _add_entities(text: str, reference: date | None, mentions: list[TimeMention]) -> list[TimeMention]:
+    """Add the spaCy DATE entities that no rule covered, normalised by dateparser."""
+    from chronorag.models import get_spacy
+
+    nlp = get_spacy()
+    found = list(mentions)
+    for entity in nlp(text).ents:
+        if entity.label_ != "DATE":
+            continue
+        start, end = entity.start_char, entity.end_char
+        if any(start < m.char_end and m.char_start < end for m in mentions):
+            continue  # the rules already read (part of) this entity, and read it more reliably
+        interval = normalise_with_dateparser(entity.text, reference)
+        if interval is not None:
+            found.append(TimeMention(entity.text, start, end, interval))
+    found.sort(key=lambda m: m.char_start)
+    return found
+
+
+def normalise_with_dateparser(phrase: str, reference: date | None = None) -> Interval | None:
+    """Normalise one date phrase with dateparser, or return ``None`` when it is not a dated point.
+
+    dateparser fills missing parts from today and reads durations as dates; this wrapper rejects
+    durations, never lets a relative phrase resolve against today when no reference is given, and
+    turns dateparser's detected period into the interval's granularity.
+
+    :param phrase: the phrase, e.g. a spaCy DATE entity.
+    :param reference: the day relative phrases are resolved against.
+    :returns: the interval, or ``None``.
+    """
+    phrase = " ".join(phrase.split())
+    if not phrase or _DURATION.fullmatch(phrase):
+        return None
+    if reference is None and (_RELATIVE_HINT.search(phrase) or not re.search(r"\d", phrase)):
+        return None
+    own = scan(phrase, reference)
+    if own:
+        return own[0].interval
+    try:
+        from dateparser.date import DateDataParser
+
+        base = datetime.combine(reference or date.today(), datetime.min.time())
+        parser = DateDataParser(
+            languages=["en"],
+            settings={"PREFER_DAY_OF_MONTH": "first", "RELATIVE_BASE": base, "PREFER_DATES_FROM": "past",
+                      "RETURN_AS_TIMEZONE_AWARE": False},
+        )  # fmt: skip
+        data = parser.get_date_data(phrase)
+    except Exception:  # dateparser raises assorted errors on odd input; a phrase it cannot read is no date
+        return None
+    if data is None or data.date_obj is None:
+        return None
+    day = data.date_obj.date()
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        return None
+    if reference is None and not re.search(r"\b\d{4}\b", phrase):
+        return None  # without a stated year dateparser took today's: unknown
+    return _period_interval(day, data.period or "day")
+
+
+def _period_interval(day: date, period: str) -> Interval:
+    granularity = _PERIOD_GRANULARITY.get(period, Granularity.DAY)
+    if granularity is Granularity.YEAR:
+        return Interval.year(day.year)
+    if granularity is Granularity.MONTH:
+        return Interval.month(day.year, day.month)
+    if granularity is Granularity.WEEK:
+        monday = day - timedelta(days=day.weekday())
+        return Interval(monday, monday + timedelta(days=6), Granularity.WEEK)
+    return Interval.day(day)
