@@ -1,16 +1,83 @@
-"""``chronorag store``: placeholder until issue 7 lands."""
+"""``chronorag store info|check|rebuild DIR``: inspect, verify and repair a store."""
 
 from __future__ import annotations
 
+import json
+
 import typer
 
-from chronorag.cli._common import fail
+from chronorag.cli._common import console, fail
+
+
+def _human_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{size} B"
+        size /= 1024
+    return f"{size} B"
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to the app."""
+    """Add the ``store`` command group to the app."""
+    store_app = typer.Typer(help="Inspect, check or rebuild a store.", no_args_is_help=True)
 
-    @app.command("store", help="Inspect or check a store. (not available yet: issue 7)",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _placeholder() -> None:
-        raise fail("`chronorag store` is not available yet (issue 7 is open)")
+    @store_app.command("info", help="Documents, passages, model, dimension, index, device, dates, size.")
+    def info(
+        path: str = typer.Argument(..., help="The store folder."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        from chronorag.indexers import ChronoDocumentStore, StoreError
+
+        try:
+            store = ChronoDocumentStore(path, read_only=True)
+        except StoreError as exc:
+            raise fail(str(exc)) from exc
+        stats = store.stats()
+        if as_json:
+            print(json.dumps(stats, indent=2))
+            return
+        stats["size"] = _human_bytes(stats.pop("size_bytes"))
+        for key, value in stats.items():
+            console.print(f"[bold]{key:>22}[/]: {value}")
+
+    @store_app.command("check", help="Verify that rows and vectors agree; exits 1 and says what is wrong.")
+    def check(path: str = typer.Argument(..., help="The store folder.")) -> None:
+        from chronorag.indexers import ChronoDocumentStore, StoreError
+
+        try:
+            store = ChronoDocumentStore(path, read_only=True)
+            problems = store.check()
+        except StoreError as exc:
+            raise fail(str(exc), code=1) from exc
+        if problems:
+            for problem in problems:
+                console.print(f"[bold red]problem:[/] {problem}")
+            console.print(f"repair with: chronorag store rebuild {path}")
+            raise typer.Exit(1)
+        stats = store.stats()
+        console.print(
+            f"ok: {stats['passages']} passages, {stats['vectors']} vectors, generation {stats['generation']}"
+        )
+
+    @store_app.command("rebuild", help="Rebuild the vector index from the vectors kept in SQLite.")
+    def rebuild(
+        path: str = typer.Argument(..., help="The store folder."),
+        index_type: str = typer.Option(
+            None, "--index-type", help="flat, ivf or hnsw (default: as recorded)."
+        ),
+    ) -> None:
+        from chronorag.indexers import StoreError
+        from chronorag.indexers.store import rebuild_store
+
+        try:
+            store = rebuild_store(path, index_type=index_type)
+            problems = store.check()
+        except (StoreError, ValueError) as exc:
+            raise fail(str(exc), code=1) from exc
+        if problems:
+            raise fail("; ".join(problems), code=1)
+        stats = store.stats()
+        store.close()
+        console.print(f"rebuilt: {stats['vectors']} vectors in a {stats['index_type']} index")
+
+    app.add_typer(store_app, name="store")

@@ -71,7 +71,7 @@ class IngestReport:
 
 
 def _reason_kind(reason: str) -> str:
-    return re.sub(r"\(.*\)|https?://\S+|'[^']*'", "", reason).strip()
+    return re.sub(r"\(.*\)|https?://\S+", "", reason).strip()
 
 
 # ---------------------------------------------------------------------- splitting

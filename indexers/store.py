@@ -1266,6 +1266,40 @@ class ChronoDocumentStore:
                 conn.close()
 
 
+def rebuild_store(path: str, index_type: str | None = None) -> ChronoDocumentStore:
+    """
+    Repair a store whose vector index is damaged, stale or of another type: set the FAISS file aside,
+    rebuild the index from the vectors kept in SQLite, and drop the derived lexical index.
+
+    :param path: the store folder.
+    :param index_type: the index type to build (default: the one the store records).
+    :returns: the reopened, rebuilt store.
+    :raises StoreCorruptError: when the SQLite database itself cannot be read (restore it from a backup).
+    """
+    import shutil
+
+    folder = Path(path)
+    if not (folder / SQLITE_FILE).exists():
+        raise StoreError(f"no store at {path!r} (missing {SQLITE_FILE})")
+    faiss_path = folder / FAISS_FILE
+    if faiss_path.exists():
+        os.replace(faiss_path, folder / (FAISS_FILE + ".old"))
+    from chronorag.indexers.bm25 import BM25_FOLDER
+
+    shutil.rmtree(folder / BM25_FOLDER, ignore_errors=True)
+    try:
+        with sqlite3.connect(str(folder / SQLITE_FILE)) as conn:
+            recorded = conn.execute("SELECT value FROM info WHERE key = 'index_type'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorruptError(
+            path, f"{SQLITE_FILE} cannot be read ({exc}); restore it from a backup"
+        ) from exc
+    store = ChronoDocumentStore(path, index_type=index_type or (recorded[0] if recorded else "flat"))
+    store.rebuild()
+    (folder / (FAISS_FILE + ".old")).unlink(missing_ok=True)
+    return store
+
+
 def copy_without_embedding(documents: list[Document]) -> list[Document]:
     """
     :param documents: documents.
