@@ -259,6 +259,7 @@ def ingest(
     max_words: int = 200,
     limit: int | None = None,
     progress: bool = True,
+    on_batch: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """
     Index every input into ``store``.
@@ -272,6 +273,8 @@ def ingest(
     :param max_words: the longest passage.
     :param limit: stop after this many documents (all inputs together).
     :param progress: show a progress bar with passages/s on stderr.
+    :param on_batch: called after each committed transaction with the report so far (for progress
+        reporting: every document counted in ``documents_written`` is durable when it is called).
     :returns: the report; bad records are in ``report.rejected`` with file:line and reason.
     """
     from tqdm import tqdm
@@ -305,8 +308,12 @@ def ingest(
             if pending_passages >= batch_passages:
                 _flush(pending, store, embed, report, bar)
                 pending, pending_passages = [], 0
+                if on_batch is not None:
+                    on_batch(report)
         if pending:
             _flush(pending, store, embed, report, bar)
+            if on_batch is not None:
+                on_batch(report)
         store.flush()
     finally:
         bar.close()
