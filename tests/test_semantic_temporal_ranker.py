@@ -1,0 +1,238 @@
+"""SemanticTemporalRanker with the real MiniLM: Bush/Clinton, month resolution, as-of leakage,
+explanations, serialisation and the cross-encoder path (a tiny random CrossEncoder built offline)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from haystack import Document, Pipeline
+
+from chronorag.rankers.semantic_temporal_ranker import SemanticTemporalRanker
+from chronorag.temporal.model import Interval, Ordinal, Relation, TemporalConstraint
+
+PRESIDENT_Q = "Who was the president of the United States in 1999?"
+
+
+def span(text: str, content: str, start: str, end: str, granularity: str = "year") -> dict:
+    offset = content.index(text)
+    return {
+        "text": text,
+        "char_start": offset,
+        "char_end": offset + len(text),
+        "start": start,
+        "end": end,
+        "granularity": granularity,
+    }
+
+
+def doc(content: str, title: str, spans: list[tuple], date_: str | None = None, doc_id: str | None = None):
+    meta = {"title": title, "time_spans": [span(t, content, *rest) for t, *rest in spans]}
+    if date_:
+        meta["date"] = date_
+    return Document(id=doc_id, content=content, meta=meta)
+
+
+@pytest.fixture(scope="module")
+def presidents() -> list[Document]:
+    bush = "George W. Bush was the president of the United States from 2001 to 2009."
+    clinton = "Bill Clinton served as the 42nd president from 1993 to 2001."
+    return [
+        doc(bush, "George W. Bush", [("2001 to 2009", "2001-01-01", "2009-12-31")], doc_id="bush"),
+        doc(clinton, "Bill Clinton", [("1993 to 2001", "1993-01-01", "2001-12-31")], doc_id="clinton"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def ranker(embedder) -> SemanticTemporalRanker:
+    ranker = SemanticTemporalRanker(top_k=5, cross_encoder=None, device="cpu")
+    ranker.warm_up()
+    return ranker
+
+
+def in_1999() -> TemporalConstraint:
+    return TemporalConstraint(
+        PRESIDENT_Q,
+        "Who was the president of the United States?",
+        Relation.IN,
+        Interval.year(1999),
+        None,
+        date(2024, 1, 1),
+        time_text="in 1999",
+    )
+
+
+def test_run_bush_clinton_temporal_score_fixes_the_semantic_order(ranker, presidents, embedder):
+    # The bi-encoder alone on the full question prefers Bush; the temporal score must put Clinton first.
+    question = embedder.encode(PRESIDENT_Q, normalize_embeddings=True)
+    passages = embedder.encode(
+        [f"{d.meta['title']}. {d.content}" for d in presidents], normalize_embeddings=True
+    )
+    assert float(passages[0] @ question) > float(passages[1] @ question)
+    ranked = ranker.run(PRESIDENT_Q, presidents, in_1999())["documents"]
+    assert [d.id for d in ranked] == ["clinton", "bush"]
+    top = ranked[0]
+    assert top.meta["score_temporal"] > ranked[1].meta["score_temporal"]
+    assert top.meta["matched_span"]["text"] == "1993 to 2001"
+    assert "overlaps" in top.meta["temporal_reason"]
+    assert 0.0 <= ranked[1].score <= top.score <= 1.0
+    assert presidents[0].score is None and "score_semantic" not in presidents[0].meta  # inputs untouched
+
+
+def test_run_month_resolution(ranker):
+    texts = [
+        ("The festival was held in June 2010 with record crowds.", "June 2010", "2010-06-01", "2010-06-30"),
+        (
+            "The festival was held in December 2010 with record crowds.",
+            "December 2010",
+            "2010-12-01",
+            "2010-12-31",
+        ),
+    ]
+    docs = [doc(t, "Harbour Festival", [(s, a, b, "month")], doc_id=s) for t, s, a, b in texts]
+    question = "When was the Harbour Festival held in June 2010?"
+    c = TemporalConstraint(
+        question,
+        "When was the Harbour Festival held?",
+        Relation.IN,
+        Interval.month(2010, 6),
+        None,
+        date(2024, 1, 1),
+    )
+    ranked = ranker.run(question, list(reversed(docs)), c)["documents"]
+    assert ranked[0].id == "June 2010"
+
+
+def test_run_as_of_drops_passages_published_after_the_reference_time(ranker):
+    docs = [
+        doc("The club appointed Ana Silva as head coach.", "Club news", [], "2021-03-01", "old"),
+        doc("The club appointed Ben Okafor as head coach.", "Club news", [], "2023-07-01", "new"),
+    ]
+    question = "Who is the head coach of the club as of 2022?"
+    c = TemporalConstraint(
+        question,
+        "Who is the head coach of the club?",
+        Relation.AS_OF,
+        Interval(None, date(2022, 12, 31)),
+        None,
+        date(2022, 12, 31),
+    )
+    ranked = ranker.run(question, docs, c)["documents"]
+    assert [d.id for d in ranked] == ["old"]
+    # Without a constraint the reference is today: both are past evidence, the latest preferred.
+    latest = ranker.run("Who is the head coach of the club?", docs)["documents"]
+    assert latest[0].id == "new"
+    assert latest[0].meta["score_temporal"] > latest[1].meta["score_temporal"]
+
+
+def test_run_last_prefers_latest_satisfying_span(ranker):
+    texts = [("Maria coached the team in 2001 .", "2001"), ("Maria coached the team in 2008 .", "2008")]
+    docs = [doc(t, "Team", [(y, f"{y}-01-01", f"{y}-12-31")], doc_id=y) for t, y in texts]
+    question = "Who last coached the team between 2000 and 2010?"
+    c = TemporalConstraint(
+        question,
+        "Who coached the team?",
+        Relation.BETWEEN,
+        Interval.years(2000, 2010),
+        Ordinal.LAST,
+        date(2024, 1, 1),
+    )
+    assert ranker.run(question, docs, c)["documents"][0].id == "2008"
+    c.ordinal = Ordinal.FIRST
+    assert ranker.run(question, docs, c)["documents"][0].id == "2001"
+
+
+def test_run_semantic_mode_ignores_time(presidents):
+    ranker = SemanticTemporalRanker(mode="semantic", cross_encoder=None, device="cpu")
+    ranked = ranker.run(PRESIDENT_Q, presidents, in_1999())["documents"]
+    assert {d.id for d in ranked} == {"bush", "clinton"}
+    assert all(d.meta["score_temporal"] is None and 0 <= d.score <= 1 for d in ranked)
+
+
+def test_run_empty_and_top_k(ranker, presidents):
+    assert ranker.run("anything", [])["documents"] == []
+    assert len(ranker.run(PRESIDENT_Q, presidents, in_1999(), top_k=1)["documents"]) == 1
+
+
+def test_run_extracts_spans_when_meta_has_none(ranker):
+    temporal = pytest.importorskip("chronorag.temporal")
+    if not hasattr(temporal, "extract_mentions"):
+        pytest.skip("chronorag.temporal.extract_mentions has not landed yet")
+    docs = [
+        Document(
+            id="a",
+            content="Bill Clinton was president of the United States from 1993 to 2001.",
+            meta={"title": "Bill Clinton"},
+        ),
+        Document(
+            id="b",
+            content="George W. Bush was president of the United States from 2001 to 2009.",
+            meta={"title": "George W. Bush"},
+        ),
+    ]
+    ranked = ranker.run(PRESIDENT_Q, docs, in_1999())["documents"]
+    assert ranked[0].id == "a" and ranked[0].meta["matched_span"] is not None
+
+
+def test_to_dict_from_dict_and_pipeline_roundtrip():
+    ranker = SemanticTemporalRanker(top_k=3, mode="mrag", temporal_weight=0.7, cross_encoder=None)
+    data = ranker.to_dict()
+    assert data["type"] == "chronorag.rankers.semantic_temporal_ranker.SemanticTemporalRanker"
+    assert data["init_parameters"]["mode"] == "mrag" and data["init_parameters"]["temporal_weight"] == 0.7
+    again = SemanticTemporalRanker.from_dict(data)
+    assert again.to_dict() == data
+    pipeline = Pipeline()
+    pipeline.add_component("ranker", ranker)
+    assert (
+        Pipeline.loads(pipeline.dumps(), allowed_modules=["chronorag.*"]).get_component("ranker").to_dict()
+        == data
+    )
+
+
+def test_invalid_init():
+    with pytest.raises(ValueError):
+        SemanticTemporalRanker(mode="fancy")
+    with pytest.raises(ValueError):
+        SemanticTemporalRanker(semantic_weight=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory, embedder) -> str:
+    """A random-weight two-layer BERT CrossEncoder saved offline, with MiniLM's tokenizer."""
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from chronorag.models import resolve_embedding_model
+
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_model(), local_files_only=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    CrossEncoder(str(folder), local_files_only=True).save(str(folder))
+    return str(folder)
+
+
+def test_run_cross_encoder_path(tiny_cross_encoder, presidents):
+    ranker = SemanticTemporalRanker(cross_encoder=tiny_cross_encoder, device="cpu")
+    ranker.warm_up()
+    assert ranker.scorer.uses_cross_encoder
+    ranked = ranker.run(PRESIDENT_Q, presidents, in_1999())["documents"]
+    # Random logits go through a sigmoid: every score stays in [0, 1], and time still decides.
+    assert all(0.0 <= d.meta["score_semantic"] <= 1.0 and 0.0 <= d.score <= 1.0 for d in ranked)
+    assert ranked[0].id == "clinton"
+
+
+def test_cross_encoder_from_environment(tiny_cross_encoder, monkeypatch):
+    monkeypatch.setenv("CHRONORAG_CROSS_ENCODER", tiny_cross_encoder)
+    ranker = SemanticTemporalRanker(device="cpu")
+    ranker.warm_up()
+    assert ranker.scorer.uses_cross_encoder

@@ -1,0 +1,139 @@
+"""Temporal scores for every relation, month resolution, ordinals, recency and as-of evidence."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from chronorag.rankers.temporal_scoring import NO_EVIDENCE, apply_ordinal, score_passage
+from chronorag.temporal.model import Granularity, Interval, Ordinal, Relation, TemporalConstraint, TimeMention
+
+REF = date(2024, 1, 1)
+
+
+def mention(text: str, start: date | None, end: date | None, granularity: Granularity = Granularity.YEAR):
+    return TimeMention(text, 0, len(text), Interval(start, end, granularity))
+
+
+def years(first: int, last: int | None = None) -> TimeMention:
+    last = first if last is None else last
+    return mention(f"{first}-{last}", date(first, 1, 1), date(last, 12, 31))
+
+
+def constraint(
+    relation: Relation, interval: Interval | None, ordinal: Ordinal | None = None, reference: date = REF
+) -> TemporalConstraint:
+    return TemporalConstraint("q", "q", relation, interval, ordinal, reference)
+
+
+def test_in_overlap_beats_neighbour_and_decays_with_distance():
+    c = constraint(Relation.IN, Interval.year(1999))
+    clinton = score_passage([years(1993, 2001)], None, c).score
+    bush = score_passage([years(2001, 2009)], None, c).score
+    far = score_passage([years(2015, 2017)], None, c).score
+    assert clinton > bush > far
+    assert 0.0 <= far < bush < 0.8 <= clinton <= 1.0
+
+
+def test_month_resolution_june_is_not_december():
+    c = constraint(Relation.IN, Interval.month(2010, 6))
+    june = score_passage(
+        [mention("June 2010", date(2010, 6, 1), date(2010, 6, 30), Granularity.MONTH)], None, c
+    )
+    december = score_passage(
+        [mention("December 2010", date(2010, 12, 1), date(2010, 12, 31), Granularity.MONTH)], None, c
+    )
+    whole_year = score_passage([years(2010)], None, c)
+    assert june.score == pytest.approx(1.0)
+    assert june.score > whole_year.score > december.score
+    assert "month" in december.reason
+
+
+def test_between_prefers_tighter_overlap():
+    c = constraint(Relation.BETWEEN, Interval.years(2004, 2005))
+    exact = score_passage([years(2004, 2005)], None, c).score
+    vague = score_passage([years(1990, 2020)], None, c).score
+    outside = score_passage([years(2007)], None, c).score
+    assert exact > vague > outside
+
+
+@pytest.mark.parametrize("relation", [Relation.BEFORE, Relation.UNTIL, Relation.AS_OF])
+def test_before_like_prefers_spans_ending_close_to_the_boundary(relation):
+    c = constraint(relation, Interval(None, date(2010, 12, 31)))
+    close = score_passage([years(2009)], None, c).score
+    older = score_passage([years(1990)], None, c).score
+    violating = score_passage([years(2015)], None, c).score
+    assert close > older > violating
+    assert older >= 0.5 > violating
+
+
+def test_as_of_rewards_a_state_still_holding_at_the_boundary():
+    c = constraint(Relation.AS_OF, Interval(None, date(2010, 12, 31)))
+    holding = score_passage([years(2008, 2012)], None, c)
+    assert holding.score == pytest.approx(1.0)
+    assert "holds" in holding.reason
+
+
+@pytest.mark.parametrize("relation", [Relation.AFTER, Relation.SINCE])
+def test_after_like_mirrors_before(relation):
+    c = constraint(relation, Interval(date(2006, 1, 1), None))
+    close = score_passage([years(2006)], None, c).score
+    later = score_passage([years(2020)], None, c).score
+    violating = score_passage([years(1999)], None, c).score
+    assert close > later > violating
+
+
+def test_on_and_around_behave_like_in():
+    day = Interval.day(date(2020, 3, 5))
+    for relation in (Relation.ON, Relation.AROUND):
+        c = constraint(relation, day)
+        same = score_passage(
+            [mention("5 March 2020", date(2020, 3, 5), date(2020, 3, 5), Granularity.DAY)], None, c
+        )
+        later = score_passage(
+            [mention("9 March 2020", date(2020, 3, 9), date(2020, 3, 9), Granularity.DAY)], None, c
+        )
+        assert same.score > later.score
+
+
+def test_no_evidence_gets_the_documented_constant_and_publication_date_counts():
+    c = constraint(Relation.IN, Interval.year(2021))
+    assert score_passage([], None, c).score == NO_EVIDENCE
+    published = score_passage([], date(2021, 5, 1), c)
+    assert published.score >= 0.8
+    assert published.span is not None and "published" in published.span.text
+
+
+def test_spans_starting_after_the_reference_time_are_not_evidence():
+    c = constraint(Relation.IN, Interval.year(2030), reference=date(2024, 1, 1))
+    assert score_passage([years(2030)], None, c).score == NO_EVIDENCE
+
+
+def test_first_and_last_prefer_the_earliest_and_latest_satisfying_span():
+    window = Interval.years(2000, 2010)
+    early = [
+        score_passage([years(2001)], None, constraint(Relation.BETWEEN, window, Ordinal.FIRST)),
+        score_passage([years(2008)], None, constraint(Relation.BETWEEN, window, Ordinal.FIRST)),
+    ]
+    first = apply_ordinal(early, constraint(Relation.BETWEEN, window, Ordinal.FIRST))
+    assert first[0].score > first[1].score
+    late = [
+        score_passage([years(2001)], None, constraint(Relation.BETWEEN, window, Ordinal.LAST)),
+        score_passage([years(2008)], None, constraint(Relation.BETWEEN, window, Ordinal.LAST)),
+    ]
+    last = apply_ordinal(late, constraint(Relation.BETWEEN, window, Ordinal.LAST))
+    assert last[1].score > last[0].score
+    assert all(0.0 <= item.score <= 1.0 for item in first + last)
+
+
+def test_no_constraint_prefers_the_latest_evidence_as_of_reference():
+    c = constraint(Relation.NONE, None, reference=date(2022, 6, 16))
+    scores = [
+        score_passage([], date(2022, 6, 1), c),
+        score_passage([], date(2022, 6, 15), c),
+        score_passage([], None, c),
+    ]
+    adjusted = apply_ordinal(scores, c)
+    assert adjusted[1].score > adjusted[0].score > adjusted[2].score
+    assert apply_ordinal([score_passage([], date(2020, 1, 1), None)], None)[0].score == pytest.approx(1.0)
