@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
 import html
 import json
 import logging
@@ -25,15 +24,13 @@ from chronorag.evals.types import EvalDataset, EvalQuestion
 
 logger = logging.getLogger(__name__)
 
-MAX_PASSAGE_WORDS = 200  # TimeQA paragraphs and news articles are split to at most this many words
-
 __all__ = [
-    "MAX_PASSAGE_WORDS",
     "load_realtimeqa",
     "load_situatedqa",
     "load_timebench",
     "load_timeqa",
-    "split_words",
+    "normalize_url",
+    "write_timeqa_subset",
 ]
 
 
@@ -42,34 +39,6 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 # --- shared helpers ---------------------------------------------------------------------------
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def split_words(text: str, max_words: int = MAX_PASSAGE_WORDS) -> list[str]:
-    """Split a text into parts of at most ``max_words`` words, at sentence ends where possible.
-
-    :param text: the text.
-    :param max_words: the most words a part may hold.
-    :returns: the parts, in order (one part when the text is short enough; never empty for non-empty text).
-    """
-    words = text.split()
-    if len(words) <= max_words:
-        return [text]
-    parts: list[list[str]] = [[]]
-    for sentence in _SENTENCE_END.split(text):
-        sentence_words = sentence.split()
-        # A sentence longer than a part is cut by words: no part may exceed the limit.
-        while len(sentence_words) > max_words:
-            if parts[-1]:
-                parts.append([])
-            parts[-1].extend(sentence_words[:max_words])
-            parts.append([])
-            sentence_words = sentence_words[max_words:]
-        if len(parts[-1]) + len(sentence_words) > max_words:
-            parts.append([])
-        parts[-1].extend(sentence_words)
-    return [" ".join(part) for part in parts if part]
 
 
 def _require_files(pattern: str, what: str) -> list[str]:
@@ -93,103 +62,72 @@ def _parse_day(value: Any) -> date | None:
 # --- TimeQA ---------------------------------------------------------------------------------------
 
 
-def load_timeqa(data_dir: str | Path, max_words: int = MAX_PASSAGE_WORDS) -> EvalDataset:
+def load_timeqa(data_dir: str | Path) -> EvalDataset:
     """TimeQA in its page format: every ``timeqa/*.json`` under ``data_dir``.
 
-    All pages' paragraphs form the corpus (``paras[0]`` is the page title, used as every passage's
-    title). Passage ids are ``f"{page_index}#{para_idx}"``; a paragraph over ``max_words`` words is split
-    into parts ``f"{page_index}#{para_idx}.{part}"``. A paragraph repeated within a page is kept once
-    and the repeat's index maps to the kept copy. A question's gold passages are its answers' ``para``
-    (every part of it); a ``para`` of 0 (the title) maps to every passage of the page, since each
-    passage carries the title. Questions whose every answer is empty are unanswerable: they are kept,
-    with no answers, so the runner can exclude and count them.
+    All pages' paragraphs form the corpus, read and split by the indexers (:func:`read_timeqa`,
+    :func:`build_passages`): passage ``f"{page_index}#{para_idx}"`` is paragraph ``para_idx``
+    (``paras[0]``, the title, is passage 0), and a paragraph over 200 words is cut into pieces
+    ``f"{page_index}#{para_idx}.{k}"``. A question's gold passages are every piece of its answers'
+    ``para``. Questions whose every answer is empty are unanswerable: they are kept without answers,
+    so the runner can exclude them from AR/ER and count them.
 
     :param data_dir: the data folder holding ``timeqa/``.
-    :param max_words: split paragraphs longer than this.
-    :returns: the data set.
+    :returns: the data set (corpus format ``timeqa``).
     """
+    from chronorag.indexers.ingest import build_passages
+    from chronorag.indexers.sources import SourceDocument, read_timeqa
+
     files = _require_files(str(Path(data_dir) / "timeqa" / "*.json"), "TimeQA page")
-    passages: list[Document] = []
     questions: list[EvalQuestion] = []
-    stats = {
+    stats: dict[str, Any] = {
         "files": [Path(f).name for f in files],
         "pages": 0,
         "paragraphs": 0,
+        "passages": 0,
         "split_paragraphs": 0,
-        "duplicate_paragraphs": 0,
         "unanswerable": 0,
-        "title_gold": 0,
+        "short_paragraphs": 0,
     }
     for file in files:
         with open(file, encoding="utf-8") as handle:
-            pages = json.load(handle)
-        for page in pages:
-            page_passages, para_ids = _timeqa_page_passages(page, max_words, stats)
-            passages.extend(page_passages)
-            questions.extend(_timeqa_page_questions(page, para_ids, page_passages, Path(file).stem, stats))
-    stats["passages"] = len(passages)
+            pages = {str(page["index"]): page for page in json.load(handle)}
+        for document in read_timeqa(file):
+            if not isinstance(document, SourceDocument):
+                continue
+            passages = build_passages(document)
+            _count_timeqa_page(document.passages or [], passages, stats)
+            questions.extend(_timeqa_page_questions(pages[document.id], passages, Path(file).stem, stats))
     stats["questions"] = len(questions)
-    return EvalDataset("timeqa", questions, passages, stats)
+    return EvalDataset("timeqa", questions, [str(f) for f in files], "timeqa", stats)
 
 
-def _timeqa_page_passages(
-    page: dict[str, Any], max_words: int, stats: dict[str, Any]
-) -> tuple[list[Document], dict[int, list[str]]]:
-    paras: list[str] = page["paras"]
-    title = paras[0] if paras else ""
-    page_index = page["index"]
+def _count_timeqa_page(paras: list[str], passages: list[Document], stats: dict[str, Any]) -> None:
     stats["pages"] += 1
-    passages: list[Document] = []
-    para_ids: dict[int, list[str]] = {}
-    first_seen: dict[str, int] = {}
-    for para_idx, text in enumerate(paras[1:], start=1):
-        stats["paragraphs"] += 1
-        key = " ".join(text.split())
-        if key in first_seen:
-            stats["duplicate_paragraphs"] += 1
-            para_ids[para_idx] = para_ids[first_seen[key]]
-            continue
-        first_seen[key] = para_idx
-        parts = split_words(text, max_words)
-        if len(parts) > 1:
-            stats["split_paragraphs"] += 1
-        ids = [
-            f"{page_index}#{para_idx}" if len(parts) == 1 else f"{page_index}#{para_idx}.{n}"
-            for n in range(len(parts))
-        ]
-        para_ids[para_idx] = ids
-        for passage_id, part in zip(ids, parts, strict=True):
-            meta = {"title": title, "doc_id": page_index, "passage_index": para_idx, "source": "timeqa"}
-            passages.append(Document(id=passage_id, content=part, meta=meta))
-    return passages, para_ids
+    stats["paragraphs"] += len(paras)
+    stats["passages"] += len(passages)
+    stats["split_paragraphs"] += sum(1 for p in passages if p.meta.get("chunk") == 1)
+    # Section headings ("History .") are kept: 15 dev questions have their answer in one.
+    stats["short_paragraphs"] += sum(1 for text in paras[1:] if len(text.split()) <= 3)
 
 
 def _timeqa_page_questions(
-    page: dict[str, Any],
-    para_ids: dict[int, list[str]],
-    page_passages: list[Document],
-    split: str,
-    stats: dict[str, Any],
+    page: dict[str, Any], passages: list[Document], split: str, stats: dict[str, Any]
 ) -> Iterator[EvalQuestion]:
+    by_para: dict[int, list[str]] = {}
+    for passage in passages:
+        by_para.setdefault(int(passage.meta["para"]), []).append(passage.id)
     for number, (question, labels) in enumerate(page["questions"]):
         answers = list(dict.fromkeys(label["answer"] for label in labels if label["answer"].strip()))
-        gold: list[str] = []
         if not answers:
             stats["unanswerable"] += 1
-        for label in labels:
-            if not label["answer"].strip():
-                continue
-            if label["para"] == 0:
-                stats["title_gold"] += 1
-                gold.extend(doc.id for doc in page_passages)
-            else:
-                gold.extend(para_ids.get(label["para"], []))
+        gold = [pid for label in labels if label["answer"].strip() for pid in by_para.get(label["para"], [])]
         yield EvalQuestion(
             qid=f"{page['index']}#q{number}",
             question=" ".join(question.split()),
             answers=answers,
             gold_ids=list(dict.fromkeys(gold)),
-            tags={"source": split, "relation": _timeqa_relation(question), "property": page.get("type", "")},
+            tags={"source": split, "relation": _timeqa_relation(question), "page": str(page["index"])},
         )
 
 
@@ -218,39 +156,80 @@ def _timeqa_relation(question: str) -> str:
     return "other"
 
 
+def write_timeqa_subset(
+    dataset: EvalDataset, questions: list[EvalQuestion], out_file: Path, max_pages: int | None, seed: int
+) -> list[str]:
+    """Write a smaller TimeQA corpus: the pages of ``questions`` plus seeded distractor pages.
+
+    :param dataset: the loaded TimeQA set (its corpus files are read again).
+    :param questions: the questions that will be asked.
+    :param out_file: the JSON file to write (TimeQA page format).
+    :param max_pages: total pages wanted (at least the questions' own pages); ``None``: every page.
+    :param seed: seed for choosing distractor pages.
+    :returns: the files to ingest (``out_file``, or the original files when nothing is left out).
+    """
+    import random
+
+    if max_pages is None:
+        return list(dataset.corpus_files)
+    pages: list[dict[str, Any]] = []
+    for file in dataset.corpus_files:
+        with open(file, encoding="utf-8") as handle:
+            pages.extend(json.load(handle))
+    wanted = {question.tags["page"] for question in questions}
+    others = [str(page["index"]) for page in pages if str(page["index"]) not in wanted]
+    random.Random(seed).shuffle(others)
+    wanted.update(others[: max(0, max_pages - len(wanted))])
+    subset = [page for page in pages if str(page["index"]) in wanted]
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(subset), encoding="utf-8")
+    return [str(out_file)]
+
+
 # --- RealTimeQA -------------------------------------------------------------------------------------
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
 
 
-def load_realtimeqa(data_dir: str | Path, max_words: int = MAX_PASSAGE_WORDS) -> EvalDataset:
+def load_realtimeqa(data_dir: str | Path, weeks: set[str] | None = None) -> EvalDataset:
     """RealTimeQA: every ``realtimeqa/qa/*/*_qa.jsonl`` with ``realtimeqa/search_results/*/*_gcs.jsonl.gz``.
 
-    The corpus is every article found for any week (one copy per URL: the first one, in file order,
-    that has text), split into passages of at most ``max_words`` words, each dated by its
-    ``publish_date`` (``meta["date"]``; absent when the article has none). Articles without text are
-    dropped and counted. Each question is asked as of its ``question_date``; its gold answer is the
-    text of the correct choice. Its gold articles are those whose URL the evidence links to (the HTML
-    href) or whose text holds the evidence sentence (>= 60% of its tokens in order within a window).
+    The corpus is every article found for any week, read by the indexers (:func:`read_realtimeqa`:
+    one copy per URL, the first in week order; articles without text rejected), dated by its
+    ``publish_date``. Each question is asked as of its ``question_date`` (YYYY/MM/DD or YYYY-MM-DD);
+    its gold answer is the text of the correct choice. Its gold articles (``gold_doc_ids``: article
+    URLs, the passages' ``meta["doc_id"]``) are those its evidence links to (the HTML href) or whose
+    text holds the evidence sentence (>= 60% of its tokens in order within a window).
 
     :param data_dir: the data folder holding ``realtimeqa/``.
-    :param max_words: split articles into passages of at most this many words.
-    :returns: the data set.
+    :param weeks: read only these weeks (``"20220617"``...), questions and search results alike.
+    :returns: the data set (corpus format ``realtimeqa``).
     """
     root = Path(data_dir) / "realtimeqa"
-    qa_files = _require_files(str(root / "qa" / "*" / "*_qa.jsonl"), "RealTimeQA question")
-    result_files = _require_files(
-        str(root / "search_results" / "*" / "*_gcs.jsonl.gz"), "RealTimeQA search-result"
+    qa_files = _keep_weeks(
+        _require_files(str(root / "qa" / "*" / "*_qa.jsonl"), "RealTimeQA question"), weeks
+    )
+    result_files = _keep_weeks(
+        _require_files(str(root / "search_results" / "*" / "*_gcs.jsonl.gz"), "RealTimeQA search-result"),
+        weeks,
     )
     stats: dict[str, Any] = {"qa_files": len(qa_files), "search_result_files": len(result_files)}
+    question_weeks = {Path(f).name.split("_")[0] for f in qa_files}
+    result_weeks = {Path(f).name.split("_")[0] for f in result_files}
+    stats["weeks_without_results"] = sorted(question_weeks - result_weeks)
+    stats["weeks_without_questions"] = sorted(result_weeks - question_weeks)
     articles = _realtimeqa_articles(result_files, stats)
-    passages = _article_passages(articles, max_words)
     questions = _realtimeqa_questions(qa_files, stats)
-    _attach_gold_articles(questions, articles, passages, stats)
-    stats["passages"] = len(passages)
+    _attach_gold_articles(questions, articles, stats)
     stats["questions"] = len(questions)
-    return EvalDataset("realtimeqa", questions, passages, stats)
+    return EvalDataset("realtimeqa", questions, result_files, "realtimeqa", stats)
+
+
+def _keep_weeks(files: list[str], weeks: set[str] | None) -> list[str]:
+    if weeks is None:
+        return files
+    return [file for file in files if Path(file).name.split("_")[0] in weeks]
 
 
 def _read_jsonl(path: str) -> Iterator[dict[str, Any]]:
@@ -264,8 +243,8 @@ def _read_jsonl(path: str) -> Iterator[dict[str, Any]]:
 def normalize_url(url: str) -> str:
     """A URL reduced to host + path, so an evidence link matches the article's URL.
 
-    Drops the scheme, ``www.``/``edition.`` host prefixes, the query, the fragment (``#:~:text=...``
-    highlights) and a trailing slash.
+    Drops the scheme, ``www.``/``edition.``/``amp.`` host prefixes, the query, the fragment
+    (``#:~:text=...`` highlights) and a trailing slash.
 
     :param url: a URL.
     :returns: the comparable form.
@@ -277,63 +256,26 @@ def normalize_url(url: str) -> str:
     return f"{host.lower()}/{path}".rstrip("/")
 
 
-def _realtimeqa_articles(files: list[str], stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    articles: dict[str, dict[str, Any]] = {}
-    stats.update(
-        {
-            "articles_seen": 0,
-            "duplicate_urls": 0,
-            "duplicate_urls_different_text": 0,
-            "articles_without_text": 0,
-            "articles_without_date": 0,
-        }
-    )
+def _realtimeqa_articles(files: list[str], stats: dict[str, Any]) -> list[tuple[str, str]]:
+    from chronorag.indexers.sources import SourceDocument, read_realtimeqa
+
+    articles: list[tuple[str, str]] = []
+    rejected = 0
     for file in files:
-        for row in _read_jsonl(file):
-            for article in row.get("search_result", []):
-                stats["articles_seen"] += 1
-                key = normalize_url(article.get("url", ""))
-                text = (article.get("text") or "").strip()
-                if key in articles:
-                    stats["duplicate_urls"] += 1
-                    # The same URL crawled in another week may hold different text: the first copy wins.
-                    if text and " ".join(text.split()) != " ".join(articles[key]["text"].split()):
-                        stats["duplicate_urls_different_text"] += 1
-                    continue
-                if not text:
-                    stats["articles_without_text"] += 1
-                    continue
-                day = _parse_day(article.get("publish_date"))
-                if day is None:
-                    stats["articles_without_date"] += 1
-                articles[key] = {
-                    "url": article["url"],
-                    "title": (article.get("title") or "").strip(),
-                    "text": text,
-                    "date": day,
-                    "doc_id": "rtqa-" + hashlib.sha1(key.encode()).hexdigest()[:16],
-                }
-    stats["articles"] = len(articles)
-    return articles
-
-
-def _article_passages(articles: dict[str, dict[str, Any]], max_words: int) -> list[Document]:
-    passages = []
-    for article in articles.values():
-        paragraphs = " ".join(article["text"].split())
-        for index, part in enumerate(split_words(paragraphs, max_words)):
-            meta = {
-                "title": article["title"],
-                "doc_id": article["doc_id"],
-                "passage_index": index,
-                "url": article["url"],
-                "source": "realtimeqa",
-            }
-            if article["date"] is not None:
-                meta["date"] = article["date"].isoformat()
-                meta["date_source"] = "metadata"
-            passages.append(Document(id=f"{article['doc_id']}#{index}", content=part, meta=meta))
-    return passages
+        for item in read_realtimeqa(file):
+            if isinstance(item, SourceDocument):
+                articles.append((item.id, item.text))
+            else:
+                rejected += 1
+    # read_realtimeqa dedupes within one file; across weeks the first copy (in week order) wins.
+    unique = dict(reversed(articles))
+    stats["articles_seen"] = sum(
+        1 for f in files for row in _read_jsonl(f) for _ in row.get("search_result", [])
+    )
+    stats["articles_rejected"] = rejected
+    stats["duplicate_urls_across_weeks"] = len(articles) - len(unique)
+    stats["articles"] = len(unique)
+    return [(url, text) for url, text in articles if unique.get(url) is text]
 
 
 def _realtimeqa_questions(files: list[str], stats: dict[str, Any]) -> list[EvalQuestion]:
@@ -347,57 +289,53 @@ def _realtimeqa_questions(files: list[str], stats: dict[str, Any]) -> list[EvalQ
                 stats["duplicate_questions"] += 1
                 continue
             seen.add(qid)
-            choices = [str(choice).strip() for choice in row.get("choices", [])]
-            index = int(row["answer"][0]) if row.get("answer") else None
-            evidence = row.get("evidence") or ""
-            if not evidence.strip():
-                stats["empty_evidence"] += 1
-            as_of = _parse_day(row.get("question_date"))
-            if as_of is None:
-                stats["questions_without_date"] += 1
-            answers = [choices[index]] if index is not None and 0 <= index < len(choices) else []
-            questions.append(
-                EvalQuestion(
-                    qid=qid,
-                    question=" ".join(str(row["question_sentence"]).split()),
-                    answers=answers,
-                    as_of=as_of,
-                    choices=choices,
-                    answer_index=index,
-                    tags={"source": str(row.get("question_source", "")), "week": qid.split("_", 1)[0]},
-                    extras={
-                        "evidence_html": evidence,
-                        "evidence_text": " ".join(html.unescape(_TAG.sub(" ", evidence)).split()),
-                        "evidence_links": _HREF.findall(evidence),
-                    },
-                )
-            )
+            questions.append(_realtimeqa_question(row, stats))
     return questions
 
 
+def _realtimeqa_question(row: dict[str, Any], stats: dict[str, Any]) -> EvalQuestion:
+    qid = str(row["question_id"])
+    choices = [str(choice).strip() for choice in row.get("choices", [])]
+    index = int(row["answer"][0]) if row.get("answer") else None
+    evidence = row.get("evidence") or ""
+    if not evidence.strip():
+        stats["empty_evidence"] += 1  # USA Today questions carry none
+    as_of = _parse_day(row.get("question_date"))
+    if as_of is None:
+        stats["questions_without_date"] += 1
+    # Choices are display strings: "“Squid Game”" must match "Squid Game" in an article.
+    answers = [choices[index].strip("\"'“”‘’ ")] if index is not None and 0 <= index < len(choices) else []
+    return EvalQuestion(
+        qid=qid,
+        question=" ".join(str(row["question_sentence"]).split()),
+        answers=answers,
+        as_of=as_of,
+        choices=choices,
+        answer_index=index,
+        tags={"source": str(row.get("question_source", "")), "week": qid.split("_", 1)[0]},
+        extras={
+            "evidence_text": " ".join(html.unescape(_TAG.sub(" ", evidence)).split()),
+            "evidence_links": _HREF.findall(evidence),
+        },
+    )
+
+
 def _attach_gold_articles(
-    questions: list[EvalQuestion],
-    articles: dict[str, dict[str, Any]],
-    passages: list[Document],
-    stats: dict[str, Any],
+    questions: list[EvalQuestion], articles: list[tuple[str, str]], stats: dict[str, Any]
 ) -> None:
     from chronorag.evals.evidence import EvidenceMatcher
 
-    by_url = {key: article["doc_id"] for key, article in articles.items()}
-    matcher = EvidenceMatcher([(a["doc_id"], a["text"]) for a in articles.values()])
-    passages_by_doc: dict[str, list[str]] = {}
-    for passage in passages:
-        passages_by_doc.setdefault(passage.meta["doc_id"], []).append(passage.id)
+    by_url = {normalize_url(url): url for url, _ in articles}
+    matcher = EvidenceMatcher(articles)
     linked = matched = 0
     for question in questions:
-        gold = [by_url[key] for key in map(normalize_url, question.extras["evidence_links"]) if key in by_url]
-        linked += bool(gold)
-        found = matcher.find(question.extras["evidence_text"])
-        matched += bool(found)
-        question.gold_doc_ids = list(dict.fromkeys(gold + found))
-        question.gold_ids = [
-            pid for doc_id in question.gold_doc_ids for pid in passages_by_doc.get(doc_id, [])
+        links = [
+            by_url[key] for key in map(normalize_url, question.extras["evidence_links"]) if key in by_url
         ]
+        found = matcher.find(question.extras["evidence_text"])
+        linked += bool(links)
+        matched += bool(found)
+        question.gold_doc_ids = list(dict.fromkeys(links + found))
     stats["gold_by_link"] = linked
     stats["gold_by_evidence_match"] = matched
     stats["questions_with_gold_article"] = sum(bool(q.gold_doc_ids) for q in questions)

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from haystack import Document
-
 
 @dataclass
 class EvalQuestion:
@@ -48,15 +46,20 @@ class EvalQuestion:
 
 @dataclass
 class EvalDataset:
-    """A loaded data set: its questions, its retrieval corpus (may be empty) and what the loader saw.
+    """A loaded data set: its questions, its retrieval corpus (may be none) and what the loader saw.
+
+    The corpus is named as files and an ingestion format of :func:`chronorag.indexers.ingest.ingest`, so
+    the store is built by the indexers' own readers and passage ids are theirs.
 
     :param name: the data set's name (``timeqa``, ``realtimeqa``, ...).
     :param questions: the questions, in a deterministic order.
-    :param passages: the corpus as Haystack passages (ids, ``meta["title"]``, ``meta["doc_id"]``, dates).
+    :param corpus_files: corpus files to ingest (empty: no retrieval corpus).
+    :param corpus_format: their ingestion format (``timeqa``, ``realtimeqa``, ``jsonl``, ``csv``).
     :param stats: counts the loader measured (files read, unanswerable questions, duplicates dropped...).
     """
 
     name: str
     questions: list[EvalQuestion]
-    passages: list[Document] = field(default_factory=list)
+    corpus_files: list[str] = field(default_factory=list)
+    corpus_format: str = "auto"
     stats: dict[str, Any] = field(default_factory=dict)
