@@ -49,7 +49,7 @@ _CUES: dict[str, Relation] = {
 _CUE_ALTERNATION = "|".join(re.escape(cue) for cue in sorted(_CUES, key=len, reverse=True))
 # The cue, optional intensifiers before it ("right before") and fillers after it ("the period", "the year").
 _CUE_BEFORE = re.compile(
-    r"(?:^|(?<=[\s(,;]))(?P<cue>(?:(?:right|just|shortly|immediately|sometime|some\s+time|even|only)\s+)?(?:"
+    r"(?:^|(?<=[\s(,;]))(?P<cue>(?P<int>(?:right|just|shortly|immediately|sometime|some\s+time|even|only)\s+)?(?:"
     + _CUE_ALTERNATION
     + r"))(?P<fill>\s+(?:the\s+)?(?:(?:year|years|period|time|date|month|decade|season)\s+(?:of\s+)?)?)?\s*$",
     re.IGNORECASE,
@@ -67,6 +67,7 @@ _NOW = re.compile(
     r"|to\s+date|as\s+of\s+today|today)\b",
     re.IGNORECASE,
 )
+_INTENSIFIABLE = (Relation.BEFORE, Relation.AFTER, Relation.AROUND, Relation.SINCE)
 _INTENSIFIERS = re.compile(r"^(?:right|just|shortly|immediately|sometime|some\s+time|even|only)\s+", re.I)
 
 _ORDINAL_PATTERNS = (
@@ -174,6 +175,8 @@ def _with_cue(text: str, match: Match) -> _Choice:
         if cue:
             relation = _CUES[_INTENSIFIERS.sub("", cue.group("cue").lower())]
             start -= len(cue.group(0))
+            if cue.group("int") and relation not in _INTENSIFIABLE:
+                start += len(cue.group("int"))  # "on the right as of 2021": "right" belongs to the question
     end = match.end
     for pattern, suffix_relation in _SUFFIX_CUES:
         suffix = pattern.match(text[end:])

@@ -83,7 +83,7 @@ _NUMBER_LABELS = _words(
 # Cue words before a year below 1800, which otherwise is too often a plain number.
 _OLD_YEAR_CUES = _words(
     "in since by from to until till before after of around circa c. ca. year years during between and"
-    " early late mid ad a.d. born died about the ("
+    " early late mid ad a.d. born died about the ( period date decade"
 )
 
 # Prepositions that make the next number a date even before a count noun ("in 2019 people voted").
@@ -155,6 +155,7 @@ def _section(start: date, end: date, part: str, granularity: Granularity) -> Int
     """The early/mid/late third of a span ("early 1995", "late May 2019")."""
     total = (end - start).days + 1
     third = total // 3
+    part = part.split()[0]
     if part in ("early", "beginning", "start"):
         return Interval(start, start + timedelta(days=third - 1), granularity)
     if part in ("mid", "middle"):
@@ -308,8 +309,10 @@ def _b_half(m: re.Match[str], _t: str, _r: date | None) -> Interval | None:
 
 
 def _b_year_part(m: re.Match[str], _t: str, _r: date | None) -> Interval | None:
-    year = int(m["y"])
-    return _section(date(year, 1, 1), date(year, 12, 31), m["p"].lower(), Granularity.SEASON)
+    year, part = int(m["y"]), m["p"].lower().split()[0]
+    # Thirds of a year in whole months: early = January-April, mid = May-August, late = September-December.
+    first = {"early": 1, "beginning": 1, "start": 1, "mid": 5, "middle": 5}.get(part, 9)
+    return Interval(date(year, first, 1), _month_end(year, first + 3), Granularity.SEASON)
 
 
 def _b_month_part(m: re.Match[str], _t: str, _r: date | None) -> Interval | None:
@@ -591,6 +594,27 @@ class _QuarterMatch:
         return self._quarter if key == "q" else self._match[key]
 
 
+# Cheap literal searches that must succeed before a rule's regex runs: most rules need a month name,
+# a four-digit number or a key word, and most of a corpus has none of them near each other.
+_H_YEAR = re.compile(r"\d{4}")
+_H_MONTH = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", _F)
+_H_NUMERIC = re.compile(r"\d[-/.]\d")
+_HINTS_BY_BUILDER: dict[object, tuple[re.Pattern[str], ...]] = {
+    _b_iso: (_H_YEAR, _H_NUMERIC), _b_numeric: (_H_YEAR, _H_NUMERIC), _b_mdy: (_H_YEAR, _H_MONTH),
+    _b_day_range: (_H_YEAR, _H_MONTH), _b_month_range: (_H_YEAR, _H_MONTH), _b_month_part: (_H_YEAR, _H_MONTH),
+    _b_month_year: (_H_YEAR, _H_MONTH), _b_season: (_H_YEAR, re.compile(r"spring|summer|autumn|fall|winter", _F)),
+    _b_quarter: (_H_YEAR, re.compile(r"quarter|q[1-4]|[1-4]q", _F)), _b_half: (_H_YEAR, re.compile(r"half|h[12]", _F)),
+    _b_decade: (re.compile(r"\d0['’]?s"),), _b_short_decade: (re.compile(r"\d0['’]?s"),),
+    _b_century: (re.compile(r"centur", _F),), _b_year_part: (_H_YEAR, re.compile(r"early|mid|late|of", _F)),
+    _b_year_short_range: (re.compile(r"\d{4}\s?[-–—/]\s?\d\d"),), _b_iso_month: (re.compile(r"\d{4}-\d"),),
+    _b_year: (_H_YEAR,), _b_month_day: (_H_MONTH,), _b_bare_month: (_H_MONTH,),
+    _b_day_word: (re.compile(r"yesterday|today|tomorrow|tonight|morning|afternoon|evening|night", _F),),
+    _b_relative_unit: (re.compile(r"last|this|next|past|previous|coming|current", _F),),
+    _b_relative_window: (re.compile(r"last|past|previous|next|coming", _F),), _b_ago: (re.compile(r"ago", _F),),
+    _b_weekday: (re.compile(r"day"),), _b_vague: (re.compile(r"recent|late|now|current|present|days|moment|this", _F),),
+}  # fmt: skip
+_HINTS = [_HINTS_BY_BUILDER.get(builder, (_H_YEAR,)) for _kind, _pattern, builder in _RULES]
+
 _QUICK_REJECT = re.compile(
     r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|day|week|month|year|now|ago|tonight|recent|lately"
     r"|present|quarter|century|spring|summer|autumn|fall|winter|moment|past",
@@ -614,8 +638,11 @@ def scan(text: str, reference: date | None = None) -> list[Match]:
     if not text or not _QUICK_REJECT.search(text):
         return []
     candidates: list[tuple[int, int, int, Match]] = []
+    hint_seen: dict[re.Pattern[str], bool] = {}
     for priority, (kind, pattern, builder) in enumerate(_RULES):
         if kind == "relative" and reference is None:
+            continue
+        if not all(_hint(hint, text, hint_seen) for hint in _HINTS[priority]):
             continue
         for found in pattern.finditer(text):
             try:
@@ -628,6 +655,12 @@ def scan(text: str, reference: date | None = None) -> list[Match]:
                     end -= 1  # "on 4 July." ends the sentence; only "Jan." keeps its dot
                 candidates.append((start, end, priority, Match(start, end, interval, kind)))
     return _merge_ranges(text, _select(candidates))
+
+
+def _hint(hint: re.Pattern[str], text: str, seen: dict[re.Pattern[str], bool]) -> bool:
+    if hint not in seen:
+        seen[hint] = hint.search(text) is not None
+    return seen[hint]
 
 
 def _select(candidates: list[tuple[int, int, int, Match]]) -> list[Match]:
