@@ -1,7 +1,5 @@
 """``ReciprocalRankFusion``: joins ranked lists (dense, lexical) by reciprocal rank."""
 
-from __future__ import annotations
-
 from dataclasses import replace
 from typing import Any
 
@@ -36,7 +34,7 @@ class ReciprocalRankFusion:
         return default_to_dict(self, top_k=self.top_k, k=self.k)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReciprocalRankFusion:
+    def from_dict(cls, data: dict[str, Any]) -> "ReciprocalRankFusion":
         """
         :param data: the output of :meth:`to_dict`.
         :returns: the component.
