@@ -74,7 +74,7 @@ _ORDINAL_PATTERNS = (
     (re.compile(r"\b(?:latest|lastest|most\s+recent(?:ly)?|current(?:ly)?|newest|present|incumbent|now)\b",
                 re.I), Ordinal.LATEST),
     (re.compile(r"\bearliest\b", re.I), Ordinal.EARLIEST),
-    (re.compile(r"\b(?:last|final)\b", re.I), Ordinal.LAST),
+    (re.compile(r"\blast\b", re.I), Ordinal.LAST),
     (re.compile(r"(?:^|(?<=[^\w]))(?:first|First(?=\s+[a-z])|FIRST)\b"), Ordinal.FIRST),
 )  # fmt: skip
 _NTH_WORDS = {
@@ -168,7 +168,7 @@ def _with_cue(text: str, match: Match) -> _Choice:
     if match.lead:
         relation = Relation.BETWEEN
         cue = _CUE_BEFORE.search(text[max(0, start - 40) : start])
-        if cue and cue.group("cue").lower() in {"in", "during", "for"}:
+        if cue and cue.group("cue").lower() in {"in", "during"}:
             start -= len(cue.group(0))  # "in from 2012 to 2013", "in between 2002 and 2003"
     else:
         cue = _CUE_BEFORE.search(text[max(0, start - 40) : start])
@@ -188,11 +188,32 @@ def _with_cue(text: str, match: Match) -> _Choice:
         # A bare modifier ("the 2019 World Series", "1990s music") is part of what is asked about.
         keep = bool(re.match(r"\s*[\w'’]", text[end:])) and match.kind != "relative"
         return _Choice(match, relation, start, end, keep_in_content=keep)
+    if _is_modifier(text, match, end):
+        # "in the 1995-96 season": the time names the thing asked about, so it stays in the content.
+        relation = Relation.BETWEEN if match.kind == "range" else relation
+        return _Choice(match, relation, start, end, keep_in_content=True)
     if relation is Relation.SINCE and match.kind == "range":
         relation = Relation.BETWEEN  # "from 1990-93"
     if relation in (Relation.IN, Relation.ON) and match.kind == "range":
         relation = Relation.BETWEEN  # "during 1990–1993"
     return _Choice(match, relation, start, end, keep_in_content=False)
+
+
+_FUNCTION_WORDS = frozenset(
+    "a an and or but nor in on at of for to from by with as than then so if who what when where which why how"
+    " is was were are be been did do does has had have will would can could should shall may might must"
+    " he she it they we you i his her its their our this that these those".split()
+)
+
+
+def _is_modifier(text: str, match: Match, end: int) -> bool:
+    """True for "the 2019 World Series": a year or range after "the" and before a content word."""
+    if match.kind not in ("year", "range") or match.lead:
+        return False
+    if not re.search(r"\bthe\s+$", text[max(0, match.start - 5) : match.start], re.IGNORECASE):
+        return False
+    following = re.match(r"\s*([A-Za-z][\w'’-]*)", text[end:])
+    return bool(following) and following.group(1).lower() not in _FUNCTION_WORDS
 
 
 def _constraint_interval(relation: Relation, interval: Interval) -> Interval:
