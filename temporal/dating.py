@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR, scan
+from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR, scan, yearless_days
 from chronorag.temporal.model import Granularity, TimeMention
 
 _ISO_LIKE = re.compile(
@@ -62,7 +62,10 @@ def _parse(value: object) -> date | None:
         compact = _COMPACT.fullmatch(text)
         if compact and len(text) == 8:
             return _checked(int(compact["y"]), int(compact["m"]), int(compact["d"]))
-        return _from_epoch(float(text))
+        if len(text) == 4:
+            return _checked(int(text), 1, 1)
+        # A short digit string is a year, a count or a typo, not seconds since 1970.
+        return _from_epoch(float(text)) if len(text.split(".")[0].lstrip("+-")) >= 9 else None
     for pattern in (_ISO_LIKE, _COMPACT):
         found = pattern.fullmatch(text)
         if found:
@@ -182,33 +185,20 @@ def _anchor_year(mentions: list[TimeMention]) -> int | None:
             years[year] += 1
     if not years:
         return None
-    latest = max(years)
     # A single mention of a later year is often a plan ("by 2030"); prefer a year mentioned twice.
-    repeated = [year for year, count in years.items() if count >= 2 and year >= latest - 3]
-    return max(repeated) if repeated else latest
+    repeated = [year for year, count in years.items() if count >= 2]
+    return max(repeated) if repeated else max(years)
 
 
 def _yearless_days(text: str, year: int) -> list[date]:
     """Day-month phrases without a year ("on March 3"), read as days of ``year``."""
-    reference = date(year, 7, 1)
     days = []
-    for match in scan(text, reference):
-        interval = match.interval
-        if match.kind == "relative" and interval.granularity is Granularity.DAY and interval.start:
-            phrase = text[match.start : match.end]
-            if re.search(r"\d", phrase):  # a written day, not "yesterday" against a made-up reference
-                days.append(
-                    interval.start.replace(year=year) if _valid(year, interval.start) else interval.start
-                )
+    for month, day in yearless_days(text):
+        try:
+            days.append(date(year, month, day))
+        except ValueError:
+            continue  # "February 30"
     return days
-
-
-def _valid(year: int, day: date) -> bool:
-    try:
-        day.replace(year=year)
-    except ValueError:
-        return False
-    return True
 
 
 def _densest_group(days: list[date], anchor_year: int | None) -> list[date]:

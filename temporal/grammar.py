@@ -719,3 +719,23 @@ def _with_lead(text: str, match: Match) -> Match:
         return match
     return Match(match.start - len(lead_match.group(0)), match.end, match.interval, "range",
                  lead_match.group(1).lower())  # fmt: skip
+
+
+_YEARLESS_RULES = [pattern for kind, pattern, builder in _RULES if builder is _b_month_day]
+
+
+def yearless_days(text: str) -> list[tuple[int, int]]:
+    """The (month, day) of written days without a year ("on March 3", "5 May"), in text order.
+
+    :param text: any text.
+    :returns: (month, day) pairs; a day may be invalid in some years ("February 29").
+    """
+    if not _H_MONTH.search(text):
+        return []
+    found = []
+    for pattern in _YEARLESS_RULES:
+        for match in pattern.finditer(text):
+            day = _day_number(match["d"])
+            if 1 <= day <= 31:
+                found.append((match.start(), _month(match["m"]), day))
+    return [(month, day) for _start, month, day in sorted(found)]
