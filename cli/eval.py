@@ -1,16 +1,96 @@
-"""``chronorag eval``: placeholder until issue 8 lands."""
+"""``chronorag eval DATASET --out DIR``: every system side by side on one data set, with a report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from chronorag.cli._common import fail
+from chronorag.cli._common import console, fail
+
+
+def _parse_ks(value: str) -> list[int]:
+    try:
+        ks = sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError as exc:
+        raise fail(f"--k {value!r} must be comma-separated integers such as 1,5,10,20") from exc
+    if not ks or ks[0] < 1:
+        raise fail("--k needs positive cut-offs such as 1,5,10,20")
+    return ks
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("eval", help="Run the TempRAGEval-style evaluation. (not available yet: issue 8)",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _placeholder() -> None:
-        raise fail("`chronorag eval` is not available yet (issue 8 is open)")
+    @app.command(
+        "eval",
+        help="Evaluate retrieval (and answers) on timeqa, realtimeqa, temprageval, situatedqa or timebench.",
+    )
+    def evaluate(
+        dataset: str = typer.Argument(..., help="timeqa, realtimeqa, temprageval, situatedqa or timebench."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder (report.json, report.md, plots)."),
+        data_dir: Path = typer.Option(
+            Path("../shared/data"), "--data-dir", help="The evaluation data folder."
+        ),
+        store: Path = typer.Option(None, "--store", help="Store folder to use (reused when it exists)."),
+        pipeline: Path = typer.Option(None, "--pipeline", help="Pipeline YAML (recorded with the report)."),
+        ks: str = typer.Option("1,5,10,20", "--k", help="Cut-offs, comma-separated."),
+        limit: int = typer.Option(None, "--limit", help="Evaluate a seeded sample of this many questions."),
+        systems: str = typer.Option(None, "--systems", help="Comma-separated systems (default: all six)."),
+        ablations: bool = typer.Option(False, "--ablations", help="Add the ablations of chronorag."),
+        no_generate: bool = typer.Option(False, "--no-generate", help="Retrieval only: skip the LLM."),
+        seed: int = typer.Option(0, "--seed", help="Seed of sampling and bootstrap."),
+        max_pages: int = typer.Option(
+            None,
+            "--max-pages",
+            help="TimeQA: corpus of the questions' pages plus distractors, this many pages in all.",
+        ),
+        corpus: Path = typer.Option(None, "--corpus", help="TempRAGEval: passages (JSONL or psgs_w100 TSV)."),
+        csv_path: Path = typer.Option(None, "--csv", help="TempRAGEval: the CSV (default: the draft)."),
+        candidates: int = typer.Option(
+            30, "--candidates", help="Passages each first stage hands a reranker."
+        ),
+        no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    ) -> None:
+        from chronorag.evals.runner import DATASETS, EvalConfig, run_evaluation
+        from chronorag.evals.systems import SYSTEMS, SystemSuite, UnknownSystemError
+        from chronorag.models import configure_threads
+
+        if dataset not in DATASETS:
+            raise fail(f"unknown data set {dataset!r}; choose from {', '.join(DATASETS)}")
+        chosen = [name.strip() for name in systems.split(",") if name.strip()] if systems else list(SYSTEMS)
+        try:
+            SystemSuite.check(chosen)
+        except UnknownSystemError as exc:
+            raise fail(str(exc)) from exc
+        if corpus is not None and not corpus.exists():
+            raise fail(f"--corpus {corpus} does not exist")
+        if not data_dir.is_dir() and not (dataset == "temprageval" and csv_path):
+            raise fail(f"--data-dir {data_dir} is not a folder (the shared evaluation data)")
+        configure_threads()
+        config = EvalConfig(
+            dataset=dataset,
+            out_dir=out,
+            data_dir=data_dir,
+            store=store,
+            ks=_parse_ks(ks),
+            limit=limit,
+            systems=chosen,
+            ablations=ablations,
+            generate=not no_generate,
+            seed=seed,
+            max_pages=max_pages,
+            corpus=corpus,
+            csv_path=csv_path,
+            candidates=candidates,
+            pipeline_yaml=pipeline,
+            progress=not no_progress,
+        )
+        try:
+            report = run_evaluation(config)
+        except (FileNotFoundError, ValueError) as exc:
+            raise fail(str(exc)) from exc
+        console.print(
+            f"[bold]{report['dataset']}[/]: {report['n_questions']} questions -> {out / 'report.md'}"
+        )
+        console.print((out / "report.md").read_text(encoding="utf-8").split("\n## ", 1)[0])

@@ -401,7 +401,7 @@ def load_timebench(data_dir: str | Path) -> EvalDataset:
             relation, _, explicitness = kind.partition("_")
             questions.append(
                 EvalQuestion(
-                    qid=f"{Path(file).stem}:{row.get('idx', number)}",
+                    qid=f"{Path(file).stem}:{number}",
                     question=row["question"],
                     answers=answers,
                     context=row.get("context"),

@@ -1,0 +1,310 @@
+"""``chronorag eval``: load a data set, build (or reuse) its store, run every system, score, report.
+
+Retrieval runs once per question and system and is cached per question (``per_question/{system}.jsonl``),
+so an interrupted run resumes where it stopped and a re-run with the same settings only re-reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chronorag.evals.records import ResultCache, retrieval_metrics, score_ranking
+from chronorag.evals.systems import ABLATIONS, DEFAULT_CANDIDATES, SYSTEMS, SystemSuite
+from chronorag.evals.types import EvalDataset, EvalQuestion
+
+logger = logging.getLogger(__name__)
+
+RETRIEVAL_DATASETS = ("timeqa", "realtimeqa", "temprageval")
+DECOMPOSITION_DATASETS = ("situatedqa", "timebench")
+DATASETS = RETRIEVAL_DATASETS + DECOMPOSITION_DATASETS
+
+__all__ = ["DATASETS", "EvalConfig", "run_evaluation", "select_questions"]
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation run.
+
+    :param dataset: one of :data:`DATASETS`.
+    :param out_dir: where reports, per-question results and plots go.
+    :param data_dir: the shared data folder.
+    :param store: the store folder (reused when it exists); ``None``: one under ``out_dir`` per corpus.
+    :param ks: the cut-offs.
+    :param limit: evaluate a seeded sample of this many questions.
+    :param systems: systems to run (default: all six).
+    :param ablations: add the ablations.
+    :param generate: run the LLM for EM/F1/accuracy.
+    :param seed: seed of sampling and bootstrap.
+    :param max_pages: TimeQA: restrict the corpus to the questions' pages plus distractors, this many in all.
+    :param corpus: TempRAGEval: a JSONL or psgs_w100 TSV corpus.
+    :param csv_path: TempRAGEval: the CSV (default: the draft under ``data_dir``).
+    :param candidates: passages each first stage hands to a reranker.
+    :param bootstrap: bootstrap resamples for the confidence intervals.
+    :param pipeline_yaml: a pipeline YAML whose generator is used for generation.
+    :param progress: show a progress bar.
+    """
+
+    dataset: str
+    out_dir: Path
+    data_dir: Path = Path("../shared/data")
+    store: Path | None = None
+    ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
+    limit: int | None = None
+    systems: list[str] = field(default_factory=lambda: list(SYSTEMS))
+    ablations: bool = False
+    generate: bool = True
+    seed: int = 0
+    max_pages: int | None = None
+    corpus: Path | None = None
+    csv_path: Path | None = None
+    candidates: int = DEFAULT_CANDIDATES
+    bootstrap: int = 1000
+    pipeline_yaml: Path | None = None
+    progress: bool = True
+
+    @property
+    def all_systems(self) -> list[str]:
+        """The systems to run, ablations included when asked for."""
+        return list(dict.fromkeys(self.systems + (list(ABLATIONS) if self.ablations else [])))
+
+
+def load_dataset(config: EvalConfig) -> EvalDataset:
+    """Load the configured data set.
+
+    :param config: the run's settings.
+    :returns: the data set.
+    :raises ValueError: for an unknown data set name.
+    """
+    from chronorag.evals import loaders, temprageval
+
+    name = config.dataset
+    if name == "timeqa":
+        return loaders.load_timeqa(config.data_dir)
+    if name == "realtimeqa":
+        return loaders.load_realtimeqa(config.data_dir)
+    if name == "situatedqa":
+        return loaders.load_situatedqa(config.data_dir)
+    if name == "timebench":
+        return loaders.load_timebench(config.data_dir)
+    if name == "temprageval":
+        csv_path = config.csv_path or config.data_dir / "temprageval_draft" / "TempRAGEval_draft_134rows.csv"
+        return temprageval.load_temprageval(csv_path, config.corpus)
+    raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
+
+
+def select_questions(questions: list[EvalQuestion], limit: int | None, seed: int) -> list[EvalQuestion]:
+    """A seeded sample of ``limit`` questions, in their original order (all of them without a limit).
+
+    :param questions: every question.
+    :param limit: how many to keep.
+    :param seed: the sampling seed.
+    :returns: the selected questions.
+    """
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    chosen = set(random.Random(seed).sample(range(len(questions)), limit))
+    return [question for index, question in enumerate(questions) if index in chosen]
+
+
+# --- corpus and store -----------------------------------------------------------------------------------
+
+
+def corpus_inputs(
+    config: EvalConfig, dataset: EvalDataset, questions: list[EvalQuestion]
+) -> tuple[list[str], str]:
+    """The files to ingest and their format, restricted to what a limited run needs.
+
+    :param config: the run's settings.
+    :param dataset: the loaded data set.
+    :param questions: the selected questions.
+    :returns: ``(files, format)``; TempRAGEval without ``--corpus`` gets the SMOKE corpus.
+    """
+    from chronorag.evals import loaders, temprageval
+
+    work = config.out_dir / "corpus"
+    if dataset.name == "timeqa":
+        files = loaders.write_timeqa_subset(
+            dataset, questions, work / "timeqa_pages.json", config.max_pages, config.seed
+        )
+        return files, "timeqa"
+    if dataset.name == "realtimeqa":
+        if config.limit is None:
+            return list(dataset.corpus_files), "realtimeqa"
+        weeks = {question.tags["week"] for question in questions}
+        files = [f for f in dataset.corpus_files if Path(f).name.split("_")[0] in weeks]
+        return files or list(dataset.corpus_files), "realtimeqa"
+    if config.corpus is not None:
+        return [str(config.corpus)], temprageval.corpus_format(config.corpus)
+    smoke = work / "temprageval_smoke_corpus.jsonl"
+    temprageval.write_smoke_corpus(dataset.questions, dataset.stats["csv"], smoke)
+    dataset.stats["smoke_corpus"] = True
+    return [str(smoke)], "jsonl"
+
+
+def build_store(config: EvalConfig, files: list[str], fmt: str) -> tuple[Path, dict[str, Any]]:
+    """Open the store (reused when it exists) and ingest the corpus; unchanged documents are skipped,
+    so passage embeddings are computed once.
+
+    :param config: the run's settings.
+    :param files: corpus files.
+    :param fmt: their ingestion format.
+    :returns: the store folder and the ingestion report.
+    """
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+
+    store_path = config.store or config.out_dir / "stores" / f"{config.dataset}-{_fingerprint(files)}"
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    embed, model_id, dim = sentence_transformer_embedder()
+    store = open_store_for(str(store_path), model_id, dim)
+    report = ingest(files, store, embed, fmt=fmt, progress=config.progress)
+    store.close()
+    if "chronorag+events" in config.all_systems:
+        from chronorag.indexers.events import EventIndex
+
+        # Loading builds the event index when it is missing or older than the store: once, here.
+        len(EventIndex(str(store_path)))
+    return store_path, report.to_dict()
+
+
+def _fingerprint(files: list[str]) -> str:
+    digest = hashlib.sha1()
+    for file in sorted(files):
+        stat = Path(file).stat()
+        digest.update(f"{Path(file).resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:10]
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def run_evaluation(config: EvalConfig) -> dict[str, Any]:
+    """Run the evaluation and write ``report.json``, ``report.md``, per-question JSONL and plots.
+
+    :param config: the run's settings.
+    :returns: the report (as written to ``report.json``).
+    """
+    from chronorag.evals.report import write_reports
+
+    SystemSuite.check(config.all_systems)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    dataset = load_dataset(config)
+    questions = select_questions(dataset.questions, config.limit, config.seed)
+    if dataset.name in DECOMPOSITION_DATASETS:
+        from chronorag.evals.decomposition import run_decomposition
+
+        results = run_decomposition(config, dataset, questions)
+    else:
+        results = _run_retrieval(config, dataset, questions)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    return write_reports(config, dataset, questions, results)
+
+
+def _run_retrieval(config: EvalConfig, dataset: EvalDataset, questions: list[EvalQuestion]) -> dict[str, Any]:
+    files, fmt = corpus_inputs(config, dataset, questions)
+    store_path, ingest_report = build_store(config, files, fmt)
+    suite = SystemSuite(str(store_path), candidates=config.candidates)
+    caches = _open_caches(config, store_path)
+    _retrieve_all(config, dataset, questions, suite, caches)
+    per_system = {
+        name: {question.qid: caches[name].records[question.qid] for question in questions}
+        for name in config.all_systems
+    }
+    generation = None
+    if config.generate:
+        from chronorag.evals.generation import run_generation
+
+        generation = run_generation(config, dataset, questions, per_system.get("chronorag"), suite)
+    return {
+        "kind": "retrieval",
+        "store": str(store_path),
+        "corpus_files": files,
+        "ingest": ingest_report,
+        "records": per_system,
+        "generation": generation,
+    }
+
+
+def _open_caches(config: EvalConfig, store_path: Path) -> dict[str, ResultCache]:
+    folder = config.out_dir / "per_question"
+    settings = {
+        "dataset": config.dataset,
+        "store": str(store_path),
+        "k": max(config.ks),
+        "candidates": config.candidates,
+        "corpus": str(config.corpus or ""),
+    }
+    settings_file = folder / "settings.json"
+    caches = {name: ResultCache(folder, name) for name in config.all_systems}
+    previous = json.loads(settings_file.read_text()) if settings_file.exists() else None
+    if previous != settings:
+        # Other settings, other rankings: cached records would mix two runs.
+        for cache in caches.values():
+            cache.clear()
+        for stale in folder.glob("*.jsonl"):
+            stale.unlink()
+        caches = {name: ResultCache(folder, name) for name in config.all_systems}
+        settings_file.write_text(json.dumps(settings, indent=2))
+    return caches
+
+
+def _retrieve_all(
+    config: EvalConfig,
+    dataset: EvalDataset,
+    questions: list[EvalQuestion],
+    suite: SystemSuite,
+    caches: dict[str, ResultCache],
+) -> None:
+    from tqdm import tqdm
+
+    k = max(config.ks)
+    todo = [q for q in questions if any(q.qid not in caches[name].records for name in config.all_systems)]
+    bar = tqdm(
+        total=len(questions),
+        initial=len(questions) - len(todo),
+        unit="q",
+        desc=f"eval {dataset.name}",
+        disable=not config.progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    with bar:
+        for question in todo:
+            query = suite.prepare(question)
+            for name in config.all_systems:
+                if question.qid in caches[name].records:
+                    continue
+                began = time.perf_counter()
+                documents = suite.retrieve(name, query, k)
+                record = score_ranking(question, documents)
+                record.update(
+                    {
+                        "qid": question.qid,
+                        "system": name,
+                        "question": question.question,
+                        "answers": question.answers,
+                        "tags": question.tags,
+                        "constraint": suite.constraint_dict(query),
+                        "metrics": retrieval_metrics(dataset.name, question, record, config.ks),
+                        "ms": round(1000 * (time.perf_counter() - began), 1),
+                    }
+                )
+                caches[name].add(record)
+            bar.update(1)
+
+
+def config_dict(config: EvalConfig) -> dict[str, Any]:
+    """The settings as JSON-ready data (for the report).
+
+    :param config: the run's settings.
+    :returns: a dict with paths as strings.
+    """
+    return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(config).items()}
