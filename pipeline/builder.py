@@ -1,0 +1,234 @@
+"""``build_pipeline``: the temporal RAG pipeline wired in code from a preset and options."""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from typing import Any
+
+import yaml
+from haystack import Pipeline
+
+logger = logging.getLogger(__name__)
+
+PRESETS = ("fast", "accurate")
+GENERATORS = ("auto", "local", "openai", "extractive")
+STORE_ENV = "CHRONORAG_STORE"
+
+# Every option build_pipeline understands, with its meaning; presets set a subset, callers override any.
+OPTIONS: dict[str, str] = {
+    "top_k": "passages the ranker keeps: cited in the answer, the prompt shows the first `prompt_passages`",
+    "retriever_top_k": "candidates from each retriever (dense and BM25), before the time-window additions",
+    "use_bm25": "fuse BM25 with dense retrieval by reciprocal rank",
+    "use_expander": "fuse the question embedding with preceding events (EventExpander) before retrieval",
+    "events_path": "a JSONL event file for the expander (default: the store's event index)",
+    "ranker_mode": "SemanticTemporalRanker mode: hybrid, mrag or semantic",
+    "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
+    "summary_top_k": "how many top passages the summariser reads",
+    "generator": "auto (openai when CHRONORAG_LLM_API_BASE is set, else local), local, openai or extractive",
+    "llm_model": "the local GGUF: 'default' (embedded SmolLM2 or CHRONORAG_LLM_GGUF) or a file path",
+    "max_new_tokens": "the answer's token budget",
+    "api_base_url": "OpenAI-compatible server root (None: CHRONORAG_LLM_API_BASE at run time)",
+    "api_model": "served model name (None: CHRONORAG_LLM_MODEL, else the server's first model)",
+    "api_timeout": "seconds per request to the server",
+    "prompt_passages": "passages shown to the LLM",
+    "prefill_answer": "start the LLM reply with the extracted answer (the small local LLM phrases it)",
+    "as_of": "default reference time (ISO date) when a question gives none (None: today)",
+    "device": "torch device for every model, 'auto' resolves at warm-up",
+}
+
+_DEFAULTS: dict[str, Any] = {
+    "top_k": 5,
+    "retriever_top_k": 20,
+    "use_bm25": True,
+    "use_expander": True,
+    "events_path": None,
+    "ranker_mode": "hybrid",
+    "summarize": False,
+    "summary_top_k": 3,
+    "generator": "auto",
+    "llm_model": "default",
+    "max_new_tokens": 32,
+    "api_base_url": None,
+    "api_model": None,
+    "api_timeout": 60.0,
+    "prompt_passages": 3,
+    "prefill_answer": True,
+    "as_of": None,
+    "device": "auto",
+}
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """
+    The options of a preset shipped in `chronorag/pipeline/presets/NAME.yaml`.
+
+    :param name: `"fast"` or `"accurate"`.
+    :returns: the preset's options (only those it sets).
+    :raises ValueError: for an unknown preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}")
+    text = (
+        resources.files("chronorag.pipeline").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
+    )
+    options = (yaml.safe_load(text) or {}).get("options") or {}
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"preset {name!r} sets unknown options: {', '.join(sorted(unknown))}")
+    return options
+
+
+def resolve_options(preset: str = "fast", **options: Any) -> dict[str, Any]:
+    """
+    Defaults, then the preset, then the caller's options (`None` values leave the preset's).
+
+    :param preset: `"fast"` or `"accurate"`.
+    :param options: any of `OPTIONS`.
+    :returns: the complete option set.
+    :raises ValueError: for unknown options or values.
+    """
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"unknown pipeline options: {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}"
+        )
+    resolved = {**_DEFAULTS, **load_preset(preset)}
+    resolved.update({key: value for key, value in options.items() if value is not None})
+    if resolved["generator"] not in GENERATORS:
+        raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {resolved['generator']!r}")
+    if resolved["generator"] == "auto":
+        resolved["generator"] = "openai" if os.environ.get("CHRONORAG_LLM_API_BASE") else "local"
+    return resolved
+
+
+def build_pipeline(store_path: str | None = None, preset: str = "fast", **options: Any) -> Pipeline:
+    """
+    Build the pipeline: QueryDecomposer -> ChronoTextEmbedder -> EventExpander -> ChronoEmbeddingRetriever
+    (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker -> [EvidenceSummarizer] ->
+    ExtractiveAnswerer -> TemporalPromptBuilder -> generator -> ChronoAnswerBuilder.
+
+    With `generator="extractive"` the extractor's span is the answer (no prompt builder, no LLM).
+    Component names (`decomposer`, `embedder`, `expander`, `retriever`, `bm25_retriever`, `fusion`,
+    `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `answer_builder`) are part of
+    the contract: `ask` and `retrieve` time and feed them by name.
+
+    :param store_path: the store folder, kept as given (relative paths stay relative in the YAML);
+        `None` reads `CHRONORAG_STORE`.
+    :param preset: `"fast"` (no summarisation, small top_k) or `"accurate"` (summaries, larger pool).
+    :param options: any of `chronorag.pipeline.builder.OPTIONS`, overriding the preset.
+    :returns: the pipeline (not warmed up; `Pipeline.run` warms it).
+    :raises ValueError: on unknown options or a missing store path.
+    """
+    store_path = store_path or os.environ.get(STORE_ENV)
+    if not store_path:
+        raise ValueError(f"no store given: pass store_path or set {STORE_ENV}")
+    opts = resolve_options(preset, **options)
+    pipeline = Pipeline(metadata={"chronorag_preset": preset})
+    _add_retrieval(pipeline, store_path, opts)
+    _add_answering(pipeline, opts)
+    return pipeline
+
+
+def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) -> None:
+    from chronorag.indexers import (
+        ChronoBM25Retriever,
+        ChronoDocumentStore,
+        ChronoEmbeddingRetriever,
+        ReciprocalRankFusion,
+    )
+    from chronorag.pipeline.text_embedder import ChronoTextEmbedder
+    from chronorag.rankers import SemanticTemporalRanker
+    from chronorag.temporal import QueryDecomposer
+
+    store = ChronoDocumentStore(store_path)
+    top_k = opts["retriever_top_k"]
+    pipeline.add_component("decomposer", QueryDecomposer(default_as_of=opts["as_of"]))
+    pipeline.add_component("embedder", ChronoTextEmbedder(device=opts["device"]))
+    pipeline.add_component("retriever", ChronoEmbeddingRetriever(store, top_k=top_k))
+    pipeline.add_component(
+        "ranker", SemanticTemporalRanker(top_k=opts["top_k"], mode=opts["ranker_mode"], device=opts["device"])
+    )
+    # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.
+    pipeline.connect("decomposer.content", "embedder.text")
+    if opts["use_expander"]:
+        from chronorag.rankers import EventExpander
+
+        events = opts["events_path"]
+        expander = EventExpander(
+            events_path=events, store_path=None if events else store_path, device=opts["device"]
+        )
+        pipeline.add_component("expander", expander)
+        pipeline.connect("embedder.embedding", "expander.query_embedding")
+        pipeline.connect("decomposer.constraint", "expander.constraint")
+        pipeline.connect("expander.embedding", "retriever.query_embedding")
+    else:
+        pipeline.connect("embedder.embedding", "retriever.query_embedding")
+    pipeline.connect("decomposer.constraint", "retriever.constraint")
+    if opts["use_bm25"]:
+        pipeline.add_component("bm25_retriever", ChronoBM25Retriever(store, top_k=top_k))
+        pipeline.add_component("fusion", ReciprocalRankFusion())
+        pipeline.connect("decomposer.content", "bm25_retriever.query")
+        pipeline.connect("decomposer.constraint", "bm25_retriever.constraint")
+        pipeline.connect("retriever.documents", "fusion.documents")
+        pipeline.connect("bm25_retriever.documents", "fusion.documents")
+        pipeline.connect("fusion.documents", "ranker.documents")
+    else:
+        pipeline.connect("retriever.documents", "ranker.documents")
+    pipeline.connect("decomposer.constraint", "ranker.constraint")
+
+
+def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
+    from chronorag.pipeline.answer_builder import ChronoAnswerBuilder
+    from chronorag.pipeline.extractive_answerer import ExtractiveAnswerer
+    from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
+
+    evidence = "ranker.documents"
+    if opts["summarize"] and opts["generator"] != "extractive":
+        from chronorag.pipeline.evidence_summarizer import EvidenceSummarizer
+
+        summarizer = EvidenceSummarizer(
+            generator=_generator(opts, max_new_tokens=48), top_k=opts["summary_top_k"]
+        )
+        pipeline.add_component("summarizer", summarizer)
+        pipeline.connect("ranker.documents", "summarizer.documents")
+        pipeline.connect("decomposer.constraint", "summarizer.constraint")
+        evidence = "summarizer.documents"
+    pipeline.add_component("extractor", ExtractiveAnswerer(max_passages=opts["prompt_passages"]))
+    pipeline.add_component("answer_builder", ChronoAnswerBuilder())
+    pipeline.connect(evidence, "extractor.documents")
+    pipeline.connect("decomposer.constraint", "extractor.constraint")
+    pipeline.connect(evidence, "answer_builder.documents")
+    pipeline.connect("decomposer.constraint", "answer_builder.constraint")
+    pipeline.connect("extractor.candidates", "answer_builder.candidates")
+    if opts["generator"] == "extractive":
+        pipeline.connect("extractor.replies", "answer_builder.replies")
+        return
+    prefill = opts["prefill_answer"] and opts["generator"] == "local"
+    builder = TemporalPromptBuilder(max_passages=opts["prompt_passages"], prefill_answer=prefill)
+    pipeline.add_component("prompt_builder", builder)
+    pipeline.add_component("generator", _generator(opts))
+    pipeline.connect(evidence, "prompt_builder.documents")
+    pipeline.connect("decomposer.constraint", "prompt_builder.constraint")
+    pipeline.connect("extractor.candidates", "prompt_builder.candidates")
+    pipeline.connect("prompt_builder.prompt", "generator.prompt")
+    pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")
+    pipeline.connect("generator.replies", "answer_builder.replies")
+
+
+def _generator(opts: dict[str, Any], max_new_tokens: int | None = None) -> Any:
+    """The LLM component the options ask for (`local` or `openai`)."""
+    budget = max_new_tokens or opts["max_new_tokens"]
+    if opts["generator"] == "openai":
+        from chronorag.pipeline.openai_generator import OpenAICompatibleGenerator
+
+        return OpenAICompatibleGenerator(
+            api_base_url=opts["api_base_url"],
+            model=opts["api_model"],
+            timeout=opts["api_timeout"],
+            max_tokens=budget,
+        )
+    from chronorag.pipeline.local_generator import LocalLLMGenerator
+
+    return LocalLLMGenerator(model=opts["llm_model"], device=opts["device"], max_new_tokens=budget)

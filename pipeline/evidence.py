@@ -1,0 +1,409 @@
+"""Evidence helpers shared by the answering components: question types, passage sentences with their
+time spans, candidate answer spans, and human-readable dates.
+
+The small local LLM is weak at date reasoning, so the code picks the evidence: which sentence of which
+passage fits the asked time, and which span in it has the type the question asks for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from haystack import Document
+
+from chronorag.temporal.model import Granularity, Interval, TemporalConstraint
+
+# Question word -> the answer type; "which/what NOUN" questions are typed by their noun.
+_NUMBER_PATTERN = re.compile(r"\bhow (many|much|old|long|far|tall)\b|\bwhat (number|percentage|amount)\b")
+_DATE_PATTERN = re.compile(r"^\s*when\b|\b(what|which|in what) (year|date|month|day|decade)\b")
+# "Where did X work/study" asks for an institution in TimeQA-style questions, not a city.
+_WHERE_ORG_PATTERN = re.compile(
+    r"\bwhere\b.*\b(work|worked|study|studied|educat\w*|attend\w*|play\w*|school\w*|employ\w*)\b"
+)
+_PLACE_PATTERN = re.compile(r"\bwhere\b")
+_PERSON_PATTERN = re.compile(r"\b(who|whom|whose)\b")
+_WHICH_WORDS = re.compile(r"\b(?:which|what)((?:\s+[a-z-]+){1,4})")
+_NATIONALITY_NOUNS = {"nationality", "citizenship", "citizen", "nation"}
+_ORG_NOUNS = {
+    "team",
+    "club",
+    "university",
+    "college",
+    "school",
+    "company",
+    "organization",
+    "organisation",
+    "party",
+    "institution",
+    "employer",
+    "band",
+    "league",
+    "firm",
+    "corporation",
+    "agency",
+    "group",
+    "newspaper",
+    "network",
+    "label",
+    "museum",
+    "hospital",
+    "church",
+    "department",
+    "ministry",
+    "committee",
+    "board",
+    "academy",
+    "institute",
+    "side",
+    "franchise",
+    "orchestra",
+    "studio",
+    "business",
+    "airline",
+    "unit",
+    "squadron",
+    "regiment",
+    "division",
+    "magazine",
+    "publication",
+    "outlet",
+    "station",
+    "channel",
+    "owner",
+}
+_PERSON_NOUNS = {
+    "person",
+    "coach",
+    "manager",
+    "president",
+    "spouse",
+    "wife",
+    "husband",
+    "leader",
+    "chairman",
+    "chairperson",
+    "head",
+    "director",
+    "player",
+    "minister",
+    "governor",
+    "mayor",
+    "king",
+    "queen",
+    "partner",
+    "ceo",
+    "captain",
+    "editor",
+    "successor",
+    "predecessor",
+    "boss",
+    "advisor",
+    "adviser",
+    "supervisor",
+    "member",
+    "senator",
+    "candidate",
+    "chancellor",
+    "secretary",
+    "prime",
+    "monarch",
+}
+_PLACE_NOUNS = {
+    "city",
+    "country",
+    "town",
+    "state",
+    "place",
+    "location",
+    "province",
+    "region",
+    "county",
+    "nation",
+    "village",
+    "capital",
+    "continent",
+    "island",
+    "venue",
+    "stadium",
+}
+
+# Preferred spaCy entity labels per answer type, best first.
+ANSWER_LABELS: dict[str, tuple[str, ...]] = {
+    "person": ("PERSON", "ORG", "NORP"),
+    "org": ("ORG", "FAC", "GPE", "NORP", "PERSON"),
+    "place": ("GPE", "LOC", "FAC", "ORG"),
+    "nationality": ("GPE", "NORP"),
+    "date": ("DATE",),
+    "number": ("CARDINAL", "QUANTITY", "MONEY", "PERCENT"),
+    "entity": ("ORG", "PERSON", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LAW"),
+}
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "from",
+    "by",
+    "with",
+    "and",
+    "or",
+    "did",
+    "does",
+    "do",
+    "was",
+    "is",
+    "were",
+    "are",
+    "be",
+    "been",
+    "which",
+    "what",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "how",
+    "during",
+    "between",
+    "before",
+    "after",
+    "until",
+    "since",
+    "as",
+    "that",
+    "this",
+    "it",
+    "he",
+    "she",
+    "they",
+    "his",
+    "her",
+    "their",
+    "its",
+    "has",
+    "had",
+    "have",
+    "work",
+    "worked",
+    "play",
+    "played",
+}
+
+
+def question_type(question: str) -> str:
+    """
+    The kind of answer a question asks for.
+
+    :param question: the question text.
+    :returns: `"number"`, `"date"`, `"place"`, `"nationality"`, `"person"`, `"org"` or `"entity"`
+        (anything named).
+    """
+    text = question.lower()
+    if _NUMBER_PATTERN.search(text):
+        return "number"
+    if _DATE_PATTERN.search(text):
+        return "date"
+    if _WHERE_ORG_PATTERN.search(text):
+        return "org"
+    if _PLACE_PATTERN.search(text):
+        return "place"
+    if _PERSON_PATTERN.search(text):
+        return "person"
+    if _NATIONALITY_NOUNS & set(_WORD.findall(text)):
+        return "nationality"
+    for match in _WHICH_WORDS.finditer(text):
+        for noun in match.group(1).split():
+            kind = _noun_type(noun)
+            if kind:
+                return kind
+    return "entity"
+
+
+def _noun_type(noun: str) -> str | None:
+    singular = (
+        noun[:-1] if noun.endswith("s") and noun[:-1] in _ORG_NOUNS | _PERSON_NOUNS | _PLACE_NOUNS else noun
+    )
+    if singular in _NATIONALITY_NOUNS:
+        return "nationality"
+    if singular in _PLACE_NOUNS:
+        return "place"
+    if singular in _PERSON_NOUNS:
+        return "person"
+    if singular in _ORG_NOUNS:
+        return "org"
+    return None
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words of a text without stop words or years (the question's content, for overlap)."""
+    return {word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS and not word.isdigit()}
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
+    words = re.sub(r"[^a-z0-9 ]", " ", text.lower()).split()
+    return " ".join(word for word in words if word not in {"a", "an", "the"})
+
+
+def answer_contains(text: str, gold: str) -> bool:
+    """True when the normalised `gold` answer occurs in the normalised `text` (as whole words)."""
+    gold_norm = normalize_answer(gold)
+    return bool(gold_norm) and f" {gold_norm} " in f" {normalize_answer(text)} "
+
+
+# --- dates ------------------------------------------------------------------------------------------
+def format_interval(interval: Interval | None) -> str:
+    """
+    A short human form of an interval: `2010`, `2009–2011`, `March 2010`, `before 2011`, `since 2015`.
+
+    :param interval: the interval, or `None`.
+    :returns: the text, `"any time"` for `None`.
+    """
+    if interval is None or (interval.start is None and interval.end is None):
+        return "any time"
+    if interval.start is None:
+        return f"until {_format_day(interval.end, interval.granularity, end=True)}"
+    if interval.end is None:
+        return f"since {_format_day(interval.start, interval.granularity, end=False)}"
+    first = _format_day(interval.start, interval.granularity, end=False)
+    last = _format_day(interval.end, interval.granularity, end=True)
+    return first if first == last else f"{first}–{last}"
+
+
+def _format_day(day: date | None, granularity: Granularity, end: bool) -> str:
+    assert day is not None
+    whole_year = (day.month, day.day) == ((12, 31) if end else (1, 1))
+    if granularity in (Granularity.YEAR, Granularity.DECADE, Granularity.CENTURY) or whole_year:
+        return str(day.year)
+    if granularity in (Granularity.MONTH, Granularity.SEASON, Granularity.QUARTER):
+        return day.strftime("%B %Y")
+    return day.isoformat()
+
+
+def describe_constraint(constraint: TemporalConstraint | None) -> str:
+    """
+    The asked time in words: the question's own time phrase when the decomposer kept it
+    (`"from 2004 to 2005"`), else built from the relation and interval (`"before 2011"`, `"in 2010"`).
+
+    :param constraint: the question's decomposition.
+    :returns: the text; `"no time given"` without an interval.
+    """
+    if constraint is None:
+        return "no time given"
+    if constraint.relation.value == "as_of" and constraint.interval is None:
+        return f"as of {constraint.reference_time.isoformat()}"
+    if constraint.interval is None:
+        return "no time given"
+    if constraint.time_text:
+        return constraint.time_text
+    interval = constraint.interval
+    relation = constraint.relation.value
+    if relation == "before" and interval.end is not None:
+        return f"before {_format_day(interval.end + timedelta(days=1), interval.granularity, end=False)}"
+    if relation == "after" and interval.start is not None:
+        return f"after {_format_day(interval.start - timedelta(days=1), interval.granularity, end=True)}"
+    return f"{relation.replace('_', ' ') if relation in ('since', 'until', 'as_of', 'around') else 'in'} " + (
+        format_interval(interval).removeprefix("since ").removeprefix("until ")
+    )
+
+
+# --- passages --------------------------------------------------------------------------------------
+@dataclass
+class Sentence:
+    """A sentence of a passage with the time spans inside it."""
+
+    text: str
+    char_start: int
+    char_end: int
+    intervals: list[Interval] = field(default_factory=list)
+    inherited: bool = False  # the intervals come from the previous sentence ("He stayed there until...")
+
+
+def passage_intervals(doc: Document) -> list[tuple[int, int, Interval]]:
+    """
+    The time spans of a passage as `(char_start, char_end, interval)`, from `meta["time_spans"]`
+    (written at ingestion), else extracted now with `chronorag.temporal.extract_mentions`.
+
+    :param doc: the passage.
+    :returns: spans sorted by position.
+    """
+    spans = doc.meta.get("time_spans")
+    if spans is None:
+        from chronorag.temporal import extract_mentions
+
+        spans = [mention.to_dict() for mention in extract_mentions(doc.content or "")]
+    result = []
+    for span in spans:
+        try:
+            result.append((int(span["char_start"]), int(span["char_end"]), Interval.from_dict(span)))
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed span is no evidence; the passage is still usable
+    return sorted(result, key=lambda item: item[0])
+
+
+def split_sentences(doc: Document, parsed: Any) -> list[Sentence]:
+    """
+    The passage's sentences with their time spans; a sentence without its own dates inherits the
+    previous sentence's, since narratives state a year once ("In 2004 he joined X. He left in ...").
+
+    :param doc: the passage.
+    :param parsed: the spaCy `Doc` of `doc.content`.
+    :returns: the sentences in order.
+    """
+    spans = passage_intervals(doc)
+    sentences: list[Sentence] = []
+    for sent in _spacy_sentences(parsed):
+        own = [interval for start, end, interval in spans if start < sent.end_char and end > sent.start_char]
+        sentence = Sentence(sent.text, sent.start_char, sent.end_char, own)
+        if not own and sentences and sentences[-1].intervals:
+            sentence.intervals, sentence.inherited = list(sentences[-1].intervals), True
+        sentences.append(sentence)
+    return sentences
+
+
+def _spacy_sentences(parsed: Any) -> list[Any]:
+    if parsed.has_annotation("SENT_START") or parsed.has_annotation("DEP"):
+        return list(parsed.sents)
+    return [parsed[:]]  # a blank pipeline has no sentence boundaries: the passage is one sentence
+
+
+def interval_fit(intervals: list[Interval], constraint: TemporalConstraint | None) -> float:
+    """
+    How well a sentence's time spans fit the asked time: 1 when one lies inside it, the overlap share
+    otherwise, 0 for no overlap or no spans; 0.5 when nothing is asked (no interval).
+
+    :param intervals: the sentence's spans.
+    :param constraint: the question's decomposition.
+    :returns: a score in [0, 1].
+    """
+    if constraint is None or constraint.interval is None:
+        return 0.5
+    asked = constraint.interval
+    best = 0.0
+    for interval in intervals:
+        if asked.contains(interval) or interval.contains(asked):
+            return 1.0
+        if asked.overlaps(interval):
+            shared = min(asked.end_day, interval.end_day) - max(asked.start_day, interval.start_day) + 1
+            shorter = min(asked.end_day - asked.start_day, interval.end_day - interval.start_day) + 1
+            best = max(best, shared / shorter)
+    return min(best, 0.9)
+
+
+def merge_intervals(intervals: list[Interval]) -> Interval | None:
+    """The smallest interval covering all given ones, or `None` for none."""
+    if not intervals:
+        return None
+    start = min(intervals, key=lambda interval: interval.start_day)
+    end = max(intervals, key=lambda interval: interval.end_day)
+    return Interval(start.start, end.end, start.granularity)

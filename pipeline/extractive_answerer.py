@@ -1,0 +1,234 @@
+"""``ExtractiveAnswerer``: the best answer span of the top passages, typed by the question (no LLM)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+
+from chronorag.models import get_spacy
+from chronorag.pipeline.evidence import (
+    ANSWER_LABELS,
+    Sentence,
+    content_words,
+    format_interval,
+    interval_fit,
+    merge_intervals,
+    question_type,
+    split_sentences,
+)
+from chronorag.temporal.model import TemporalConstraint
+
+NO_ANSWER = "No answer was found in the evidence."
+
+
+@dataclass
+class _Span:
+    text: str
+    label: str
+    char_start: int
+    char_end: int
+
+
+@component
+class ExtractiveAnswerer:
+    """
+    Answers from the passages themselves: in each top passage it picks the sentence that best fits the
+    asked time and the question's words, then the span whose type the question asks for
+    (who -> person or organisation, when -> date, where -> place, how many -> number, which team ->
+    organisation, ...), skipping names the question already contains.
+
+    It is the fallback generator when no LLM is configured, and it gives the LLM pipeline its
+    candidate answers (`candidates`): the LLM phrases the answer, the code chooses the evidence, and
+    the answer builder uses the candidates to explain disagreements between passages.
+
+    ### Usage example
+
+    ```python
+    answerer = ExtractiveAnswerer()
+    result = answerer.run(query="Who coached Chelsea in 2010?", documents=ranked, constraint=constraint)
+    result["replies"][0], result["candidates"][0]["passage"]
+    ```
+    """
+
+    def __init__(self, max_passages: int = 3, spacy_model: str = "default") -> None:
+        """
+        Create the answerer; spaCy loads in `warm_up`.
+
+        :param max_passages: how many top passages are read for candidates.
+        :param spacy_model: `"default"` (`chronorag.models.get_spacy`'s model) or a spaCy package name.
+        """
+        self.max_passages = max_passages
+        self.spacy_model = spacy_model
+        self._nlp: Any = None
+
+    def warm_up(self) -> None:
+        """Load (or reuse) the spaCy pipeline."""
+        if self._nlp is None:
+            self._nlp = get_spacy(None if self.spacy_model == "default" else self.spacy_model)
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        Serialise the component.
+
+        :returns: the init parameters.
+        """
+        return default_to_dict(self, max_passages=self.max_passages, spacy_model=self.spacy_model)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractiveAnswerer:
+        """
+        Deserialise the component.
+
+        :param data: the output of `to_dict`.
+        :returns: the component.
+        """
+        return default_from_dict(cls, data)
+
+    @component.output_types(replies=list[str], candidates=list[dict[str, Any]])
+    def run(
+        self, query: str, documents: list[Document], constraint: TemporalConstraint | None = None
+    ) -> dict[str, Any]:
+        """
+        Extract the answer.
+
+        :param query: the question.
+        :param documents: the ranked passages, best first.
+        :param constraint: the question's decomposition (its interval picks the sentence).
+        :returns: `replies` (the best span, or a no-answer sentence) and `candidates`: per read passage,
+            `{passage (1-based rank), id, answer, label, sentence, interval (dict|None), time (text), fit,
+            score}`, best first.
+        """
+        self.warm_up()
+        kind = question_type(query)
+        asked = content_words(constraint.content if constraint and constraint.content else query)
+        question_words = content_words(query) | {word.lower() for word in query.split()}
+        candidates = []
+        for rank, doc in enumerate(documents[: self.max_passages], start=1):
+            candidate = self._passage_candidate(doc, rank, kind, asked, question_words, constraint)
+            if candidate is not None:
+                candidates.append(candidate)
+        # The ranker's order counts (its temporal score saw the whole passage); the sentence fit breaks ties.
+        candidates.sort(key=lambda item: (-item["score"], item["passage"]))
+        reply = candidates[0]["answer"] if candidates else NO_ANSWER
+        return {"replies": [reply], "candidates": candidates}
+
+    # --- per passage --------------------------------------------------------------------------------
+    def _passage_candidate(
+        self,
+        doc: Document,
+        rank: int,
+        kind: str,
+        asked: set[str],
+        question_words: set[str],
+        constraint: TemporalConstraint | None,
+    ) -> dict[str, Any] | None:
+        text = doc.content or ""
+        if not text.strip():
+            return None
+        parsed = self._nlp(text)
+        sentences = split_sentences(doc, parsed)
+        spans = self._typed_spans(parsed, kind, question_words, sentences)
+        best: tuple[float, Sentence, _Span | None] | None = None
+        for sentence in sentences:
+            fit = interval_fit(sentence.intervals, constraint)
+            overlap = len(asked & content_words(sentence.text)) / max(1, len(asked))
+            inside = [span for span in spans if sentence.char_start <= span.char_start < sentence.char_end]
+            has_span = 1.0 if inside else 0.0
+            score = 1.0 * fit + 0.6 * overlap + 0.5 * has_span - (0.15 if sentence.inherited else 0.0)
+            if best is None or score > best[0]:
+                best = (score, sentence, inside[0] if inside else None)
+        if best is None:
+            return None
+        score, sentence, span = best
+        if span is None:
+            span = spans[0] if spans else None
+        if span is None:
+            return None
+        interval = merge_intervals(sentence.intervals)
+        fit = interval_fit(sentence.intervals, constraint)
+        return {
+            "passage": rank,
+            "id": doc.id,
+            "answer": span.text,
+            "label": span.label,
+            "sentence": sentence.text.strip(),
+            "interval": interval.to_dict() if interval else None,
+            "time": format_interval(interval) if interval else None,
+            "fit": fit,
+            # A rank prior so a weak later passage does not outvote the ranker's choice.
+            "score": score / 2.6 + 1.0 / (rank + 1),
+        }
+
+    def _typed_spans(
+        self, parsed: Any, kind: str, question_words: set[str], sentences: list[Sentence]
+    ) -> list[_Span]:
+        """Spans of the asked type, best label first, then in text order; the question's own names skipped."""
+        labels = ANSWER_LABELS[kind]
+        if kind == "date":
+            found = [
+                _Span(_date_text(parsed, sentence), "DATE", sentence.char_start, sentence.char_end)
+                for sentence in sentences
+                if sentence.intervals and not sentence.inherited
+            ]
+            return [span for span in found if span.text]
+        spans = []
+        for ent in _merged_entities(parsed):
+            if ent.label not in labels:
+                continue
+            words = {word.lower() for word in ent.text.replace(",", " ").split()}
+            if words and words <= question_words:
+                continue  # the question's own subject is not its answer
+            spans.append(ent)
+        if not spans and kind in ("org", "entity", "person"):
+            spans = _noun_chunks(parsed, question_words)
+        return sorted(spans, key=lambda span: labels.index(span.label) if span.label in labels else 99)
+
+
+def _date_text(parsed: Any, sentence: Sentence) -> str:
+    """The first DATE entity inside the sentence, else its formatted time span."""
+    for ent in parsed.ents:
+        if ent.label_ == "DATE" and sentence.char_start <= ent.start_char < sentence.char_end:
+            return ent.text
+    return format_interval(sentence.intervals[0]) if sentence.intervals else ""
+
+
+def _merged_entities(parsed: Any) -> list[_Span]:
+    """spaCy entities, with "ORG , GPE" joined ("University of Arizona , Tucson" names one campus)."""
+    ents = list(parsed.ents)
+    merged: list[_Span] = []
+    index = 0
+    while index < len(ents):
+        ent = ents[index]
+        span = _Span(ent.text, ent.label_, ent.start_char, ent.end_char)
+        following = ents[index + 1] if index + 1 < len(ents) else None
+        if (
+            following is not None
+            and ent.label_ in ("ORG", "FAC")
+            and following.label_ == "GPE"
+            and parsed.text[ent.end_char : following.start_char].strip() == ","
+        ):
+            span = _Span(
+                parsed.text[ent.start_char : following.end_char],
+                ent.label_,
+                ent.start_char,
+                following.end_char,
+            )
+            index += 1
+        merged.append(span)
+        index += 1
+    return merged
+
+
+def _noun_chunks(parsed: Any, question_words: set[str]) -> list[_Span]:
+    """Noun phrases not made of question words: the answer of "what position did X hold" questions."""
+    if not parsed.has_annotation("DEP"):
+        return []
+    chunks = []
+    for chunk in parsed.noun_chunks:
+        words = {word.lower() for word in chunk.text.split()}
+        if chunk.root.pos_ == "PRON" or words <= question_words:
+            continue
+        chunks.append(_Span(chunk.text, "NOUN_CHUNK", chunk.start_char, chunk.end_char))
+    return chunks

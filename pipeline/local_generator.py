@@ -1,0 +1,329 @@
+"""``LocalLLMGenerator``: the embedded GGUF LLM (SmolLM2-135M-Instruct by default), offline."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from haystack import component, default_from_dict, default_to_dict
+
+from chronorag.models import configure_threads, resolve_device, resolve_llm_gguf
+from chronorag.pipeline.errors import GeneratorError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = "You answer questions from the given passages in one short sentence."
+BACKENDS = ("auto", "transformers", "llama_cpp")
+
+# One loaded model per (backend, file, device) and process: dequantising the GGUF takes ~16 s, and the
+# pipeline, the evidence summariser and the tests must not pay it twice.
+_MODELS: dict[tuple[str, str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _pick_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise GeneratorError(
+            f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}", reason="config"
+        )
+    if backend == "auto":
+        return "llama_cpp" if importlib.util.find_spec("llama_cpp") is not None else "transformers"
+    return backend
+
+
+def _load_transformers(path: str, device: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = Path(path)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # float32: the GGUF is dequantised on load, and CPU matmuls are fastest in float32.
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.to(device)
+    model.eval()
+    return tokenizer, model
+
+
+def _load_llama_cpp(path: str, device: str) -> Any:
+    from llama_cpp import Llama
+
+    gpu_layers = -1 if device.startswith("cuda") else 0
+    return Llama(model_path=str(path), n_ctx=2048, n_gpu_layers=gpu_layers, verbose=False)
+
+
+def _get_model(backend: str, path: str, device: str) -> Any:
+    key = (backend, path, device)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            started = time.perf_counter()
+            loader = _load_llama_cpp if backend == "llama_cpp" else _load_transformers
+            try:
+                _MODELS[key] = loader(path, device)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise GeneratorError(f"could not load the LLM {path}: {exc}", reason="model") from exc
+            logger.info(
+                "loaded LLM %s (%s, %s) in %.1f s", path, backend, device, time.perf_counter() - started
+            )
+        return _MODELS[key]
+
+
+@component
+class LocalLLMGenerator:
+    """
+    Generates a reply with a local GGUF LLM: transformers (default) or llama-cpp-python when installed.
+
+    The model file comes from `chronorag.models.resolve_llm_gguf` (`"default"` = the embedded
+    SmolLM2-135M-Instruct, or `CHRONORAG_LLM_GGUF`), so nothing machine-specific is serialised.
+    Decoding is greedy by default so that answers are reproducible.
+
+    ### Usage example
+
+    ```python
+    generator = LocalLLMGenerator(max_new_tokens=20)
+    generator.warm_up()
+    print(generator.run("Name a primary colour.")["replies"][0])
+    ```
+    """
+
+    def __init__(
+        self,
+        model: str = "default",
+        backend: str = "auto",
+        device: str = "auto",
+        max_new_tokens: int = 48,
+        temperature: float = 0.0,
+        repetition_penalty: float = 1.1,
+        max_input_tokens: int = 1536,
+        system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+        stop: list[str] | None = None,
+    ) -> None:
+        """
+        Create the generator; the model loads in `warm_up`.
+
+        :param model: `"default"` (the embedded LLM or `CHRONORAG_LLM_GGUF`) or a GGUF file path.
+        :param backend: `"auto"` (llama-cpp when importable, else transformers), `"transformers"`
+            or `"llama_cpp"`.
+        :param device: torch device, or `"auto"` to pick one at warm-up.
+        :param max_new_tokens: the reply's token budget.
+        :param temperature: 0 for greedy decoding, else sampling temperature.
+        :param repetition_penalty: >1 discourages the small model's loops.
+        :param max_input_tokens: longer prompts keep their last tokens (the question comes last).
+        :param system_prompt: the system message, or `None` for none.
+        :param stop: strings that end the reply (default: a blank line, where the small model starts
+            rambling).
+        """
+        _pick_backend(backend)
+        self.model = model
+        self.backend = backend
+        self.device = device
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.repetition_penalty = repetition_penalty
+        self.max_input_tokens = max_input_tokens
+        self.system_prompt = system_prompt
+        self.stop = ["\n\n"] if stop is None else list(stop)
+        self._loaded: Any = None
+        self._backend_used: str | None = None
+
+    def warm_up(self) -> None:
+        """Resolve the GGUF file and device, and load (or reuse) the model."""
+        if self._loaded is not None:
+            return
+        configure_threads()
+        path = str(resolve_llm_gguf(None if self.model == "default" else self.model))
+        self._backend_used = _pick_backend(self.backend)
+        self._loaded = _get_model(self._backend_used, path, resolve_device(self.device))
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        Serialise the component.
+
+        :returns: the init parameters (no resolved paths or devices).
+        """
+        return default_to_dict(
+            self,
+            model=self.model,
+            backend=self.backend,
+            device=self.device,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            repetition_penalty=self.repetition_penalty,
+            max_input_tokens=self.max_input_tokens,
+            system_prompt=self.system_prompt,
+            stop=self.stop,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LocalLLMGenerator:
+        """
+        Deserialise the component.
+
+        :param data: the output of `to_dict`.
+        :returns: the component.
+        """
+        return default_from_dict(cls, data)
+
+    @component.output_types(replies=list[str], meta=list[dict[str, Any]])
+    def run(
+        self, prompt: str, max_new_tokens: int | None = None, reply_prefix: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Generate one reply.
+
+        :param prompt: the user message.
+        :param max_new_tokens: overrides the configured token budget for this call.
+        :param reply_prefix: text the reply must start with (the assistant turn is pre-filled with it and
+            the model continues it): how the pipeline makes the small model phrase the code-chosen answer.
+        :returns: `replies` (one string, starting with `reply_prefix`) and `meta` (model, backend, token
+            counts, finish reason).
+        """
+        self.warm_up()
+        budget = max_new_tokens or self.max_new_tokens
+        prefix = reply_prefix or ""
+        if self._backend_used == "llama_cpp":
+            reply, meta = self._run_llama_cpp(prompt, budget, prefix)
+        else:
+            reply, meta = self._run_transformers(prompt, budget, prefix)
+        reply = prefix + reply
+        for stop in self.stop:
+            reply = reply.split(stop, 1)[0]  # transformers keeps the stop string; callers want it cut
+        return {"replies": [reply.strip()], "meta": [meta]}
+
+    def stream(
+        self, prompt: str, max_new_tokens: int | None = None, reply_prefix: str | None = None
+    ) -> Iterator[str]:
+        """
+        Generate one reply piece by piece.
+
+        :param prompt: the user message.
+        :param max_new_tokens: overrides the configured token budget for this call.
+        :param reply_prefix: text the reply starts with (yielded first), as in `run`.
+        :returns: an iterator of text pieces whose concatenation is the reply.
+        """
+        self.warm_up()
+        budget = max_new_tokens or self.max_new_tokens
+        prefix = reply_prefix or ""
+        if prefix:
+            yield prefix
+        if self._backend_used == "llama_cpp":
+            for chunk in self._llama_cpp_completion(prompt, budget, prefix, stream=True):
+                piece = chunk["choices"][0].get("text")
+                if piece:
+                    yield piece
+            return
+        yield from self._stream_transformers(prompt, budget, prefix)
+
+    # --- backends -------------------------------------------------------------------------------
+    def _messages(self, prompt: str) -> list[dict[str, str]]:
+        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*messages, {"role": "user", "content": prompt}]
+
+    def _encode(self, prompt: str, prefix: str) -> dict[str, Any]:
+        tokenizer, model = self._loaded
+        text = tokenizer.apply_chat_template(
+            self._messages(prompt), add_generation_prompt=True, tokenize=False
+        )
+        # The chat template already holds the special tokens; the prefix continues the assistant turn.
+        encoded = tokenizer(text + prefix, return_tensors="pt", add_special_tokens=False)
+        if encoded["input_ids"].shape[1] > self.max_input_tokens:
+            logger.warning("prompt truncated to its last %d tokens", self.max_input_tokens)
+        keep = slice(-self.max_input_tokens, None)
+        return {
+            "input_ids": encoded["input_ids"][:, keep].to(model.device),
+            "attention_mask": encoded["attention_mask"][:, keep].to(model.device),
+        }
+
+    def _generation_kwargs(self, budget: int) -> dict[str, Any]:
+        tokenizer, _ = self._loaded
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": budget,
+            "repetition_penalty": self.repetition_penalty,
+            "pad_token_id": tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else tokenizer.eos_token_id,
+        }
+        if self.stop:
+            kwargs.update(stop_strings=self.stop, tokenizer=tokenizer)
+        if self.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.temperature)
+        else:
+            # Explicit None values silence the model's sampling defaults under greedy decoding.
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def _run_transformers(self, prompt: str, budget: int, prefix: str) -> tuple[str, dict[str, Any]]:
+        import torch
+
+        tokenizer, model = self._loaded
+        inputs = self._encode(prompt, prefix)
+        with torch.inference_mode():
+            output = model.generate(**inputs, **self._generation_kwargs(budget))
+        new_tokens = output[0, inputs["input_ids"].shape[1] :]
+        finished = bool(len(new_tokens)) and int(new_tokens[-1]) == tokenizer.eos_token_id
+        meta = {
+            "model": self.model,
+            "backend": "transformers",
+            "prompt_tokens": int(inputs["input_ids"].shape[1]),
+            "completion_tokens": int(len(new_tokens)),
+            "finish_reason": "stop" if finished or len(new_tokens) < budget else "length",
+        }
+        return tokenizer.decode(new_tokens, skip_special_tokens=True), meta
+
+    def _stream_transformers(self, prompt: str, budget: int, prefix: str) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        tokenizer, model = self._loaded
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        inputs = self._encode(prompt, prefix)
+
+        def generate() -> None:
+            with torch.inference_mode():
+                model.generate(**inputs, **self._generation_kwargs(budget), streamer=streamer)
+
+        worker = threading.Thread(target=generate, name="chronorag-llm-stream", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            worker.join()
+
+    def _llama_cpp_completion(self, prompt: str, budget: int, prefix: str, stream: bool) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self._loaded
+        # Format with the GGUF's own chat template so that the assistant turn can be pre-filled.
+        formatter = Jinja2ChatFormatter(
+            template=llm.metadata["tokenizer.chat_template"],
+            eos_token=llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore"),
+            bos_token=llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore"),
+        )
+        formatted = formatter(messages=self._messages(prompt))
+        return llm.create_completion(
+            prompt=formatted.prompt + prefix,
+            max_tokens=budget,
+            temperature=self.temperature,
+            repeat_penalty=self.repetition_penalty,
+            stop=[*(formatted.stop or []), *self.stop] if isinstance(formatted.stop, list) else self.stop,
+            stream=stream,
+        )
+
+    def _run_llama_cpp(self, prompt: str, budget: int, prefix: str) -> tuple[str, dict[str, Any]]:
+        result = self._llama_cpp_completion(prompt, budget, prefix, stream=False)
+        choice = result["choices"][0]
+        usage = result.get("usage", {})
+        meta = {
+            "model": self.model,
+            "backend": "llama_cpp",
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "finish_reason": choice.get("finish_reason"),
+        }
+        return choice.get("text") or "", meta

@@ -1,0 +1,156 @@
+"""``TemporalPromptBuilder``: the answering prompt: reference time, asked time, dated passages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+from jinja2.sandbox import SandboxedEnvironment
+
+from chronorag.pipeline.evidence import describe_constraint
+from chronorag.temporal.model import TemporalConstraint
+
+# Short on purpose: the default LLM has 135M parameters and loses the question in long prompts. The code
+# has already chosen the evidence (the ranker's order, the extractor's candidate); the LLM phrases it.
+DEFAULT_TEMPLATE = """Today is {{ reference_time }}. The question asks about {{ asked_time }}.
+
+Passages, best first:
+{% for passage in passages -%}
+[{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
+{{ passage.text }}
+{% endfor %}
+{%- if candidate %}
+Passage [{{ candidate.passage }}] fits {{ asked_time }}\
+{% if candidate.time %} ({{ candidate.time }}){% endif %}: "{{ candidate.sentence }}"
+The answer is: {{ candidate.answer }}
+{% endif %}
+Question: {{ question }}
+Answer in one short sentence{% if candidate %} that contains "{{ candidate.answer }}"{% endif %}."""
+
+
+@component
+class TemporalPromptBuilder:
+    """
+    Builds the LLM prompt from the question, its time constraint and the ranked passages.
+
+    The template is Jinja2 (sandboxed) with the variables `question`, `reference_time` (ISO),
+    `asked_time` (the constraint in words, e.g. "from 2004 to 2005"), `passages` (each with `n`,
+    `title`, `date`, `text`) and `candidate` (the extractor's best answer with its `passage`,
+    `sentence`, `time` and `answer`, or `None`).
+
+    ### Usage example
+
+    ```python
+    builder = TemporalPromptBuilder(max_passages=3)
+    prompt = builder.run(query=question, documents=ranked, constraint=constraint)["prompt"]
+    ```
+    """
+
+    def __init__(
+        self,
+        template: str | None = None,
+        max_passages: int = 3,
+        max_passage_chars: int = 400,
+        use_candidates: bool = True,
+        prefill_answer: bool = True,
+    ) -> None:
+        """
+        Create the builder.
+
+        :param template: a Jinja2 template, or `None` for the default one.
+        :param max_passages: how many top passages the prompt shows.
+        :param max_passage_chars: each passage is cut to about this many characters around its best
+            sentence.
+        :param use_candidates: show the extractor's best candidate so the small LLM need not reason about
+            dates.
+        :param prefill_answer: output the candidate answer as `reply_prefix`, so that a generator that
+            supports pre-filling starts its reply with it (the small local LLM then only phrases it).
+        """
+        self.template = template
+        self.max_passages = max_passages
+        self.max_passage_chars = max_passage_chars
+        self.use_candidates = use_candidates
+        self.prefill_answer = prefill_answer
+        self._compiled = SandboxedEnvironment(keep_trailing_newline=False).from_string(
+            template or DEFAULT_TEMPLATE
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        Serialise the component.
+
+        :returns: the init parameters.
+        """
+        return default_to_dict(
+            self,
+            template=self.template,
+            max_passages=self.max_passages,
+            max_passage_chars=self.max_passage_chars,
+            use_candidates=self.use_candidates,
+            prefill_answer=self.prefill_answer,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TemporalPromptBuilder:
+        """
+        Deserialise the component.
+
+        :param data: the output of `to_dict`.
+        :returns: the component.
+        """
+        return default_from_dict(cls, data)
+
+    @component.output_types(prompt=str, reply_prefix=str)
+    def run(
+        self,
+        query: str,
+        documents: list[Document],
+        constraint: TemporalConstraint | None = None,
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> dict[str, str]:
+        """
+        Render the prompt.
+
+        :param query: the question.
+        :param documents: the ranked passages, best first (a summary in `meta["summary"]` replaces the
+            passage).
+        :param constraint: the question's decomposition.
+        :param candidates: the `ExtractiveAnswerer`'s candidates, best first.
+        :returns: `prompt`, and `reply_prefix` (the candidate answer with `prefill_answer` on, else `""`).
+        """
+        passages = [
+            {
+                "n": index,
+                "title": (doc.meta or {}).get("title") or "",
+                "date": (doc.meta or {}).get("date"),
+                "text": self._passage_text(doc),
+            }
+            for index, doc in enumerate(documents[: self.max_passages], start=1)
+        ]
+        candidate = None
+        if self.use_candidates and candidates:
+            candidate = next((item for item in candidates if item["passage"] <= len(passages)), None)
+        prompt = self._compiled.render(
+            question=query,
+            reference_time=constraint.reference_time.isoformat() if constraint else "unknown",
+            asked_time=describe_constraint(constraint),
+            passages=passages,
+            candidate=candidate,
+        )
+        prefix = candidate["answer"] if candidate and self.prefill_answer else ""
+        return {"prompt": prompt.strip(), "reply_prefix": prefix}
+
+    def _passage_text(self, doc: Document) -> str:
+        """The summary when the summariser wrote one; else the passage cut around its best sentence."""
+        meta = doc.meta or {}
+        text = " ".join((meta.get("summary") or doc.content or "").split())
+        if len(text) <= self.max_passage_chars:
+            return text
+        sentence = " ".join(str(meta.get("matched_sentence") or "").split())
+        start = text.find(sentence) if sentence else -1
+        if start < 0:
+            return text[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
+        # Centre the window on the sentence the ranker matched: that is where the dated evidence is.
+        left = max(0, start - (self.max_passage_chars - len(sentence)) // 2)
+        window = text[left : left + max(self.max_passage_chars, len(sentence))]
+        return ("... " if left else "") + window + (" ..." if left + len(window) < len(text) else "")
