@@ -25,6 +25,7 @@ from chronorag.evals.types import EvalDataset, EvalQuestion
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DatasetNotFoundError",
     "load_realtimeqa",
     "load_situatedqa",
     "load_timebench",

@@ -48,7 +48,7 @@ def _plot_recall_curves(report: dict[str, Any], path: Path) -> str | None:
     if not any(_recall_points(s["metrics"], "AR") for s in systems.values()):
         return None
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(7.5, 4))
     for name, system in systems.items():
         points = _recall_points(system["metrics"], "AR")
         if points:
@@ -59,7 +59,7 @@ def _plot_recall_curves(report: dict[str, Any], path: Path) -> str | None:
     axis.set_ylabel("AR@k (%)")
     axis.set_title(f"{report['dataset']}: answer recall at k ({report['n_questions']} questions)")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -106,7 +106,7 @@ def _plot_by_slice(report: dict[str, Any], path: Path) -> str | None:
     axis.set_xticklabels(values, rotation=30, ha="right")
     axis.set_ylabel(f"{metric} (%)")
     axis.set_title(f"{report['dataset']}: {metric} by {tag}")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

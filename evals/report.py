@@ -67,7 +67,7 @@ def _retrieval_systems(config: Any, questions: list[EvalQuestion], results: dict
             for question, row in zip(questions, rows, strict=True):
                 if tag in question.tags:
                     groups.setdefault(question.tags[tag] or "none", []).append(row)
-            if len(groups) > 1 or tag == "date_kind":
+            if len(groups) > 1 or (tag == "date_kind" and groups):
                 systems[system]["slices"][tag] = {
                     value: {
                         "n_questions": len(group),
