@@ -122,7 +122,7 @@ _PRESENT_WORDS = re.compile(
     r"|this\s+year)",
     re.IGNORECASE,
 )
-_CLUSTER_DAYS = 45  # specific dates this close to the densest group count as the story's present
+_CLUSTER_DAYS = 15  # specific dates this close to the densest group count as the story's present
 _SPECIFIC = (Granularity.DAY, Granularity.WEEK)
 
 
@@ -131,10 +131,11 @@ def infer_document_date(mentions: list[TimeMention], text: str | None = None) ->
 
     The estimator, in order:
 
-    1. the latest year the text dwells on (most mentioned among recent years) anchors the search;
+    1. the latest year mentioned anchors the search (a lone year far beyond the others, like a plan
+       "by 2030", is skipped);
     2. specific days are the document's own mentions plus, when ``text`` is given, the
        day-month phrases without a year ("on March 3") placed in that anchor year;
-    3. among specific days, the densest group (within 45 days of its median) is the story's present,
+    3. among specific days, the densest group (a 30-day window) is the story's present,
        and the estimate is its latest day, since news reports things that have happened;
     4. words of the present ("today", "this week", weekday names) raise confidence that the latest
        day is the writing day; otherwise the latest month, then the anchor year's middle, is used.
@@ -149,7 +150,23 @@ def infer_document_date(mentions: list[TimeMention], text: str | None = None) ->
         return None, 0.0
 
 
+_FUTURE_CUE = re.compile(
+    r"\b(?:until|till|through|by|will|would|expected|expects?|plans?|planned|target(?:ed|s)?|scheduled|forecasts?"
+    r"|projected|goal|deadline|next|upcoming|due|starting|begins?|ahead\s+of)\s+(?:\w+\s+){0,2}$",
+    re.IGNORECASE,
+)
+
+
+def _about_the_future(mention: TimeMention, text: str | None) -> bool:
+    """True for "the plan runs until 2030": such dates say nothing about when the text was written."""
+    if not text:
+        return False
+    before = text[max(0, mention.char_start - 40) : mention.char_start]
+    return before.endswith(" ") and _FUTURE_CUE.search(before) is not None
+
+
 def _infer(mentions: list[TimeMention], text: str | None) -> tuple[date | None, float]:
+    mentions = [m for m in mentions if not _about_the_future(m, text)]
     anchor_year = _anchor_year(mentions)
     days = [m.interval.end for m in mentions if m.interval.granularity in _SPECIFIC and m.interval.end]
     if text and anchor_year is not None:
@@ -185,9 +202,7 @@ def _anchor_year(mentions: list[TimeMention]) -> int | None:
             years[year] += 1
     if not years:
         return None
-    # A single mention of a later year is often a plan ("by 2030"); prefer a year mentioned twice.
-    repeated = [year for year, count in years.items() if count >= 2]
-    return max(repeated) if repeated else max(years)
+    return max(years)
 
 
 def _yearless_days(text: str, year: int) -> list[date]:
