@@ -75,19 +75,20 @@ CREATE TABLE IF NOT EXISTS passages (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     doc_id TEXT,
-    data TEXT NOT NULL,
     pub_day INTEGER,
+    has_vector INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
     vector BLOB
 );
 CREATE INDEX IF NOT EXISTS passages_pub_day ON passages(pub_day);
+CREATE INDEX IF NOT EXISTS passages_vector_pub_day ON passages(has_vector, pub_day);
 CREATE INDEX IF NOT EXISTS passages_doc_id ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS spans (
     passage_rowid INTEGER NOT NULL REFERENCES passages(rowid) ON DELETE CASCADE,
     start_day INTEGER NOT NULL,
     end_day INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS spans_start ON spans(start_day, end_day);
-CREATE INDEX IF NOT EXISTS spans_end ON spans(end_day);
+CREATE INDEX IF NOT EXISTS spans_start ON spans(start_day, end_day, passage_rowid);
 CREATE INDEX IF NOT EXISTS spans_passage ON spans(passage_rowid);
 CREATE TABLE IF NOT EXISTS sources (
     doc_id TEXT PRIMARY KEY,
@@ -309,9 +310,7 @@ class ChronoDocumentStore:
 
     def _load_index(self) -> None:
         faiss_path = self._folder / FAISS_FILE
-        vector_rows = self._conn.execute("SELECT count(*) FROM passages WHERE vector IS NOT NULL").fetchone()[
-            0
-        ]
+        vector_rows = self._conn.execute("SELECT count(*) FROM passages WHERE has_vector = 1").fetchone()[0]
         if not faiss_path.exists():
             if vector_rows:
                 logger.warning(
@@ -397,7 +396,7 @@ class ChronoDocumentStore:
         last = 0
         while True:
             rows = self._conn.execute(
-                "SELECT rowid, vector FROM passages WHERE vector IS NOT NULL AND rowid > ? "
+                "SELECT rowid, vector FROM passages WHERE has_vector = 1 AND rowid > ? "
                 "ORDER BY rowid LIMIT ?",
                 (last, batch),
             ).fetchall()
@@ -636,8 +635,16 @@ class ChronoDocumentStore:
                 data, pub_day, vector, spans = rows[position]
                 source = (documents[position].meta or {}).get("doc_id")
                 cursor = conn.execute(
-                    "INSERT INTO passages(id, doc_id, data, pub_day, vector) VALUES (?, ?, ?, ?, ?)",
-                    (doc_id, str(source) if source is not None else None, data, pub_day, vector),
+                    "INSERT INTO passages(id, doc_id, pub_day, has_vector, data, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        doc_id,
+                        str(source) if source is not None else None,
+                        pub_day,
+                        int(vector is not None),
+                        data,
+                        vector,
+                    ),
                 )
                 rowid = cursor.lastrowid
                 if spans:
@@ -684,7 +691,7 @@ class ChronoDocumentStore:
             with_vectors.extend(
                 r[0]
                 for r in self._conn.execute(
-                    f"SELECT rowid FROM passages WHERE rowid IN ({marks}) AND vector IS NOT NULL", chunk
+                    f"SELECT rowid FROM passages WHERE rowid IN ({marks}) AND has_vector = 1", chunk
                 )
             )
             self._conn.execute(f"DELETE FROM passages WHERE rowid IN ({marks})", chunk)
@@ -854,38 +861,72 @@ class ChronoDocumentStore:
         time_window: Interval | None,
         published_on_or_before: date | None,
         published_on_or_after: date | None = None,
+        vectors_only: bool = True,
     ) -> np.ndarray | None:
         """Rowids allowed by the restrictions (SQL for time, Haystack filters on meta); ``None``: all."""
-        if (
-            not filters
-            and time_window is None
-            and published_on_or_before is None
-            and published_on_or_after is None
-        ):
-            return None
-        where = ["vector IS NOT NULL"]
-        params: list[Any] = []
-        if published_on_or_before is not None:
-            where.append("(pub_day IS NULL OR pub_day <= ?)")  # undated passages pass
-            params.append(published_on_or_before.toordinal())
-        if published_on_or_after is not None:
-            where.append("(pub_day IS NULL OR pub_day >= ?)")
-            params.append(published_on_or_after.toordinal())
-        if time_window is not None:
-            where.append("rowid IN (SELECT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?)")
-            params.extend([time_window.end_day, time_window.start_day])
-        sql_where = " AND ".join(where)
+        timed = self._time_rowids(time_window, published_on_or_before, published_on_or_after, vectors_only)
         if not filters:
-            rows = self._conn.execute(f"SELECT rowid FROM passages WHERE {sql_where}", params).fetchall()
-            return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            return timed
         validate_filters(filters)
-        rows = self._conn.execute(f"SELECT rowid, data FROM passages WHERE {sql_where}", params).fetchall()
+        if timed is None:
+            where = "has_vector = 1" if vectors_only else "1"
+            rows = self._conn.execute(f"SELECT rowid, data FROM passages WHERE {where}").fetchall()
+        else:
+            rows = self._rows_by_rowid(timed, "data")
         keep = [
-            rowid
-            for rowid, data in rows
-            if document_matches_filter(filters, Document.from_dict(json.loads(data)))
+            r for r, data in rows if document_matches_filter(filters, Document.from_dict(json.loads(data)))
         ]
-        return np.asarray(keep, dtype=np.int64)
+        return np.asarray(sorted(keep), dtype=np.int64)
+
+    def _time_rowids(
+        self, time_window: Interval | None, before: date | None, after: date | None, vectors_only: bool
+    ) -> np.ndarray | None:
+        """Rowids by publication day and mentioned spans, read from indexes alone; ``None``: unrestricted."""
+        vector = "has_vector = 1 AND " if vectors_only else ""
+        sets: list[np.ndarray] = []
+        if before is not None or after is not None:
+            bounds, params = [], []
+            if before is not None:
+                bounds.append("pub_day <= ?")
+                params.append(before.toordinal())
+            if after is not None:
+                bounds.append("pub_day >= ?")
+                params.append(after.toordinal())
+            # Two index range scans instead of "pub_day IS NULL OR ...", which SQLite would answer by a table
+            # scan; undated passages always pass a publication bound.
+            sql = (
+                f"SELECT rowid FROM passages WHERE {vector}{' AND '.join(bounds)} "
+                f"UNION ALL SELECT rowid FROM passages WHERE {vector}pub_day IS NULL"
+            )
+            sets.append(self._rowid_array(sql, params))
+        if time_window is not None:
+            spans = "SELECT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?"
+            params = [time_window.end_day, time_window.start_day]
+            if vectors_only and not sets:
+                sql = f"SELECT rowid FROM passages WHERE has_vector = 1 AND rowid IN ({spans})"
+            else:
+                sql = "SELECT DISTINCT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?"
+            sets.append(self._rowid_array(sql, params))
+        if not sets:
+            return None
+        result = np.unique(sets[0])
+        for other in sets[1:]:
+            result = np.intersect1d(result, other)
+        return result
+
+    def _rowid_array(self, sql: str, params: list[Any]) -> np.ndarray:
+        rows = self._conn.execute(sql, params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def _rows_by_rowid(self, rowids: np.ndarray, columns: str) -> list[tuple]:
+        rows: list[tuple] = []
+        for start in range(0, len(rowids), _SQL_CHUNK):
+            chunk = rowids[start : start + _SQL_CHUNK].tolist()
+            marks = ",".join("?" * len(chunk))
+            rows.extend(
+                self._conn.execute(f"SELECT rowid, {columns} FROM passages WHERE rowid IN ({marks})", chunk)
+            )
+        return rows
 
     def search(
         self,
@@ -1051,40 +1092,16 @@ class ChronoDocumentStore:
             self._sync_with_disk()
             bm25 = BM25Index.for_store(self)
             restricted = filters or time_window or published_on_or_before or published_on_or_after
-            # BM25 covers passages without vectors too, hence its own candidate query.
+            # BM25 covers passages without vectors too.
             candidates = (
-                self._bm25_candidates(filters, time_window, published_on_or_before, published_on_or_after)
+                self._candidate_rowids(
+                    filters, time_window, published_on_or_before, published_on_or_after, vectors_only=False
+                )
                 if restricted
                 else None
             )
             rowids, scores = bm25.search(query, top_k, candidates)
             return self._fetch_scored(rowids, scores, False)
-
-    def _bm25_candidates(
-        self,
-        filters: dict[str, Any] | None,
-        time_window: Interval | None,
-        published_on_or_before: date | None,
-        published_on_or_after: date | None,
-    ) -> np.ndarray:
-        where = ["1"]
-        params: list[Any] = []
-        if published_on_or_before is not None:
-            where.append("(pub_day IS NULL OR pub_day <= ?)")
-            params.append(published_on_or_before.toordinal())
-        if published_on_or_after is not None:
-            where.append("(pub_day IS NULL OR pub_day >= ?)")
-            params.append(published_on_or_after.toordinal())
-        if time_window is not None:
-            where.append("rowid IN (SELECT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?)")
-            params.extend([time_window.end_day, time_window.start_day])
-        rows = self._conn.execute(
-            f"SELECT rowid, data FROM passages WHERE {' AND '.join(where)}", params
-        ).fetchall()
-        if filters:
-            validate_filters(filters)
-            rows = [r for r in rows if document_matches_filter(filters, Document.from_dict(json.loads(r[1])))]
-        return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     def iter_texts(self, batch_size: int = 5000) -> Iterator[list[tuple[int, str]]]:
         """
@@ -1183,7 +1200,7 @@ class ChronoDocumentStore:
                 [
                     r[0]
                     for r in self._conn.execute(
-                        "SELECT rowid FROM passages WHERE vector IS NOT NULL ORDER BY rowid"
+                        "SELECT rowid FROM passages WHERE has_vector = 1 ORDER BY rowid"
                     )
                 ],
                 dtype=np.int64,
@@ -1228,7 +1245,7 @@ class ChronoDocumentStore:
                 "SELECT count(DISTINCT coalesce(doc_id, id)) FROM passages"
             ).fetchone()[0]
             with_vectors = self._conn.execute(
-                "SELECT count(*) FROM passages WHERE vector IS NOT NULL"
+                "SELECT count(*) FROM passages WHERE has_vector = 1"
             ).fetchone()[0]
             low, high, dated = self._conn.execute(
                 "SELECT min(pub_day), max(pub_day), count(pub_day) FROM passages"
