@@ -1,0 +1,106 @@
+"""The FastAPI app factory: routes, error handlers, limits, metrics and the lifespan.
+
+Usage::
+
+    from chronorag.api.app import create_app
+    from chronorag.api.settings import ApiSettings
+
+    app = create_app(None, "my_store", ApiSettings.from_env())   # then serve it with uvicorn
+
+Middleware order (outermost first): metrics (so refused requests are counted too), then the body-size
+limit (so an oversized body is refused before anything reads it), then FastAPI's routing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from chronorag import __version__
+from chronorag.api.errors import install_error_handlers
+from chronorag.api.limits import BodySizeLimitMiddleware
+from chronorag.api.metrics import Metrics, MetricsMiddleware
+from chronorag.api.routes import router
+from chronorag.api.service import ChronoService
+from chronorag.api.settings import ApiSettings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Temporal-aware question answering over a dated document store.
+
+* **Reads** (`/v1/ask`, `/v1/retrieve`, `/v1/decompose`, `GET /v1/documents/{id}`) are open unless the
+  server was started with reads protected; then they need the key like writes.
+* **Writes** (`POST /v1/documents`, `DELETE /v1/documents/{id}`) need `X-API-Key: <key>` or
+  `Authorization: Bearer <key>` (the server's `CHRONORAG_API_KEY`).
+* Every error is JSON: `{"error": code, "message": text, "details": [...]}`; no stack traces.
+"""
+
+TAGS = [
+    {"name": "questions", "description": "Decompose, retrieve and answer time-sensitive questions."},
+    {"name": "documents", "description": "Ingest, read and delete documents (writes need the API key)."},
+    {"name": "service", "description": "Health, readiness and Prometheus metrics."},
+]
+
+
+def create_app(
+    pipeline_path: str | None,
+    store_path: str,
+    settings: ApiSettings | None = None,
+    metrics: Metrics | None = None,
+) -> FastAPI:
+    """Build the app; the pipeline loads in the background when the server starts (lifespan).
+
+    :param pipeline_path: a pipeline YAML file, or ``None`` to build ``settings.preset`` over the store.
+    :param store_path: the store folder.
+    :param settings: server settings; default ``ApiSettings.from_env()`` (key from ``CHRONORAG_API_KEY``).
+    :param metrics: a metrics registry to record into (a fresh one by default).
+    :returns: the FastAPI app.
+    """
+    settings = settings or ApiSettings.from_env()
+    service = ChronoService(store_path, pipeline_path, settings)
+    registry = metrics or Metrics()
+    app = FastAPI(
+        title="chronorag",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=_lifespan(service),
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.metrics = registry
+    registry.register_gauge(
+        "chronorag_store_passages", "Passages (Haystack documents) in the store.", service.passages_in_store
+    )
+    registry.register_gauge(
+        "chronorag_ready",
+        "1 when the pipeline is loaded and warm.",
+        lambda: 1.0 if service.state == "ready" else 0.0,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    # Added last = outermost: the metrics middleware also sees requests the size limit refuses.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=registry)
+    if not settings.writes_enabled:
+        logger.warning(
+            "no CHRONORAG_API_KEY: write routes are refused (use --insecure-open-writes to open them)"
+        )
+    return app
+
+
+def _lifespan(service: ChronoService):  # noqa: ANN202 - FastAPI's lifespan type is a private alias
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Start-up returns at once so /healthz answers while the pipeline warms up in the background.
+        service.start_loading()
+        yield
+        # Uvicorn runs this after in-flight requests finished (or the graceful timeout passed).
+        await run_in_threadpool(service.close)
+
+    return lifespan

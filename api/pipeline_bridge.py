@@ -1,0 +1,337 @@
+"""The one place the web layer calls ``chronorag.pipeline`` and ``chronorag.temporal``.
+
+It loads the pipeline, finds the store the pipeline reads (document writes must go to that same
+instance, or its in-memory FAISS index would not see them), runs ``ask``/``retrieve``, and turns the
+pipeline's exceptions into HTTP errors: bad input -> 4xx, a failing LLM -> 502/503/504 naming
+``/v1/retrieve`` as the way to the evidence, anything else -> the generic 500 handler.
+
+Streaming needs the prompt before generation starts, which ``chronorag.pipeline.ask`` does not expose
+(it runs the whole graph), so :func:`start_stream` runs the pipeline's components by their contract
+names (``decomposer`` ... ``answer_builder``, see ``build_pipeline``) in the builder's order and calls
+the generator's ``stream``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from haystack import Document, Pipeline
+from haystack.core.errors import PipelineRuntimeError
+from haystack.errors import FilterError
+
+from chronorag.api.errors import ApiError
+from chronorag.api.schemas import AskRequest, RetrieveRequest
+from chronorag.api.service import ChronoService
+from chronorag.api.settings import ApiSettings
+from chronorag.indexers import ChronoDocumentStore, StoreMismatchError
+from chronorag.pipeline.errors import GeneratorError
+from chronorag.temporal import EmptyQuestionError, QuestionTooLongError
+from chronorag.temporal.model import InvalidIntervalError
+
+_RETRY_HINT = "the retrieved passages are still available from POST /v1/retrieve"
+
+
+# --- loading -------------------------------------------------------------------------------------
+def load_pipeline(source: str | None, store_path: str, settings: ApiSettings) -> Pipeline:
+    """The pipeline from a YAML file (its store replaced by ``store_path``) or built from the preset.
+
+    :param source: YAML file path or text, or ``None``.
+    :param store_path: the store folder.
+    :param settings: preset and pipeline options.
+    :returns: the pipeline, not warmed up.
+    """
+    from chronorag.pipeline import build_pipeline, load
+
+    if source is not None:
+        return load(source, store_path=store_path)
+    return build_pipeline(store_path, preset=settings.preset, **settings.pipeline_options)
+
+
+def store_of(pipeline: Pipeline) -> ChronoDocumentStore:
+    """The store instance the pipeline's dense retriever searches.
+
+    :param pipeline: the loaded pipeline.
+    :returns: the store.
+    :raises ValueError: when the pipeline has no ``retriever`` over a ``ChronoDocumentStore``.
+    """
+    retriever = pipeline.get_component("retriever") if "retriever" in dict(pipeline.graph.nodes) else None
+    store = getattr(retriever, "document_store", None)
+    if not isinstance(store, ChronoDocumentStore):
+        raise ValueError("the pipeline has no 'retriever' component over a ChronoDocumentStore")
+    return store
+
+
+def embedder_for(store: ChronoDocumentStore) -> Callable[[list[str]], Any]:
+    """The ingestion embedding function (the shared bi-encoder), checked against the store's model.
+
+    :param store: the store documents will be written to.
+    :returns: texts -> unit vectors.
+    :raises StoreMismatchError: when the store holds vectors of another model or dimension.
+    """
+    from chronorag.indexers.ingest import sentence_transformer_embedder
+
+    embed, model_id, dim = sentence_transformer_embedder()
+    if (store.model_id, store.dim) != (model_id, dim):
+        raise StoreMismatchError(
+            f"store {store.path!r} holds {store.dim}-d vectors of {store.model_id!r}, but the server embeds "
+            f"with {model_id!r} ({dim}-d); set CHRONORAG_EMBEDDING_MODEL to the store's model"
+        )
+    return embed
+
+
+# --- error mapping -------------------------------------------------------------------------------
+def generator_failure(exc: GeneratorError) -> tuple[int, str]:
+    """The HTTP status and message for an LLM failure.
+
+    :param exc: the generator's error.
+    :returns: 504 for a timeout, 503 when the backend is unreachable or not configured, else 502.
+    """
+    if exc.reason == "timeout":
+        status = 504
+    elif exc.reason in ("connection", "config", "model"):
+        status = 503
+    else:
+        status = 502
+    return status, f"the LLM backend failed ({exc.reason}): {exc}; {_RETRY_HINT}"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while isinstance(exc, PipelineRuntimeError) and exc.__cause__ is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return exc
+
+
+def translate(exc: Exception) -> Exception:
+    """Map a pipeline exception to the ``ApiError`` a client should get; others are returned unchanged.
+
+    :param exc: what the pipeline raised.
+    :returns: an ``ApiError`` for known failures, else ``exc`` itself (the 500 handler logs it).
+    """
+    cause = _root_cause(exc)
+    if isinstance(cause, GeneratorError):
+        status, message = generator_failure(cause)
+        return ApiError(status, message, "llm_unavailable")
+    if isinstance(cause, (EmptyQuestionError, QuestionTooLongError, InvalidIntervalError)):
+        return ApiError(422, f"body.question: {cause}", "invalid_request")
+    if isinstance(cause, FilterError):
+        return ApiError(400, f"body.filters: {cause}", "invalid_filters")
+    return exc
+
+
+def _calling(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except (PipelineRuntimeError, GeneratorError, FilterError, ValueError) as exc:
+        mapped = translate(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
+# --- routes' work ----------------------------------------------------------------------------------
+def decompose(question: str, as_of: date | None) -> dict[str, Any]:
+    """The question's decomposition, as ``TemporalConstraint.to_dict()``.
+
+    :param question: the question.
+    :param as_of: the reference time, or ``None`` for today.
+    :returns: the constraint dict.
+    """
+    from chronorag.temporal import decompose as decompose_question
+
+    return _calling(decompose_question, question, as_of).to_dict()
+
+
+def _filters(body: RetrieveRequest) -> dict[str, Any] | None:
+    return body.filters.model_dump() if body.filters is not None else None
+
+
+def retrieve(service: ChronoService, body: RetrieveRequest) -> dict[str, Any]:
+    """Ranked passages without an answer (``chronorag.pipeline.retrieve``).
+
+    :param service: the app's service.
+    :param body: the request.
+    :returns: ``{citations, constraint, timings_ms}``.
+    """
+    from chronorag.pipeline import retrieve as retrieve_passages
+
+    service.require_ready()
+    result = _calling(
+        retrieve_passages, service.pipeline, body.question, body.as_of, body.top_k, _filters(body)
+    )
+    result.pop("answer", None)
+    return result
+
+
+def ask(service: ChronoService, body: AskRequest) -> dict[str, Any]:
+    """The answer (``chronorag.pipeline.ask``).
+
+    :param service: the app's service.
+    :param body: the request.
+    :returns: ``{answer, citations, constraint, timings_ms}``.
+    """
+    from chronorag.pipeline import ask as ask_pipeline
+
+    service.require_ready()
+    return _calling(ask_pipeline, service.pipeline, body.question, body.as_of, body.top_k, _filters(body))
+
+
+# --- streaming -------------------------------------------------------------------------------------
+@dataclass
+class AnswerStream:
+    """A started answer: what to send first, the remaining tokens, and how to build the final body.
+
+    :param head: ``{citations, constraint}``, sent before the first token.
+    :param tokens: the answer's pieces (the first one already generated).
+    :param finish: the full answer text -> the ``AskResponse`` body.
+    """
+
+    head: dict[str, Any]
+    tokens: Iterator[str]
+    finish: Callable[[str], dict[str, Any]]
+
+
+class _Stages:
+    """Runs named components and times them into ``timings_ms`` stages."""
+
+    stage_of = {
+        "decomposer": "decompose",
+        "expander": "expand",
+        "embedder": "embed",
+        "retriever": "retrieve",
+        "bm25_retriever": "retrieve",
+        "fusion": "retrieve",
+        "ranker": "rerank",
+        "summarizer": "summarize",
+    }
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.names = set(dict(pipeline.graph.nodes))
+        self.timings: dict[str, float] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def run(self, name: str, **inputs: Any) -> dict[str, Any]:
+        component = self.pipeline.get_component(name)
+        started = time.perf_counter()
+        output = component.run(**inputs)
+        self.add(self.stage_of.get(name, "generate"), started)
+        return output
+
+    def add(self, stage: str, started: float) -> None:
+        elapsed = (time.perf_counter() - started) * 1000.0
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + elapsed, 2)
+
+
+def _ranked(stages: _Stages, body: AskRequest) -> tuple[Any, list[Document]]:
+    """Decompose, embed, (expand,) retrieve, (fuse,) rank, (summarise): ``build_pipeline``'s order."""
+    decomposed = stages.run(
+        "decomposer", query=body.question, as_of=body.as_of.isoformat() if body.as_of else None
+    )
+    constraint, content = decomposed["constraint"], decomposed["content"]
+    embedding = stages.run("embedder", text=content)["embedding"]
+    if stages.has("expander"):
+        embedding = stages.run("expander", query_embedding=embedding, constraint=constraint)["embedding"]
+    configured = getattr(stages.pipeline.get_component("retriever"), "top_k", None)
+    depth = max(configured, body.top_k) if configured and body.top_k else configured
+    filters = _filters(body)
+    lists = [
+        stages.run(
+            "retriever", query_embedding=embedding, constraint=constraint, filters=filters, top_k=depth
+        )["documents"]
+    ]
+    if stages.has("bm25_retriever"):
+        lists.append(
+            stages.run("bm25_retriever", query=content, constraint=constraint, filters=filters, top_k=depth)[
+                "documents"
+            ]
+        )
+    documents = stages.run("fusion", documents=lists)["documents"] if stages.has("fusion") else lists[0]
+    ranked = stages.run(
+        "ranker", query=body.question, documents=documents, constraint=constraint, top_k=body.top_k
+    )["documents"]
+    if stages.has("summarizer"):
+        ranked = stages.run("summarizer", documents=ranked, constraint=constraint)["documents"]
+    return constraint, ranked
+
+
+def _first_and_rest(tokens: Iterator[str]) -> Iterator[str]:
+    """Generate the first piece now (so failures surface as an HTTP status), then the rest lazily."""
+    try:
+        first = next(tokens)
+    except StopIteration:
+        return iter(())
+
+    def chain() -> Iterator[str]:
+        yield first
+        yield from tokens
+
+    return chain()
+
+
+def start_stream(service: ChronoService, body: AskRequest) -> AnswerStream:
+    """Retrieve, build the prompt and start generating.
+
+    :param service: the app's service.
+    :param body: the request.
+    :returns: the started stream.
+    :raises ApiError: on bad input, or 502/503/504 when the LLM fails before its first token.
+    """
+    service.require_ready()
+    return _calling(_start_stream, service.pipeline, body)
+
+
+def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
+    started = time.perf_counter()
+    stages = _Stages(pipeline)
+    constraint, documents = _ranked(stages, body)
+    extracted = stages.run("extractor", query=body.question, documents=documents, constraint=constraint)
+    candidates = extracted["candidates"]
+    if stages.has("generator") and stages.has("prompt_builder"):
+        built = stages.run(
+            "prompt_builder",
+            query=body.question,
+            documents=documents,
+            constraint=constraint,
+            candidates=candidates,
+        )
+        generator = pipeline.get_component("generator")
+        generating = time.perf_counter()
+        tokens = _first_and_rest(
+            generator.stream(built["prompt"], reply_prefix=built.get("reply_prefix") or None)
+        )
+    else:
+        generating = None
+        # An extractive pipeline has no LLM: its whole answer is one token.
+        tokens = iter(extracted["replies"][:1])
+    builder = pipeline.get_component("answer_builder")
+    head_answer = builder.run(
+        query=body.question, documents=documents, replies=None, constraint=constraint, candidates=candidates
+    )["answer"]
+    head = {"citations": head_answer["citations"], "constraint": head_answer["constraint"]}
+
+    def finish(text: str) -> dict[str, Any]:
+        if generating is not None:
+            stages.add("generate", generating)  # the whole stream, first token to last
+        result = dict(
+            builder.run(
+                query=body.question,
+                documents=documents,
+                replies=[text],
+                constraint=constraint,
+                candidates=candidates,
+            )["answer"]
+        )
+        timings = dict(stages.timings)
+        timings["total"] = round((time.perf_counter() - started) * 1000.0, 2)
+        result["timings_ms"] = timings
+        return result
+
+    return AnswerStream(head, tokens, finish)

@@ -1,0 +1,342 @@
+"""Typed request and response models of the REST API; they are the OpenAPI schema.
+
+Ceilings (question length, ``top_k``, batch size) are stated here so clients see them in the schema;
+the server's settings may lower them further (checked in the routes, same 422 error shape).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chronorag.api.settings import (
+    MAX_BATCH_DOCUMENTS,
+    MAX_DOCUMENT_CHARS,
+    MAX_ID_CHARS,
+    MAX_QUESTION_CHARS,
+    MAX_TOP_K,
+)
+
+FilterValue = str | int | float | bool | None | list[str | int | float | bool | None]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are refused: a typo such as "topk" must fail loudly, not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- filters --------------------------------------------------------------------------------------
+class ComparisonFilter(_Strict):
+    """One Haystack comparison, e.g. ``{"field": "meta.title", "operator": "==", "value": "Chelsea"}``."""
+
+    field: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^(id|content|meta\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)$",
+        description="`id`, `content` or `meta.<name>`.",
+    )
+    operator: Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in"]
+    value: FilterValue = Field(description="A scalar, or a list for `in` / `not in`.")
+
+
+class LogicFilter(_Strict):
+    """Haystack logic over conditions, e.g. ``{"operator": "AND", "conditions": [...]}``."""
+
+    operator: Literal["AND", "OR", "NOT"]
+    conditions: list[ComparisonFilter | LogicFilter] = Field(min_length=1, max_length=32)
+
+
+Filter = ComparisonFilter | LogicFilter
+
+_FILTER_EXAMPLE = {"field": "meta.title", "operator": "==", "value": "Sabine Hossenfelder"}
+
+
+# --- questions ------------------------------------------------------------------------------------
+class QuestionRequest(_Strict):
+    """A question and when it is asked."""
+
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="The question in English, at most 2,000 characters.",
+        examples=["Which university did Sabine Hossenfelder work for from 2006 to 2009?"],
+    )
+    as_of: date | None = Field(
+        default=None,
+        description="The question's 'now' (ISO date); passages published later are not used. Default: today.",
+        examples=["2015-06-30"],
+    )
+
+
+class DecomposeRequest(QuestionRequest):
+    """``POST /v1/decompose``: a question to split into content and time constraint."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"question": "Who was the coach of Chelsea before 2011?", "as_of": "2020-01-01"}]
+        }
+    )
+
+
+class RetrieveRequest(QuestionRequest):
+    """``POST /v1/retrieve``: retrieval and ranking only, no LLM."""
+
+    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K, description="Passages to return (1-100).")
+    filters: Filter | None = Field(default=None, description="A Haystack metadata filter.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "Which university did Sabine Hossenfelder work for from 2006 to 2009?",
+                    "top_k": 5,
+                    "filters": _FILTER_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+
+class AskRequest(RetrieveRequest):
+    """``POST /v1/ask``: retrieval, ranking and an answer; ``stream: true`` answers as server-sent events."""
+
+    stream: bool = Field(default=False, description="Stream the answer's tokens as server-sent events.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "Which university did Sabine Hossenfelder work for from 2006 to 2009?",
+                    "as_of": "2020-01-01",
+                    "top_k": 5,
+                    "stream": False,
+                }
+            ]
+        }
+    )
+
+
+# --- answers --------------------------------------------------------------------------------------
+class ConstraintOut(BaseModel):
+    """The decomposed question: ``TemporalConstraint.to_dict()``."""
+
+    question: str
+    content: str = Field(description="The question with its time phrase removed.")
+    relation: str = Field(description="before, after, in, between, as_of, since, until, on, around or none.")
+    start: str | None = Field(description="First day of the constraint interval (ISO), null when open.")
+    end: str | None = Field(description="Last day of the constraint interval (ISO), null when open.")
+    granularity: str | None = None
+    ordinal: str | None = Field(default=None, description="first, earliest, last, latest or nth.")
+    nth: int | None = None
+    reference_time: str = Field(description="The question's 'now' (ISO).")
+    time_text: str | None = Field(default=None, description="The time phrase removed from the question.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "Who was the coach of Chelsea before 2011?",
+                    "content": "Who was the coach of Chelsea?",
+                    "relation": "before",
+                    "start": None,
+                    "end": "2010-12-31",
+                    "granularity": "year",
+                    "ordinal": None,
+                    "nth": None,
+                    "reference_time": "2020-01-01",
+                    "time_text": "before 2011",
+                }
+            ]
+        }
+    )
+
+
+class Citation(BaseModel):
+    """A passage the answer rests on."""
+
+    id: str = Field(examples=["/wiki/Sabine_Hossenfelder#5"])
+    title: str = Field(examples=["Sabine Hossenfelder"])
+    date: str | None = Field(description="Publication date (ISO) when known.")
+    snippet: str = Field(description="The passage text, shortened.")
+    score: float | None = Field(description="Combined semantic-temporal score in [0, 1].")
+    semantic_score: float | None = None
+    temporal_score: float | None = None
+
+
+class AskResponse(BaseModel):
+    """The answer, its citations, the question's decomposition and per-stage timings."""
+
+    answer: str
+    citations: list[Citation]
+    constraint: ConstraintOut
+    timings_ms: dict[str, float] = Field(description="Milliseconds per stage and in total.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answer": "Perimeter Institute, Canada",
+                    "citations": [
+                        {
+                            "id": "/wiki/Sabine_Hossenfelder#5",
+                            "title": "Sabine Hossenfelder",
+                            "date": None,
+                            "snippet": "From 2006 to 2009 she was at the Perimeter Institute , Canada ...",
+                            "score": 0.82,
+                            "semantic_score": 0.71,
+                            "temporal_score": 1.0,
+                        }
+                    ],
+                    "constraint": ConstraintOut.model_config["json_schema_extra"]["examples"][0],
+                    "timings_ms": {"retrieve": 21.5, "generate": 3.2, "total": 25.1},
+                }
+            ]
+        }
+    )
+
+
+class RetrieveResponse(BaseModel):
+    """The evidence without an answer: the ``/v1/ask`` shape minus ``answer`` (no LLM is called)."""
+
+    citations: list[Citation] = Field(description="The ranked passages, best first.")
+    constraint: ConstraintOut
+    timings_ms: dict[str, float] = Field(description="Milliseconds per stage and in total.")
+
+
+# --- documents ------------------------------------------------------------------------------------
+class DocumentIn(BaseModel):
+    """A raw document to ingest: it is split into passages, dated and embedded by the indexers.
+
+    Shape errors (a missing ``text``, a number as ``title``) refuse the whole request with 422;
+    content errors (empty text, an unreadable date, a duplicate id) reject only that document.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(max_length=MAX_ID_CHARS, description="Stable document id; passages get `<id>#<n>`.")
+    title: str = Field(default="", max_length=1_000)
+    text: str = Field(max_length=MAX_DOCUMENT_CHARS)
+    date: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Publication date (ISO, YYYY/MM/DD, RFC 2822...); inferred from the text when absent.",
+    )
+    meta: dict[str, Any] = Field(
+        default_factory=dict, description="Extra metadata, stored with every passage."
+    )
+
+
+class IngestRequest(_Strict):
+    """``POST /v1/documents``: a batch of documents, written atomically."""
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_BATCH_DOCUMENTS)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "documents": [
+                        {
+                            "id": "news-2022-06-16-fed",
+                            "title": "Fed raises rates",
+                            "text": "On June 15, 2022 the Federal Reserve raised its rate by 0.75 points.",
+                            "date": "2022-06-16",
+                            "meta": {"source": "example"},
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+
+class WrittenDocument(BaseModel):
+    """A document that was stored."""
+
+    id: str
+    status: Literal["created", "replaced", "unchanged"] = Field(
+        description="created; replaced (a stored document with this id had other content); unchanged "
+        "(the same content is already stored, nothing was written)."
+    )
+    passages: int = Field(description="Passages written for it (0 when unchanged).")
+    date: str | None = Field(default=None, description="Its publication date (ISO), given or inferred.")
+    date_source: str | None = Field(default=None, description="metadata, inferred, or null when undated.")
+
+
+class RejectedDocument(BaseModel):
+    """A document that was not stored, and why."""
+
+    index: int = Field(description="Its position in the request's `documents`.")
+    id: str | None
+    reason: str
+
+
+class IngestResponse(BaseModel):
+    """What a batch wrote and what it rejected."""
+
+    written: list[WrittenDocument]
+    rejected: list[RejectedDocument]
+    passages_written: int
+    passages_in_store: int = Field(description="Passages (Haystack documents) in the store after the write.")
+
+
+class StoredPassage(BaseModel):
+    """One stored passage of a document."""
+
+    id: str
+    passage_index: int | None = None
+    content: str
+    time_spans: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DocumentOut(BaseModel):
+    """A stored document, as its passages."""
+
+    id: str
+    title: str
+    date: str | None = None
+    date_source: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    passages: list[StoredPassage]
+
+
+class DeleteResponse(BaseModel):
+    """What a delete removed."""
+
+    id: str
+    deleted_passages: int
+    passages_in_store: int
+
+
+# --- service --------------------------------------------------------------------------------------
+class HealthResponse(BaseModel):
+    """Liveness: the process answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: the pipeline is loaded and warmed up."""
+
+    ready: bool
+    status: Literal["starting", "ready", "failed", "stopping"]
+    error: str | None = Field(default=None, description="Why loading failed, when it did.")
+    passages_in_store: int | None = None
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request."""
+
+    loc: list[str | int] = Field(description="Where in the request, e.g. ['body', 'top_k'].")
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a stable code, a human message, and field details for invalid input."""
+
+    error: str = Field(examples=["invalid_request"])
+    message: str = Field(examples=["body.top_k: Input should be less than or equal to 100"])
+    details: list[ErrorDetail] | None = None

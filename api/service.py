@@ -1,0 +1,111 @@
+"""The app's state: the pipeline and the store it reads, loaded once, and the locks around them.
+
+Loading (model files, FAISS index, warm-up) takes seconds, so it runs in a background thread started
+by the lifespan handler: ``/healthz`` answers at once, ``/readyz`` says false until the pipeline is
+warm, and the pipeline routes answer 503 with ``Retry-After`` meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Literal
+
+from chronorag.api.documents import DocumentWriter
+from chronorag.api.errors import ApiError
+from chronorag.api.settings import ApiSettings
+from chronorag.indexers import ChronoDocumentStore
+
+logger = logging.getLogger(__name__)
+
+State = Literal["starting", "ready", "failed", "stopping"]
+
+
+class ChronoService:
+    """Owns the pipeline, the store it reads and the document writer of one app.
+
+    :param store_path: the store folder.
+    :param pipeline_source: a pipeline YAML file (or YAML text), or ``None`` to build ``settings.preset``.
+    :param settings: the server settings.
+    """
+
+    def __init__(self, store_path: str, pipeline_source: str | None, settings: ApiSettings) -> None:
+        self.store_path = store_path
+        self.pipeline_source = pipeline_source
+        self.settings = settings
+        self.state: State = "starting"
+        self.error: str | None = None
+        self.pipeline: Any = None
+        self.store: ChronoDocumentStore | None = None
+        self.writer: DocumentWriter | None = None
+        self._loader: threading.Thread | None = None
+        self._loaded = threading.Event()
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def start_loading(self) -> None:
+        """Load and warm up the pipeline in a background thread."""
+        self._loader = threading.Thread(target=self._load, name="chronorag-loader", daemon=True)
+        self._loader.start()
+
+    def wait_loaded(self, timeout_s: float | None = None) -> bool:
+        """Block until loading finished (ready or failed).
+
+        :param timeout_s: the most to wait.
+        :returns: True when loading finished.
+        """
+        return self._loaded.wait(timeout_s)
+
+    def _load(self) -> None:
+        from chronorag.api.pipeline_bridge import embedder_for, load_pipeline, store_of
+
+        try:
+            pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
+            pipeline.warm_up()
+            store = store_of(pipeline)
+            self.writer = DocumentWriter(store, embedder_for(store))
+            self.pipeline, self.store = pipeline, store
+            if self.state == "starting":
+                self.state = "ready"
+            logger.info("pipeline ready (store %s, %d passages)", self.store_path, store.count_documents())
+        except Exception as exc:
+            # The server stays up to say why on /readyz; the pipeline routes answer 503.
+            logger.exception("loading the pipeline failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.state = "failed"
+        finally:
+            self._loaded.set()
+
+    def close(self) -> None:
+        """Stop: wait for the loader and any write in progress, then save and close the store."""
+        self.state = "stopping"
+        if self._loader is not None:
+            self._loader.join()
+        if self.store is None:
+            return
+        writer_mutex = self.writer.mutex if self.writer else threading.Lock()
+        with writer_mutex:
+            self.store.close()
+        logger.info("store %s closed", self.store_path)
+
+    # --- access -------------------------------------------------------------------------------
+    def require_ready(self) -> None:
+        """Refuse pipeline work until the pipeline is loaded.
+
+        :raises ApiError: 503 while starting (with ``Retry-After``), failed or stopping.
+        """
+        if self.state == "ready":
+            return
+        if self.state == "starting":
+            raise ApiError(
+                503, "the pipeline is still loading; retry shortly", "warming_up", {"Retry-After": "2"}
+            )
+        if self.state == "failed":
+            raise ApiError(503, f"the pipeline failed to load: {self.error}", "pipeline_unavailable")
+        raise ApiError(503, "the server is shutting down", "shutting_down")
+
+    def passages_in_store(self) -> int | None:
+        """Passages in the store, or ``None`` before it is open."""
+        store = self.store
+        if store is None or self.state == "stopping":
+            return None
+        return store.count_documents()
