@@ -89,6 +89,16 @@ def _merge_situated(files: list[Path]) -> dict[str, Any]:
     return merged
 
 
+def _empty_store(config: Any) -> str:
+    """A store folder for building the pipeline (TimeBench reads given contexts: nothing is retrieved)."""
+    from chronorag.indexers.ingest import open_store_for, sentence_transformer_embedder
+
+    path = Path(config.out_dir) / "stores" / "empty"
+    _, model_id, dim = sentence_transformer_embedder()
+    open_store_for(str(path), model_id, dim).close()
+    return str(path)
+
+
 def _read_contexts(config: Any, questions: list[EvalQuestion]) -> dict[str, Any]:
     """TimeBench reading: the reader answers from each question's own context; EM and F1."""
     from haystack import Document
@@ -97,7 +107,8 @@ def _read_contexts(config: Any, questions: list[EvalQuestion]) -> dict[str, Any]
     from chronorag.evals.generation import Reader
     from chronorag.temporal import decompose
 
-    reader = Reader(max_passages=1)
+    yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
+    reader = Reader(_empty_store(config), yaml_path, max_passages=1)
     reader.warm_up()
     cache = ResultCache(Path(config.out_dir) / "per_question", "reading")
     for question in tqdm(questions, desc="read", unit="q", disable=not config.progress, file=sys.stderr):

@@ -1,14 +1,13 @@
 """Answer generation for EM/F1 (and RealTimeQA's multiple-choice accuracy) with the pipeline's generator.
 
-The reader sees the top passages of the ``chronorag`` system, as the pipeline would: the
-``ExtractiveAnswerer`` proposes candidates, the ``TemporalPromptBuilder`` writes the prompt and the
-configured LLM answers (``LocalLLMGenerator`` with the embedded model, or an OpenAI-compatible server
-when ``CHRONORAG_LLM_API_BASE`` is set). Replies are cached per question like retrieval results.
+The reader sees the top passages of the ``chronorag`` system, as the pipeline would: its
+``ExtractiveAnswerer`` proposes candidates, its ``TemporalPromptBuilder`` writes the prompt and its
+generator answers (the embedded local LLM, or an OpenAI-compatible server when
+``CHRONORAG_LLM_API_BASE`` is set). Replies are cached per question like retrieval results.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -20,36 +19,41 @@ from chronorag.evals.types import EvalDataset, EvalQuestion
 
 __all__ = ["Reader", "choose_option", "run_generation"]
 
-READ_PASSAGES = 3  # passages shown to the reader, as the pipeline's prompt builder does
-
 
 class Reader:
-    """The pipeline's reading stage: extractive candidates, temporal prompt, LLM reply."""
+    """The pipeline's reading stage, taken from the pipeline itself: extractor, prompt builder, generator.
 
-    def __init__(self, max_passages: int = READ_PASSAGES) -> None:
-        """
-        :param max_passages: passages the prompt shows.
-        """
-        from chronorag.pipeline.extractive_answerer import ExtractiveAnswerer
-        from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
+    The components come from ``chronorag.pipeline.load(--pipeline YAML)`` when a YAML is given, else
+    from ``build_pipeline(store, preset="fast")``; a pipeline with the extractive generator answers
+    with the extractor's reply.
 
-        self.answerer = ExtractiveAnswerer(max_passages=max_passages)
-        self.builder = TemporalPromptBuilder(max_passages=max_passages)
-        if os.environ.get("CHRONORAG_LLM_API_BASE"):
-            from chronorag.pipeline.openai_generator import OpenAICompatibleGenerator
+    :param store_path: the evaluation store (the pipeline's retrieval part is not used).
+    :param pipeline_yaml: a pipeline YAML file, or ``None`` for the default preset.
+    :param max_passages: passages shown to the reader; ``None`` keeps the pipeline's.
+    """
 
-            self.generator: Any = OpenAICompatibleGenerator()
-            self.description = f"OpenAI-compatible server {os.environ.get('CHRONORAG_LLM_MODEL', '')}".strip()
-        else:
-            from chronorag.pipeline.local_generator import LocalLLMGenerator
+    def __init__(self, store_path: str, pipeline_yaml: str | None = None, max_passages: int | None = None):
+        from chronorag.pipeline import build_pipeline, load
 
-            self.generator = LocalLLMGenerator()
-            self.description = "the local LLM (SmolLM2-135M-Instruct unless CHRONORAG_LLM_GGUF is set)"
+        pipeline = load(pipeline_yaml, store_path=store_path) if pipeline_yaml else build_pipeline(store_path)
+        self.extractor = pipeline.get_component("extractor")
+        names = set(pipeline.graph.nodes)
+        self.builder = pipeline.get_component("prompt_builder") if "prompt_builder" in names else None
+        self.generator = pipeline.get_component("generator") if "generator" in names else None
+        if max_passages is not None:
+            self.extractor.max_passages = max_passages
+            if self.builder is not None:
+                self.builder.max_passages = max_passages
+        self.max_passages = self.extractor.max_passages
+        kind = type(self.generator).__name__ if self.generator is not None else "ExtractiveAnswerer"
+        model = getattr(self.generator, "model", None)
+        self.description = f"the pipeline's generator ({kind}{f', model {model}' if model else ''})"
 
     def warm_up(self) -> None:
         """Load spaCy and the LLM."""
-        self.answerer.warm_up()
-        self.generator.warm_up()
+        self.extractor.warm_up()
+        if self.generator is not None:
+            self.generator.warm_up()
 
     def answer(self, question: str, documents: list[Document], constraint: Any = None) -> str:
         """The reader's answer from ``documents``.
@@ -59,18 +63,14 @@ class Reader:
         :param constraint: the question's decomposition.
         :returns: the reply text.
         """
-        candidates = self.answerer.run(query=question, documents=documents, constraint=constraint)[
-            "candidates"
-        ]
+        extracted = self.extractor.run(query=question, documents=documents, constraint=constraint)
+        if self.generator is None or self.builder is None:
+            return (extracted["replies"][0] if extracted["replies"] else "").strip()
         prompt = self.builder.run(
-            query=question, documents=documents, constraint=constraint, candidates=candidates
+            query=question, documents=documents, constraint=constraint, candidates=extracted["candidates"]
         )
-        kwargs = {"reply_prefix": prompt["reply_prefix"]} if prompt.get("reply_prefix") else {}
-        try:
-            replies = self.generator.run(prompt=prompt["prompt"], **kwargs)["replies"]
-        except TypeError:
-            replies = self.generator.run(prompt=prompt["prompt"])["replies"]
-        return (replies[0] if replies else "").strip()
+        replies = self.generator.run(prompt=prompt["prompt"], reply_prefix=prompt.get("reply_prefix") or None)
+        return (replies["replies"][0] if replies["replies"] else "").strip()
 
 
 def choose_option(reply: str, choices: list[str]) -> int | None:
@@ -93,8 +93,8 @@ def _question_text(question: EvalQuestion) -> str:
     return f"{question.question} (Options: {options})"
 
 
-def _documents(suite: Any, record: dict[str, Any]) -> list[Document]:
-    ids = record["ids"][:READ_PASSAGES]
+def _documents(suite: Any, record: dict[str, Any], count: int) -> list[Document]:
+    ids = record["ids"][:count]
     found = {doc.id: doc for doc in suite.store.get_documents_by_id(ids)}
     return [found[i] for i in ids if i in found]
 
@@ -128,14 +128,15 @@ def run_generation(
 
     if records is None:
         return None
-    reader = Reader()
+    yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
+    reader = Reader(suite.store_path, yaml_path)
     reader.warm_up()
     cache = ResultCache(config.out_dir / "per_question", "generation")
     for question in tqdm(questions, desc="generate", unit="q", disable=not config.progress, file=sys.stderr):
         if question.qid in cache.records:
             continue
         record = records[question.qid]
-        documents = _documents(suite, record)
+        documents = _documents(suite, record, reader.max_passages)
         from chronorag.temporal.model import TemporalConstraint
 
         constraint = TemporalConstraint.from_dict(record["constraint"])
@@ -150,6 +151,6 @@ def run_generation(
         )
     return {
         "system": "chronorag",
-        "description": f"{reader.description}, reading the top {READ_PASSAGES} passages of chronorag",
+        "description": f"{reader.description}, reading the top {reader.max_passages} passages of chronorag",
         "metrics": {q.qid: cache.records[q.qid]["metrics"] for q in questions},
     }

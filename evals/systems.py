@@ -6,10 +6,10 @@
 ``dense+semantic``     dense candidates reranked by ``SemanticTemporalRanker(mode="semantic")`` on the full
                        question: a strong non-temporal reranker.
 ``mrag``               dense candidates reranked by MRAG's published scoring (``mode="mrag"``).
-``chronorag``          the question decomposed (``decompose``, as of the question's date); dense + BM25
-                       time-aware candidates (passages published after the reference time never come
-                       back; time-window matches are added) fused by RRF, reranked by the hybrid
-                       semantic-temporal ranker on the decomposed question.
+``chronorag``          the question decomposed (``decompose``, as of the question's date); dense (on the
+                       content, as the pipeline embeds it) + BM25 time-aware candidates (passages
+                       published after the reference time never come back; time-window matches are
+                       added) fused by RRF, reranked by the hybrid ranker on the decomposed question.
 ``chronorag+events``   as ``chronorag``, the dense query first fused with preceding events
                        (``EventExpander``; on an undated corpus there are no events and it equals
                        ``chronorag``).
@@ -47,6 +47,7 @@ class _Query:
 
     question: EvalQuestion
     embedding: np.ndarray
+    content_embedding: np.ndarray
     constraint: Any
 
 
@@ -113,11 +114,13 @@ class SystemSuite:
         """
         from chronorag.temporal import decompose
 
-        embedding = self.encoder.encode(
-            [question.question], normalize_embeddings=True, show_progress_bar=False
-        )[0]
         constraint = decompose(question.question, as_of=question.as_of)
-        return _Query(question, np.asarray(embedding, dtype=np.float32), constraint)
+        content = (constraint.content or "").strip() or question.question
+        vectors = self.encoder.encode(
+            [question.question, content], normalize_embeddings=True, show_progress_bar=False
+        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return _Query(question, vectors[0], vectors[1], constraint)
 
     def retrieve(self, name: str, query: _Query, k: int) -> list[Document]:
         """The top ``k`` passages of system ``name`` for a prepared question.
@@ -171,7 +174,9 @@ class SystemSuite:
         decomposition: bool = True,
     ) -> list[Document]:
         constraint = query.constraint if decomposition else self._plain_constraint(query)
-        embedding = self._expand(query.embedding, constraint) if events else query.embedding
+        # As the pipeline does, retrieval embeds the content (the question without its time phrase).
+        embedding = query.content_embedding if decomposition else query.embedding
+        embedding = self._expand(embedding, constraint) if events else embedding
         dense = self.dense.run(query_embedding=embedding.tolist(), constraint=constraint)["documents"]
         lists = [dense]
         if bm25:
