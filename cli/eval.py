@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(None, "--store", help="Store folder to use (reused when it exists)."),
         pipeline: Path = typer.Option(None, "--pipeline", help="Pipeline YAML (recorded with the report)."),
         ks: str = typer.Option("1,5,10,20", "--k", help="Cut-offs, comma-separated."),
-        limit: int = typer.Option(None, "--limit", help="Evaluate a seeded sample of this many questions."),
+        limit: int = typer.Option(
+            None, "--limit", help="A seeded sample of this many questions (RealTimeQA: the first, by week)."
+        ),
         systems: str = typer.Option(None, "--systems", help="Comma-separated systems (default: all six)."),
         ablations: bool = typer.Option(False, "--ablations", help="Add the ablations of chronorag."),
         no_generate: bool = typer.Option(False, "--no-generate", help="Retrieval only: skip the LLM."),
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
         corpus: Path = typer.Option(None, "--corpus", help="TempRAGEval: passages (JSONL or psgs_w100 TSV)."),
         csv_path: Path = typer.Option(None, "--csv", help="TempRAGEval: the CSV (default: the draft)."),
         candidates: int = typer.Option(
-            30, "--candidates", help="Passages each first stage hands a reranker."
+            20, "--candidates", help="Passages each first stage hands a reranker."
         ),
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     ) -> None:

@@ -32,7 +32,7 @@ from chronorag.evals.types import EvalQuestion
 
 SYSTEMS = ("bm25", "dense", "dense+semantic", "mrag", "chronorag", "chronorag+events")
 ABLATIONS = ("chronorag-no-temporal-score", "chronorag-no-bm25", "chronorag-no-decomposition")
-DEFAULT_CANDIDATES = 30  # passages each first stage hands to a reranker
+DEFAULT_CANDIDATES = 20  # passages each first stage hands a reranker (the pipeline's retriever_top_k)
 
 __all__ = ["ABLATIONS", "DEFAULT_CANDIDATES", "SYSTEMS", "SystemSuite", "UnknownSystemError"]
 
