@@ -27,9 +27,11 @@ RESULTS_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 # Fixed so the relative readings, and so the results, do not depend on the day the evaluation runs.
 EVAL_REFERENCE = date(2024, 1, 1)
 _MAX_EXAMPLES = 15
+_SITUATED_CHECKS = ("relation", "interval", "content")
 
 _MONTHS = {name: index for index, name in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}  # fmt: skip
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}  # fmt: skip
 
 
 # --- SituatedQA ------------------------------------------------------------------------------------
@@ -100,7 +102,10 @@ def evaluate_situatedqa(path: str | Path) -> dict[str, Any]:
 
 
 # --- TimeBench (TimeQA easy/hard) --------------------------------------------------------------------
-_TB_POINT = r"(?:(?P<{p}part>early|mid|late)\s+)?(?:(?P<{p}mon>[A-Z][a-z]{{2}})[a-z]*\.?\s+)?(?P<{p}year>\d{{3,4}})(?P<{p}s>s)?"
+_TB_POINT = (
+    r"(?:(?P<{p}part>early|mid|late)\s+)?(?:(?P<{p}mon>[A-Z][a-z]{{2}})[a-z]*\.?\s+)?"
+    r"(?P<{p}year>\d{{3,4}})(?P<{p}s>s)?"
+)
 _TB_RANGE = re.compile(
     r"\b(?:from|between)\s+" + _TB_POINT.format(p="a") + r"\s+(?:to|and|until)\s+" + _TB_POINT.format(p="b")
 )
@@ -219,7 +224,8 @@ def evaluate_temprageval_relations(csv_path: str | Path) -> dict[str, Any]:
         confusion[label or "(none)"][constraint.relation.value] += 1
         if not ok:
             disagreements.append({"label": label, "question": " ".join(question.split()),
-                                  "relation": constraint.relation.value, "time_text": constraint.time_text})  # fmt: skip
+                                  "relation": constraint.relation.value,
+                                  "time_text": constraint.time_text})  # fmt: skip
     n = sum(c["n"] for c in per_label.values())
     return {
         "n": n,

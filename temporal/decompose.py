@@ -200,9 +200,12 @@ def _with_cue(text: str, match: Match) -> _Choice:
 
 
 _FUNCTION_WORDS = frozenset(
-    "a an and or but nor in on at of for to from by with as than then so if who what when where which why how"
-    " is was were are be been did do does has had have will would can could should shall may might must"
-    " he she it they we you i his her its their our this that these those".split()
+    str.split(
+        "a an and or but nor in on at of for to from by with as than then so if"
+        " who what when where which why how"
+        " is was were are be been did do does has had have will would can could should shall may might must"
+        " he she it they we you i his her its their our this that these those"
+    )
 )
 
 

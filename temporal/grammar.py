@@ -600,19 +600,32 @@ _H_YEAR = re.compile(r"\d{4}")
 _H_MONTH = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", _F)
 _H_NUMERIC = re.compile(r"\d[-/.]\d")
 _HINTS_BY_BUILDER: dict[object, tuple[re.Pattern[str], ...]] = {
-    _b_iso: (_H_YEAR, _H_NUMERIC), _b_numeric: (_H_YEAR, _H_NUMERIC), _b_mdy: (_H_YEAR, _H_MONTH),
-    _b_day_range: (_H_YEAR, _H_MONTH), _b_month_range: (_H_YEAR, _H_MONTH), _b_month_part: (_H_YEAR, _H_MONTH),
-    _b_month_year: (_H_YEAR, _H_MONTH), _b_season: (_H_YEAR, re.compile(r"spring|summer|autumn|fall|winter", _F)),
-    _b_quarter: (_H_YEAR, re.compile(r"quarter|q[1-4]|[1-4]q", _F)), _b_half: (_H_YEAR, re.compile(r"half|h[12]", _F)),
-    _b_decade: (re.compile(r"\d0['’]?s"),), _b_short_decade: (re.compile(r"\d0['’]?s"),),
-    _b_century: (re.compile(r"centur", _F),), _b_year_part: (_H_YEAR, re.compile(r"early|mid|late|of", _F)),
-    _b_year_short_range: (re.compile(r"\d{4}\s?[-–—/]\s?\d\d"),), _b_iso_month: (re.compile(r"\d{4}-\d"),),
-    _b_year: (_H_YEAR,), _b_month_day: (_H_MONTH,), _b_bare_month: (_H_MONTH,),
+    _b_iso: (_H_YEAR, _H_NUMERIC),
+    _b_numeric: (_H_YEAR, _H_NUMERIC),
+    _b_mdy: (_H_YEAR, _H_MONTH),
+    _b_day_range: (_H_YEAR, _H_MONTH),
+    _b_month_range: (_H_YEAR, _H_MONTH),
+    _b_month_part: (_H_YEAR, _H_MONTH),
+    _b_month_year: (_H_YEAR, _H_MONTH),
+    _b_season: (_H_YEAR, re.compile(r"spring|summer|autumn|fall|winter", _F)),
+    _b_quarter: (_H_YEAR, re.compile(r"quarter|q[1-4]|[1-4]q", _F)),
+    _b_half: (_H_YEAR, re.compile(r"half|h[12]", _F)),
+    _b_decade: (re.compile(r"\d0['’]?s"),),
+    _b_short_decade: (re.compile(r"\d0['’]?s"),),
+    _b_century: (re.compile(r"centur", _F),),
+    _b_year_part: (_H_YEAR, re.compile(r"early|mid|late|of", _F)),
+    _b_year_short_range: (re.compile(r"\d{4}\s?[-–—/]\s?\d\d"),),
+    _b_iso_month: (re.compile(r"\d{4}-\d"),),
+    _b_year: (_H_YEAR,),
+    _b_month_day: (_H_MONTH,),
+    _b_bare_month: (_H_MONTH,),
     _b_day_word: (re.compile(r"yesterday|today|tomorrow|tonight|morning|afternoon|evening|night", _F),),
     _b_relative_unit: (re.compile(r"last|this|next|past|previous|coming|current", _F),),
-    _b_relative_window: (re.compile(r"last|past|previous|next|coming", _F),), _b_ago: (re.compile(r"ago", _F),),
-    _b_weekday: (re.compile(r"day"),), _b_vague: (re.compile(r"recent|late|now|current|present|days|moment|this", _F),),
-}  # fmt: skip
+    _b_relative_window: (re.compile(r"last|past|previous|next|coming", _F),),
+    _b_ago: (re.compile(r"ago", _F),),
+    _b_weekday: (re.compile(r"day"),),
+    _b_vague: (re.compile(r"recent|late|now|current|present|days|moment|this", _F),),
+}
 _HINTS = [_HINTS_BY_BUILDER.get(builder, (_H_YEAR,)) for _kind, _pattern, builder in _RULES]
 
 _QUICK_REJECT = re.compile(

@@ -67,7 +67,9 @@ def test_infer_from_specific_days():
 
 
 def test_infer_uses_yearless_days_and_present_words():
-    text = "Talks resumed on Tuesday. The 2021 deal expired on March 3 and a new one was signed March 9, 2022."
+    text = (
+        "Talks resumed on Tuesday. The 2021 deal expired on March 3 and a new one was signed March 9, 2022."
+    )
     estimate, confidence = infer_document_date(extract_mentions(text), text)
     assert estimate == date(2022, 3, 9)
     assert confidence > 0.5

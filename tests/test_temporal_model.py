@@ -26,7 +26,9 @@ def test_constructors():
 
 def test_open_intervals_and_relations():
     before = Interval(None, date(2010, 12, 31))
-    assert before.is_open and before.start_day == MIN_DAY and Interval(date(2011, 1, 1), None).end_day == MAX_DAY
+    assert (
+        before.is_open and before.start_day == MIN_DAY and Interval(date(2011, 1, 1), None).end_day == MAX_DAY
+    )
     assert before.overlaps(Interval.year(2010)) and not before.overlaps(Interval.year(2011))
     assert Interval.years(1990, 1999).contains(Interval.year(1995))
     assert Interval.year(2000).gap_days(Interval.year(2002)) == 366
@@ -45,7 +47,8 @@ def test_mention_and_constraint_round_trip():
     mention = TimeMention("1995", 3, 7, Interval.year(1995))
     assert TimeMention.from_dict(mention.to_dict()) == mention
     constraint = TemporalConstraint("Q?", "Q?", Relation.BEFORE, Interval(None, date(2010, 12, 31)),
-                                    Ordinal.NTH, date(2022, 1, 1), nth=2, time_text="before 2011")  # fmt: skip
+                                    Ordinal.NTH, date(2022, 1, 1), nth=2,
+                                    time_text="before 2011")  # fmt: skip
     again = TemporalConstraint.from_dict(constraint.to_dict())
     assert again.to_dict() == constraint.to_dict()
     assert constraint.granularity is Granularity.YEAR
