@@ -56,10 +56,16 @@ _CUE_BEFORE = re.compile(
 )
 _SUFFIX_CUES = (
     (
-        re.compile(r"^\s*(?:onwards?|and\s+(?:later|after|beyond|since)|or\s+later|and\s+on)\b", re.I),
+        re.compile(
+            r"^\s*(?:onwards?|and\s+(?:later|after|beyond|since)|or\s+later|and\s+on)\b(?=\s*(?:[?.!,;)]|$))",
+            re.I,
+        ),
         Relation.SINCE,
     ),
-    (re.compile(r"^\s*(?:and\s+(?:earlier|before)|or\s+(?:earlier|before))\b", re.I), Relation.UNTIL),
+    (
+        re.compile(r"^\s*(?:and\s+(?:earlier|before)|or\s+(?:earlier|before))\b(?=\s*(?:[?.!,;)]|$))", re.I),
+        Relation.UNTIL,
+    ),
 )
 # "now" and friends: the present of the question (the grammar does not read "now" in passages).
 _NOW = re.compile(
@@ -93,6 +99,7 @@ class _Choice:
     remove_start: int
     remove_end: int
     keep_in_content: bool
+    interval: Interval | None = None  # set when two cues bound the interval ("after 2005 and before 2011")
 
 
 def decompose(question: str, as_of: date | datetime | str | None = None) -> TemporalConstraint:
@@ -123,7 +130,7 @@ def decompose(question: str, as_of: date | datetime | str | None = None) -> Temp
     ordinal, nth = _ordinal(content)
     if ordinal is None and choice.match.kind == "now":
         ordinal = Ordinal.LATEST
-    interval = _constraint_interval(choice.relation, choice.match.interval)
+    interval = choice.interval or _constraint_interval(choice.relation, choice.match.interval)
     return TemporalConstraint(
         question, content, choice.relation, interval, ordinal, reference, nth, time_text
     )
@@ -152,7 +159,32 @@ def _choose(text: str, reference: date) -> _Choice | None:
         return None
     choices = [_with_cue(text, match) for match in sorted(matches, key=lambda m: m.start)]
     cued = [c for c in choices if c.relation is not Relation.IN or c.remove_start < c.match.start]
+    if len(cued) >= 2:
+        bounded = _bounded(text, cued[-2], cued[-1])
+        if bounded is not None:
+            return bounded
     return (cued or choices)[-1]
+
+
+_LOWER_BOUNDS = (Relation.AFTER, Relation.SINCE)
+_UPPER_BOUNDS = (Relation.BEFORE, Relation.UNTIL)
+
+
+def _bounded(text: str, first: _Choice, second: _Choice) -> _Choice | None:
+    """ "after 2005 and before 2011" is one constraint: between 2006 and 2010."""
+    relations = {first.relation, second.relation}
+    if not (relations & set(_LOWER_BOUNDS) and relations & set(_UPPER_BOUNDS)) or len(relations) != 2:
+        return None
+    if not re.fullmatch(r"\s*,?\s*(?:and|but)?\s*", text[first.remove_end : second.remove_start], re.I):
+        return None
+    low, high = (first, second) if first.relation in _LOWER_BOUNDS else (second, first)
+    start = _constraint_interval(low.relation, low.match.interval).start
+    end = _constraint_interval(high.relation, high.match.interval).end
+    if start is None or end is None or start > end:
+        return None
+    granularity = min(low.match.interval.granularity, high.match.interval.granularity, key=lambda g: g.days)
+    interval = Interval(start, end, granularity)
+    return _Choice(second.match, Relation.BETWEEN, first.remove_start, second.remove_end, False, interval)
 
 
 def _in_parentheses(text: str, position: int) -> bool:

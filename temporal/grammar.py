@@ -228,6 +228,8 @@ def _b_day_range(m: re.Match[str], text: str, _r: date | None) -> Interval | Non
 
 def _b_year_short_range(m: re.Match[str], text: str, _r: date | None) -> Interval | None:
     first, tail = int(m["y1"]), int(m["y2"])
+    if len(m["y2"]) == 4:  # "2001-2005", "2019/2020"
+        return Interval.years(first, tail) if first < tail <= MAX_YEAR else None
     last = first - first % 100 + tail
     if last <= first:
         # "1999/00" is a season across a century; "2019-05" is a month, left to the ISO rule.
@@ -236,6 +238,10 @@ def _b_year_short_range(m: re.Match[str], text: str, _r: date | None) -> Interva
         else:
             return None
     return Interval.years(first, last)
+
+
+def _b_era_year(m: re.Match[str], _t: str, _r: date | None) -> Interval | None:
+    return Interval.year(int(m["y"]))  # "1066 AD", "AD 1066": the era marks it as a year
 
 
 def _b_year(m: re.Match[str], text: str, _r: date | None) -> Interval | None:
@@ -546,9 +552,12 @@ _RULES: list[tuple[str, re.Pattern[str], _Builder]] = [
     ("part", re.compile(
         r"\b(?:the\s+)?(?P<p>" + _PARTS + r")[\s-]*(?:the\s+year\s+)?" + _YG + _YEND, _F), _b_year_part),
     ("range", re.compile(
-        r"(?<![\w\-/.])(?P<y1>" + _Y + r")\s?(?:[-–—]|/)\s?(?P<y2>\d{2})(?![\d\-/]|[.,]\d|['’]?s\b)"),
+        r"(?<![\w\-/.])(?P<y1>" + _Y + r")\s?(?:[-–—]|/)\s?(?P<y2>\d{2}(?:\d{2})?)"
+        r"(?![\d\-/]|[.,]\d|['’]?s\b)"),
      _b_year_short_range),
     ("month", re.compile(r"(?<![\d\-/.])" + _YG + r"-(?P<mo>0[1-9]|1[0-2])(?![\d\-/])"), _b_iso_month),
+    ("year", re.compile(r"(?<![\w$£€¥#@\\])" + _YG + r"\s*(?:AD|A\.D\.|CE)\b"), _b_era_year),
+    ("year", re.compile(r"\b(?:AD|A\.D\.)\s*" + _YG + _YEND), _b_era_year),
     ("year", re.compile(r"(?<![\w$£€¥#@\\])" + _YG + _YEND + r"(?!['’]s\b)"), _b_year),
     # Expressions that need a reference day.
     ("relative", re.compile(

@@ -180,6 +180,26 @@ CASES = [
         "year",
         None,
     ),
+    (
+        "Who was the leader of the party from 2001-2005?",
+        "Who was the leader of the party?",
+        "between",
+        "2001-01-01",
+        "2005-12-31",
+        "year",
+        None,
+    ),
+    (
+        "Who coached Chelsea after 2005 and before 2011?",
+        "Who coached Chelsea?",
+        "between",
+        "2006-01-01",
+        "2010-12-31",
+        "year",
+        None,
+    ),
+    ("Who won the cup in 2010 or later?", "Who won the cup?", "since", "2010-01-01", None, "year", None),
+    ("Who was the king in 1066 AD?", "Who was the king?", "in", "1066-01-01", "1066-12-31", "year", None),
     # decades, centuries, parts of periods
     (
         "What music was popular in the 1990s?",
