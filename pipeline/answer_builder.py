@@ -99,7 +99,13 @@ class ChronoAnswerBuilder:
             text = candidates[0]["answer"] if candidates else NO_ANSWER
         note = self._conflict_note(candidates, constraint) if self.explain_conflicts else None
         if note:
-            text = f"{text}\n{note}"
+            best, why = note
+            # The reason follows the answer when the reply names it; otherwise the holding answer is stated.
+            text = (
+                f"{text} {why}"
+                if normalize_answer(best) in normalize_answer(text)
+                else f"{text}\n{best} {why}"
+            )
         return {
             "answer": {
                 "answer": text,
@@ -139,8 +145,10 @@ class ChronoAnswerBuilder:
         return text[: self.snippet_chars].rsplit(" ", 1)[0] + " ..."
 
     @staticmethod
-    def _conflict_note(candidates: list[dict[str, Any]], constraint: TemporalConstraint | None) -> str | None:
-        """Which of two disagreeing passages holds for the asked time, or `None` when none disagree."""
+    def _conflict_note(
+        candidates: list[dict[str, Any]], constraint: TemporalConstraint | None
+    ) -> tuple[str, str] | None:
+        """The answer that holds for the asked time and why, when two passages disagree; else `None`."""
         if constraint is None or constraint.interval is None or len(candidates) < 2:
             return None
         fitting = sorted(
@@ -153,6 +161,7 @@ class ChronoAnswerBuilder:
             item
             for item in candidates
             if item["fit"] < _MISFITS
+            and item["label"] == best["label"]
             and item["time"]
             and normalize_answer(item["answer"]) != normalize_answer(best["answer"])
         ]
@@ -160,10 +169,11 @@ class ChronoAnswerBuilder:
             return None
         rival = min(rivals, key=lambda item: item["passage"])
         asked = format_interval(constraint.interval)
-        return (
-            f"{best['answer']} (per passage [{best['passage']}], {best['time']}, which covers {asked}; "
+        why = (
+            f"(per passage [{best['passage']}], {best['time']}, which covers {asked}; "
             f"passage [{rival['passage']}] describes {rival['time']}: {rival['answer']})"
         )
+        return best["answer"], why
 
 
 def _float(value: Any) -> float | None:

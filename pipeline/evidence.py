@@ -229,6 +229,24 @@ def question_type(question: str) -> str:
     return "entity"
 
 
+def question_nouns(question: str) -> set[str]:
+    """
+    The type nouns of a "which/what NOUN" question ("what high school" -> {"school"}): an answer span
+    naming one ("Sehwa Girls High School") is very likely the answer.
+
+    :param question: the question text.
+    :returns: singular lower-case nouns from the known organisation, person and place nouns.
+    """
+    known = _ORG_NOUNS | _PERSON_NOUNS | _PLACE_NOUNS
+    nouns = set()
+    for match in _WHICH_WORDS.finditer(question.lower()):
+        for word in match.group(1).split():
+            singular = word[:-1] if word.endswith("s") and word[:-1] in known else word
+            if singular in known:
+                nouns.add(singular)
+    return nouns
+
+
 def _noun_type(noun: str) -> str | None:
     singular = (
         noun[:-1] if noun.endswith("s") and noun[:-1] in _ORG_NOUNS | _PERSON_NOUNS | _PLACE_NOUNS else noun
@@ -327,6 +345,7 @@ class Sentence:
     char_end: int
     intervals: list[Interval] = field(default_factory=list)
     inherited: bool = False  # the intervals come from the previous sentence ("He stayed there until...")
+    mentions: list[tuple[int, int, Interval]] = field(default_factory=list)  # its own spans, with offsets
 
 
 def passage_intervals(doc: Document) -> list[tuple[int, int, Interval]]:
@@ -363,8 +382,9 @@ def split_sentences(doc: Document, parsed: Any) -> list[Sentence]:
     spans = passage_intervals(doc)
     sentences: list[Sentence] = []
     for sent in _spacy_sentences(parsed):
-        own = [interval for start, end, interval in spans if start < sent.end_char and end > sent.start_char]
-        sentence = Sentence(sent.text, sent.start_char, sent.end_char, own)
+        mentions = [item for item in spans if item[0] < sent.end_char and item[1] > sent.start_char]
+        own = [interval for _, _, interval in mentions]
+        sentence = Sentence(sent.text, sent.start_char, sent.end_char, own, mentions=mentions)
         if not own and sentences and sentences[-1].intervals:
             sentence.intervals, sentence.inherited = list(sentences[-1].intervals), True
         sentences.append(sentence)

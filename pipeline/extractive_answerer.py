@@ -15,6 +15,7 @@ from chronorag.pipeline.evidence import (
     format_interval,
     interval_fit,
     merge_intervals,
+    question_nouns,
     question_type,
     split_sentences,
 )
@@ -29,6 +30,11 @@ class _Span:
     label: str
     char_start: int
     char_end: int
+    rank: tuple[int, int] = (1, 99)
+
+
+def _label_rank(label: str, labels: tuple[str, ...]) -> int:
+    return labels.index(label) if label in labels else len(labels)
 
 
 @component
@@ -62,6 +68,7 @@ class ExtractiveAnswerer:
         self.max_passages = max_passages
         self.spacy_model = spacy_model
         self._nlp: Any = None
+        self._query = ""
 
     def warm_up(self) -> None:
         """Load (or reuse) the spaCy pipeline."""
@@ -101,6 +108,7 @@ class ExtractiveAnswerer:
             score}`, best first.
         """
         self.warm_up()
+        self._query = query
         kind = question_type(query)
         asked = content_words(constraint.content if constraint and constraint.content else query)
         question_words = content_words(query) | {word.lower() for word in query.split()}
@@ -129,7 +137,7 @@ class ExtractiveAnswerer:
             return None
         parsed = self._nlp(text)
         sentences = split_sentences(doc, parsed)
-        spans = self._typed_spans(parsed, kind, question_words, sentences)
+        spans = self._typed_spans(parsed, kind, question_words, sentences, question_nouns(self._query))
         best: tuple[float, Sentence, _Span | None] | None = None
         for sentence in sentences:
             fit = interval_fit(sentence.intervals, constraint)
@@ -142,11 +150,16 @@ class ExtractiveAnswerer:
         if best is None:
             return None
         score, sentence, span = best
-        if span is None:
-            span = spans[0] if spans else None
-        if span is None:
+        if span is not None:
+            span = _closest_to_time(spans, span, sentence, constraint)
+        elif spans:
+            span = spans[0]
+        else:
             return None
-        interval = merge_intervals(sentence.intervals)
+        fitting = [
+            interval for interval in sentence.intervals if interval_fit([interval], constraint) >= 0.99
+        ]
+        interval = merge_intervals(fitting or sentence.intervals)
         fit = interval_fit(sentence.intervals, constraint)
         return {
             "passage": rank,
@@ -162,7 +175,7 @@ class ExtractiveAnswerer:
         }
 
     def _typed_spans(
-        self, parsed: Any, kind: str, question_words: set[str], sentences: list[Sentence]
+        self, parsed: Any, kind: str, question_words: set[str], sentences: list[Sentence], nouns: set[str]
     ) -> list[_Span]:
         """Spans of the asked type, best label first, then in text order; the question's own names skipped."""
         labels = ANSWER_LABELS[kind]
@@ -186,6 +199,28 @@ class ExtractiveAnswerer:
         return sorted(spans, key=lambda span: labels.index(span.label) if span.label in labels else 99)
 
 
+def _closest_to_time(
+    spans: list[_Span], first: _Span, sentence: Sentence, constraint: TemporalConstraint | None
+) -> _Span:
+    """Among the sentence's spans with the best label, the one nearest a time span that fits the asked time
+    ("joined X in 2004 and Y in 2009": the 2009 question wants Y)."""
+    anchors = [
+        (start + end) / 2
+        for start, end, interval in sentence.mentions
+        if interval_fit([interval], constraint) > 0
+    ]
+    same = [
+        span
+        for span in spans
+        if span.rank == first.rank and sentence.char_start <= span.char_start < sentence.char_end
+    ]
+    if not anchors or len(same) < 2:
+        return first
+    return min(
+        same, key=lambda span: min(abs((span.char_start + span.char_end) / 2 - anchor) for anchor in anchors)
+    )
+
+
 def _date_text(parsed: Any, sentence: Sentence) -> str:
     """The first DATE entity inside the sentence, else its formatted time span."""
     for ent in parsed.ents:
@@ -195,30 +230,38 @@ def _date_text(parsed: Any, sentence: Sentence) -> str:
 
 
 def _merged_entities(parsed: Any) -> list[_Span]:
-    """spaCy entities, with "ORG , GPE" joined ("University of Arizona , Tucson" names one campus)."""
+    """spaCy entities, with the pieces of one name joined: "University of Arizona , Tucson" (ORG , GPE),
+    "Hunter-Lehman College of the City University of New York" (ORG of ORG), "Patrol Squadron 14-F"
+    (ORG followed by a code the tagger calls PRODUCT or CARDINAL)."""
     ents = list(parsed.ents)
     merged: list[_Span] = []
     index = 0
     while index < len(ents):
         ent = ents[index]
         span = _Span(ent.text, ent.label_, ent.start_char, ent.end_char)
-        following = ents[index + 1] if index + 1 < len(ents) else None
-        if (
-            following is not None
-            and ent.label_ in ("ORG", "FAC")
-            and following.label_ == "GPE"
-            and parsed.text[ent.end_char : following.start_char].strip() == ","
-        ):
+        while index + 1 < len(ents) and _joins(span, ents[index + 1], parsed.text):
+            following = ents[index + 1]
             span = _Span(
-                parsed.text[ent.start_char : following.end_char],
-                ent.label_,
-                ent.start_char,
+                parsed.text[span.char_start : following.end_char],
+                span.label,
+                span.char_start,
                 following.end_char,
             )
             index += 1
         merged.append(span)
         index += 1
     return merged
+
+
+def _joins(span: _Span, following: Any, text: str) -> bool:
+    if span.label not in ("ORG", "FAC"):
+        return False
+    between = text[span.char_end : following.start_char].strip().lower()
+    if between == ",":
+        return following.label_ == "GPE"
+    if between in ("of", "of the"):
+        return following.label_ in ("ORG", "GPE", "FAC")
+    return between == "" and following.label_ in ("PRODUCT", "CARDINAL")
 
 
 def _noun_chunks(parsed: Any, question_words: set[str]) -> list[_Span]:
