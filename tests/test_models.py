@@ -13,8 +13,11 @@ from chronorag import models
 
 def test_embedding_model_loads_offline_and_ranks_related_closer(embedder):
     vectors = embedder.encode(
-        ["Who coached Chelsea in 2010?", "Carlo Ancelotti managed Chelsea F.C. from 2009 to 2011.",
-         "The recipe needs two cups of flour."],
+        [
+            "Who coached Chelsea in 2010?",
+            "Carlo Ancelotti managed Chelsea F.C. from 2009 to 2011.",
+            "The recipe needs two cups of flour.",
+        ],
         normalize_embeddings=True,
     )
     assert vectors.shape == (3, 384)
@@ -65,8 +68,9 @@ def test_cross_encoder_is_optional(monkeypatch):
 
 
 def test_cli_help_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "chronorag.cli", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "chronorag.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("index", "ask", "decompose", "serve", "eval", "pipeline", "demo"):
         assert command in out
 
