@@ -59,12 +59,13 @@ logger = logging.getLogger(__name__)
 
 SQLITE_FILE = "store.sqlite"
 FAISS_FILE = "vectors.faiss"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INDEX_TYPES = ("flat", "ivf", "hnsw")
 DEFAULT_DIM = 384
 
 _FAISS_MAGIC = b"CHRONOFAISS1"
 _FAISS_HEADER = struct.Struct("<12sqqIq")  # magic, generation, ntotal, crc32, payload length
+_SPAN_BITS = 10  # up to 1,024 spans per passage
 _SQL_CHUNK = 900  # stay under SQLite's default limit of bound parameters
 _SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
 _IVF_MIN_VECTORS = 10_000  # below this an IVF index is not worth training: keep exact search
@@ -83,13 +84,9 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_pub_day ON passages(pub_day);
 CREATE INDEX IF NOT EXISTS passages_vector_pub_day ON passages(has_vector, pub_day);
 CREATE INDEX IF NOT EXISTS passages_doc_id ON passages(doc_id);
-CREATE TABLE IF NOT EXISTS spans (
-    passage_rowid INTEGER NOT NULL REFERENCES passages(rowid) ON DELETE CASCADE,
-    start_day INTEGER NOT NULL,
-    end_day INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS spans_start ON spans(start_day, end_day, passage_rowid);
-CREATE INDEX IF NOT EXISTS spans_passage ON spans(passage_rowid);
+-- Interval overlap is a 1-D R-tree query. A span's id is (passage rowid << 10) + its position, so
+-- a passage's spans are one id range (deletes need no scan) and the passage is id >> 10.
+CREATE VIRTUAL TABLE IF NOT EXISTS spans USING rtree_i32(id, start_day, end_day);
 CREATE TABLE IF NOT EXISTS sources (
     doc_id TEXT PRIMARY KEY,
     content_hash TEXT NOT NULL,
@@ -232,6 +229,8 @@ class ChronoDocumentStore:
         :param ivf_nprobe: IVF lists probed per query.
         :param hnsw_ef_search: HNSW search depth.
         :param read_only: never write (the FAISS file is not saved either).
+
+        ``CHRONORAG_FAISS_THREADS`` in the environment sets FAISS's OpenMP threads (process-wide).
         :raises StoreMismatchError: when the store holds vectors of another model or dimension.
         :raises StoreCorruptError: when the files cannot be read or disagree beyond crash recovery.
         """
@@ -255,6 +254,10 @@ class ChronoDocumentStore:
         self._generation = 0
         self._last_save = time.monotonic()
         self._dirty = False
+        threads = os.environ.get("CHRONORAG_FAISS_THREADS")
+        if threads:
+            # OpenMP threads spin while waiting: on a busy shared CPU one thread per search is faster.
+            _faiss().omp_set_num_threads(int(threads))
         self._conn = self._open_sqlite()
         self._init_info()
         self._load_index()
@@ -276,12 +279,26 @@ class ChronoDocumentStore:
             # FULL: a committed batch survives power loss too, not only a killed process.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            self._check_schema_version(conn)
             if not self.read_only:
                 conn.executescript(_SCHEMA)
             conn.execute("SELECT count(*) FROM passages").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(self.path, f"{SQLITE_FILE} cannot be read ({exc})") from exc
         return conn
+
+    def _check_schema_version(self, conn: sqlite3.Connection) -> None:
+        has_info = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'info'"
+        ).fetchone()
+        if not has_info:
+            return
+        row = conn.execute("SELECT value FROM info WHERE key = 'schema_version'").fetchone()
+        if row and int(row[0]) != SCHEMA_VERSION:
+            raise StoreMismatchError(
+                f"store {self.path!r} has schema version {row[0]}; this chronorag reads version "
+                f"{SCHEMA_VERSION}: index the corpus again into a new store"
+            )
 
     def _info(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM info WHERE key = ?", (key,)).fetchone()
@@ -662,8 +679,11 @@ class ChronoDocumentStore:
                 rowid = cursor.lastrowid
                 if spans:
                     conn.executemany(
-                        "INSERT INTO spans(passage_rowid, start_day, end_day) VALUES (?, ?, ?)",
-                        [(rowid, s, e) for s, e in spans],
+                        "INSERT INTO spans(id, start_day, end_day) VALUES (?, ?, ?)",
+                        [
+                            ((rowid << _SPAN_BITS) + k, s, e)
+                            for k, (s, e) in enumerate(spans[: 1 << _SPAN_BITS])
+                        ],
                     )
                 if vector is not None:
                     added_ids.append(rowid)
@@ -708,6 +728,10 @@ class ChronoDocumentStore:
                 )
             )
             self._conn.execute(f"DELETE FROM passages WHERE rowid IN ({marks})", chunk)
+            self._conn.executemany(
+                "DELETE FROM spans WHERE id BETWEEN ? AND ?",
+                [(r << _SPAN_BITS, ((r + 1) << _SPAN_BITS) - 1) for r in chunk],
+            )
         return with_vectors
 
     def _delete_where(self, where: str, params: list[Any]) -> list[int]:
@@ -913,12 +937,12 @@ class ChronoDocumentStore:
             )
             sets.append(self._rowid_array(sql, params))
         if time_window is not None:
-            spans = "SELECT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?"
+            spans = f"SELECT id >> {_SPAN_BITS} FROM spans WHERE start_day <= ? AND end_day >= ?"
             params = [time_window.end_day, time_window.start_day]
             if vectors_only and not sets:
                 sql = f"SELECT rowid FROM passages WHERE has_vector = 1 AND rowid IN ({spans})"
             else:
-                sql = "SELECT DISTINCT passage_rowid FROM spans WHERE start_day <= ? AND end_day >= ?"
+                sql = f"SELECT DISTINCT id >> {_SPAN_BITS} FROM spans WHERE start_day <= ? AND end_day >= ?"
             sets.append(self._rowid_array(sql, params))
         if not sets:
             return None
