@@ -1,16 +1,112 @@
-"""``chronorag ask``: placeholder until issue 4 lands."""
+"""``chronorag ask "QUESTION"``: answer through the pipeline, showing decomposition, evidence and timings."""
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Any
+
 import typer
 
-from chronorag.cli._common import fail
+from chronorag.cli._common import console, fail, parse_as_of
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("ask", help="Ask a question through the pipeline. (not available yet: issue 4)",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _placeholder() -> None:
-        raise fail("`chronorag ask` is not available yet (issue 4 is open)")
+    @app.command("ask", help="Ask a question through the temporal RAG pipeline.")
+    def ask_command(
+        question: str = typer.Argument(..., help="The question."),
+        store: str | None = typer.Option(
+            None, "--store", "-s", help="The store folder (default: $CHRONORAG_STORE; overrides the YAML's)."
+        ),
+        pipeline_file: str | None = typer.Option(
+            None, "--pipeline", help="A pipeline YAML from `chronorag pipeline dump` (default: build one)."
+        ),
+        as_of: str | None = typer.Option(
+            None, "--as-of", help="Ask as of this date (YYYY-MM-DD); default today."
+        ),
+        preset: str = typer.Option("fast", "--preset", "-p", help="fast or accurate (when building)."),
+        top_k: int | None = typer.Option(
+            None, "--top-k", help="Passages the ranker keeps and the answer cites."
+        ),
+        generator: str | None = typer.Option(
+            None, "--generator", "-g", help="local, openai or extractive (when building; default: auto)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the REST /v1/ask JSON object."),
+    ) -> None:
+        reference = parse_as_of(as_of)
+        pipeline = _pipeline(pipeline_file, store, preset, generator)
+        result = _ask(pipeline, question, reference, top_k)
+        if as_json:
+            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        else:
+            _print(result)
+
+
+def _pipeline(pipeline_file: str | None, store: str | None, preset: str, generator: str | None) -> Any:
+    from chronorag.pipeline import build_pipeline, load
+
+    if pipeline_file is not None:
+        if generator is not None or preset != "fast":
+            raise fail("--preset and --generator apply when building; with --pipeline, edit the YAML")
+        try:
+            return load(pipeline_file, store_path=store)
+        except FileNotFoundError as exc:
+            raise fail(str(exc)) from None
+    try:
+        return build_pipeline(store, preset=preset, generator=generator)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _ask(pipeline: Any, question: str, reference: Any, top_k: int | None) -> dict[str, Any]:
+    from haystack.core.errors import PipelineRuntimeError
+
+    from chronorag.pipeline import ask
+
+    try:
+        return ask(pipeline, question, as_of=reference, top_k=top_k)
+    except PipelineRuntimeError as exc:
+        cause = exc.__cause__ or exc
+        raise fail(f"{type(cause).__name__}: {cause}", code=1) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _print(result: dict[str, Any]) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    constraint = result.get("constraint") or {}
+    interval = f"{constraint.get('start') or '-inf'} .. {constraint.get('end') or '+inf'}"
+    console.print(
+        Panel(
+            f"content: {constraint.get('content')}\n"
+            f"relation: {constraint.get('relation')}   interval: {interval}"
+            f"   granularity: {constraint.get('granularity')}   ordinal: {constraint.get('ordinal')}\n"
+            f"reference time: {constraint.get('reference_time')}",
+            title="decomposition",
+        )
+    )
+    table = Table(title="evidence", show_lines=False)
+    for column in ("#", "title", "date", "score", "semantic", "temporal", "snippet"):
+        table.add_column(column, overflow="fold")
+    for rank, citation in enumerate(result.get("citations") or [], start=1):
+        table.add_row(
+            str(rank),
+            citation["title"],
+            citation["date"] or "",
+            _number(citation["score"]),
+            _number(citation["semantic_score"]),
+            _number(citation["temporal_score"]),
+            citation["snippet"],
+        )
+    console.print(table)
+    console.print(Panel(result.get("answer") or "", title="answer"))
+    timings = result.get("timings_ms") or {}
+    console.print("timings (ms): " + ", ".join(f"{stage} {value:.0f}" for stage, value in timings.items()))
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"

@@ -1,16 +1,43 @@
-"""``chronorag pipeline``: placeholder until issue 4 lands."""
+"""``chronorag pipeline dump --store DIR [--preset fast|accurate] [--out FILE]``: Haystack YAML."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
 
-from chronorag.cli._common import fail
+from chronorag.cli._common import err_console, fail
+
+pipeline_app = typer.Typer(help="Build and export the Haystack pipeline.", no_args_is_help=True)
+
+
+@pipeline_app.command("dump", help="Write the pipeline as Haystack YAML (stdout, or --out FILE).")
+def dump(
+    store: str | None = typer.Option(
+        None, "--store", "-s", help="The store folder, written as given (default: $CHRONORAG_STORE)."
+    ),
+    preset: str = typer.Option("fast", "--preset", "-p", help="fast or accurate."),
+    generator: str | None = typer.Option(
+        None, "--generator", "-g", help="auto, local, openai or extractive (default: the preset's, auto)."
+    ),
+    top_k: int | None = typer.Option(None, "--top-k", help="Passages kept by the ranker."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    from chronorag.pipeline import build_pipeline, dumps
+
+    try:
+        pipeline = build_pipeline(store, preset=preset, generator=generator, top_k=top_k)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    text = dumps(pipeline)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to the app."""
-
-    @app.command("pipeline", help="Dump the pipeline as Haystack YAML. (not available yet: issue 4)",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _placeholder() -> None:
-        raise fail("`chronorag pipeline` is not available yet (issue 4 is open)")
+    """Add the ``pipeline`` command group to the app."""
+    app.add_typer(pipeline_app, name="pipeline")
