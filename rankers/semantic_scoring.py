@@ -271,11 +271,15 @@ class SemanticScorer:
         return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
 
     # --- scoring --------------------------------------------------------------------------
-    def score(self, query: str, documents: list[Document]) -> list[SemanticEvidence]:
+    def score(
+        self, query: str, documents: list[Document], sentence_candidates: int | None = None
+    ) -> list[SemanticEvidence]:
         """Semantic evidence for every passage.
 
         :param query: the question text to match (the ranker passes the question's content).
         :param documents: candidate passages.
+        :param sentence_candidates: bi-encoder only: score sentences of this many passages (the best by
+            passage similarity and BM25); ``None``: of all of them.
         :returns: one :class:`SemanticEvidence` per document, in order.
         """
         if not documents:
@@ -283,16 +287,18 @@ class SemanticScorer:
         self.warm_up()
         texts = [passage_text(doc) for doc in documents]
         sentences = [self._sentences(doc) for doc in documents]
+        lexical = bm25_scores(query, texts)
+        lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
         if self._cross is not None:
             passage_raw, sentence_raw = self._cross_scores(query, texts, sentences)
             passage_sim = _sigmoid(passage_raw)
             sentence_sim = [_sigmoid(raw) for raw in sentence_raw]
         else:
-            passage_raw, sentence_raw = self._bi_scores(query, documents, texts, sentences)
+            passage_raw, sentence_raw, sentences = self._bi_scores(
+                query, documents, texts, sentences, lexical, sentence_candidates
+            )
             passage_sim = np.clip(passage_raw, 0.0, 1.0)
             sentence_sim = [np.clip(raw, 0.0, 1.0) for raw in sentence_raw]
-        lexical = bm25_scores(query, texts)
-        lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
         w_passage, w_sentence, w_lexical = self.weights
         results = []
         for i in range(len(documents)):
@@ -320,25 +326,40 @@ class SemanticScorer:
         return [f"{title}. {part}" if title else part for part in parts]
 
     def _bi_scores(
-        self, query: str, documents: list[Document], texts: list[str], sentences: list[list[str]]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        # One batched encode: the question and every sentence not cached yet (passages too when
-        # the store did not send their embeddings).
-        flat = [sentence for group in sentences for sentence in group if len(group) > 1]
-        vectors = self.encode([query, *flat])
-        query_vector, sentence_vectors = vectors[0], vectors[1:]
+        self,
+        query: str,
+        documents: list[Document],
+        texts: list[str],
+        sentences: list[list[str]],
+        lexical: np.ndarray,
+        sentence_candidates: int | None,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
+        query_vector = self.encode([query])[0]
         passage_vectors = self._passage_vectors(documents, texts)
         passage_raw = passage_vectors @ query_vector
+        # Sentence embeddings dominate the cost: only the best passages by the cheap signals (stored
+        # passage embedding + BM25) get them; the others keep their passage score as "best sentence".
+        chosen = set(range(len(documents)))
+        if sentence_candidates is not None and sentence_candidates < len(documents):
+            w_passage, _, w_lexical = self.weights
+            prescore = w_passage * np.clip(passage_raw, 0, 1) + w_lexical * lexical
+            chosen = set(np.argsort(-prescore, kind="stable")[:sentence_candidates].tolist())
+        # One batched encode for every sentence not cached yet.
+        flat = [s for i, group in enumerate(sentences) if i in chosen and len(group) > 1 for s in group]
+        sentence_vectors = self.encode(flat) if flat else np.zeros((0, passage_vectors.shape[1]), np.float32)
         sentence_raw: list[np.ndarray] = []
+        scored: list[list[str]] = []
         offset = 0
         for i, group in enumerate(sentences):
-            if len(group) > 1:
+            if i in chosen and len(group) > 1:
                 sentence_raw.append(sentence_vectors[offset : offset + len(group)] @ query_vector)
+                scored.append(group)
                 offset += len(group)
             else:
-                # A one-sentence passage is its own best sentence: no second embedding needed.
+                # A one-sentence (or unchosen) passage is scored as a whole: no second embedding.
                 sentence_raw.append(np.array([passage_raw[i]], dtype=np.float32))
-        return passage_raw, sentence_raw
+                scored.append([texts[i]] if len(group) > 1 else group)
+        return passage_raw, sentence_raw, scored
 
     def _cross_scores(
         self, query: str, texts: list[str], sentences: list[list[str]]

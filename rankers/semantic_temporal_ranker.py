@@ -63,6 +63,7 @@ class SemanticTemporalRanker:
         lexical_weight: float = 0.25,
         drop_future: bool = True,
         extract_mode: str = "fast",
+        sentence_candidates: int | None = 30,
     ) -> None:
         """Create the ranker.
 
@@ -80,6 +81,9 @@ class SemanticTemporalRanker:
         :param lexical_weight: semantic sub-weight of BM25 keyword evidence.
         :param drop_future: in hybrid mode, drop passages published after the reference time.
         :param extract_mode: ``extract_mentions`` mode for passages without ``meta["time_spans"]``.
+        :param sentence_candidates: hybrid/semantic modes: sentence-level scoring for this many passages (the
+            best by stored passage embedding + BM25), to bound the cost; ``None``: all. MRAG mode scores
+            every sentence, as MRAG does.
         :raises ValueError: on an unknown mode or negative weights.
         """
         if mode not in MODES:
@@ -101,6 +105,7 @@ class SemanticTemporalRanker:
         self.lexical_weight = lexical_weight
         self.drop_future = drop_future
         self.extract_mode = extract_mode
+        self.sentence_candidates = sentence_candidates
         self.scorer = SemanticScorer(
             embedding_model, cross_encoder, device, passage_weight, sentence_weight, lexical_weight
         )
@@ -126,6 +131,7 @@ class SemanticTemporalRanker:
             lexical_weight=self.lexical_weight,
             drop_future=self.drop_future,
             extract_mode=self.extract_mode,
+            sentence_candidates=self.sentence_candidates,
         )
 
     @classmethod
@@ -174,7 +180,7 @@ class SemanticTemporalRanker:
         if not documents:
             return []
         content = (constraint.content or "").strip() if constraint else ""
-        semantic = self.scorer.score(content or query, documents)
+        semantic = self.scorer.score(content or query, documents, self.sentence_candidates)
         temporal = [score_passage(self._spans(doc), _published(doc), constraint) for doc in documents]
         temporal = apply_ordinal(temporal, constraint)
         constrained = (
@@ -209,7 +215,7 @@ class SemanticTemporalRanker:
 
     # --- semantic baseline -----------------------------------------------------------------
     def _rank_semantic(self, question: str, documents: list[Document]) -> list[Document]:
-        semantic = self.scorer.score(question, documents)
+        semantic = self.scorer.score(question, documents, self.sentence_candidates)
         return [
             _explained(doc, sem.score, sem, None, None, "semantic mode: time is not scored")
             for doc, sem in zip(documents, semantic, strict=True)
