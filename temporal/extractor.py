@@ -24,6 +24,14 @@ _DURATION = re.compile(
     r"|annual(?:ly)?|daily|weekly|monthly|yearly|quarterly|(?:the\s+)?age\s+of\s+\d+|\d+\s*-\s*years?\s*-\s*old",
     re.IGNORECASE,
 )
+# An entity must name a point in time: a month, a 4-digit or apostrophe year, a weekday, a season, a
+# holiday or a relative word. Bare numbers ("55", an age) and spans ("5-6 days", "five-year") do not.
+_POINT_HINT = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b\d{4}\b|['’]\d\d\b"
+    r"|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day|\b(?:spring|summer|autumn|fall|winter|christmas|easter"
+    r"|new\s+year|thanksgiving|halloween|ago|yesterday|today|tomorrow|tonight|last|next|this)\b",
+    re.IGNORECASE,
+)
 _RELATIVE_HINT = re.compile(
     r"\b(?:ago|last|next|this|yesterday|today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
     re.IGNORECASE,
@@ -84,8 +92,12 @@ def normalise_with_dateparser(phrase: str, reference: date | None = None) -> Int
     :returns: the interval, or ``None``.
     """
     phrase = " ".join(phrase.split())
-    if not phrase or _DURATION.fullmatch(phrase):
+    if not phrase or _DURATION.fullmatch(phrase) or not _POINT_HINT.search(phrase):
         return None
+    if re.search(
+        r"\d\s*[-–]\s*\d+\s+(?:days?|weeks?|months?|years?)|\w+-(?:day|week|month|year)\b", phrase, re.I
+    ):
+        return None  # "5-6 days", "five-year": a length of time
     if reference is None and (_RELATIVE_HINT.search(phrase) or not re.search(r"\d", phrase)):
         return None
     own = scan(phrase, reference)

@@ -263,6 +263,37 @@ def _b_year(m: re.Match[str], text: str, _r: date | None) -> Interval | None:
     return Interval.year(year)
 
 
+_FIXED_HOLIDAYS = {"christmas": (12, 25), "christmas day": (12, 25), "christmas eve": (12, 24),
+                   "new year's day": (1, 1), "new years day": (1, 1), "new year's": (1, 1),
+                   "new years": (1, 1),
+                   "new year's eve": (12, 31), "new years eve": (12, 31), "halloween": (10, 31),
+                   "valentine's day": (2, 14), "valentines day": (2, 14), "independence day": (7, 4),
+                   "boxing day": (12, 26), "bastille day": (7, 14)}  # fmt: skip
+
+
+def _easter(year: int) -> date:
+    """Western Easter Sunday (the anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l_ = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * l_) // 433
+    month = (h + l_ - 7 * m + 90) // 25
+    return date(year, month, (h + l_ - 7 * m + 33 * month + 19) % 32)
+
+
+def _b_holiday(m: re.Match[str], _t: str, _r: date | None) -> Interval | None:
+    name, year = " ".join(m["h"].lower().replace("’", "'").split()), int(m["y"])
+    if name in _FIXED_HOLIDAYS:
+        return Interval.day(date(year, *_FIXED_HOLIDAYS[name]))
+    if name.startswith("easter"):
+        return Interval.day(_easter(year))
+    november = date(year, 11, 1)  # Thanksgiving (US): the fourth Thursday of November
+    return Interval.day(november + timedelta(days=(3 - november.weekday()) % 7 + 21))
+
+
 def _b_decade(m: re.Match[str], _t: str, _r: date | None) -> Interval | None:
     base = int(m["dec"])
     if base % 100 == 0 and base != 2000:
@@ -525,6 +556,10 @@ _RULES: list[tuple[str, re.Pattern[str], _Builder]] = [
         + r")\s*,?\s*(?:of\s+)?" + _YG + _YEND, _F), _b_month_part),
     ("month", re.compile(r"\b" + _MG + r"\s*,?\s*(?:of\s+)?" + _YG + _YEND, _F),
      _b_month_year),
+    ("date", re.compile(
+        r"\b(?P<h>Christmas(?:\s+Day|\s+Eve)?|New\s+Year['’]?s(?:\s+Day|\s+Eve)?|Halloween|Valentine['’]?s\s+Day"
+        r"|Independence\s+Day|Boxing\s+Day|Bastille\s+Day|Thanksgiving(?:\s+Day)?|Easter(?:\s+Sunday)?)"
+        r"\s*(?:of\s+|,\s*)?" + _YG + _YEND, _F), _b_holiday),
     ("season", re.compile(
         r"\b(?P<s>spring|summer|autumn|fall|winter)\s*(?:of\s+|,\s*)?" + _YG + _YEND, _F), _b_season),
     ("quarter", re.compile(
@@ -626,6 +661,10 @@ _HINTS_BY_BUILDER: dict[object, tuple[re.Pattern[str], ...]] = {
     _b_year_short_range: (re.compile(r"\d{4}\s?[-–—/]\s?\d\d"),),
     _b_iso_month: (re.compile(r"\d{4}-\d"),),
     _b_year: (_H_YEAR,),
+    _b_holiday: (
+        _H_YEAR,
+        re.compile(r"christmas|year|halloween|valentine|independence|boxing|bastille|thanks|easter", _F),
+    ),
     _b_month_day: (_H_MONTH,),
     _b_bare_month: (_H_MONTH,),
     _b_day_word: (re.compile(r"yesterday|today|tomorrow|tonight|morning|afternoon|evening|night", _F),),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronorag.temporal import Granularity, TimeMention, extract_mentions
+from chronorag.temporal import Granularity, Interval, TimeMention, extract_mentions
 
 REF = date(2022, 6, 15)  # a Wednesday
 
@@ -34,6 +34,11 @@ FAST_CASES = [
     ("In 1066 the Normans came", [("1066", "1066-01-01", "1066-12-31", "year")]),
     ("in 2019 people voted", [("2019", "2019-01-01", "2019-12-31", "year")]),
     ("31 February 2019", [("31 February 2019", "2019-02-01", "2019-02-28", "month")]),
+    ("We met at Christmas 2019.", [("Christmas 2019", "2019-12-25", "2019-12-25", "day")]),
+    ("Easter 2021 was quiet", [("Easter 2021", "2021-04-04", "2021-04-04", "day")]),
+    ("Thanksgiving 2022 sales", [("Thanksgiving 2022", "2022-11-24", "2022-11-24", "day")]),
+    ("He ruled 2001-2005.", [("2001-2005", "2001-01-01", "2005-12-31", "year")]),
+    ("It fell in 1066 AD.", [("1066 AD", "1066-01-01", "1066-12-31", "year")]),
 ]
 
 NOT_DATES = [
@@ -101,6 +106,20 @@ def test_bad_mode_and_empty_text():
     with pytest.raises(ValueError, match="mode"):
         extract_mentions("1995", mode="slow")
     assert extract_mentions("") == []
+
+
+@pytest.mark.parametrize("phrase", ["55", "5-6 days", "five-year", "three years", "annual", "the age of 12"])
+def test_dateparser_rejects_durations_and_numbers(phrase):
+    from chronorag.temporal.extractor import normalise_with_dateparser
+
+    assert normalise_with_dateparser(phrase, REF) is None
+
+
+def test_dateparser_normalises_what_rules_miss():
+    from chronorag.temporal.extractor import normalise_with_dateparser
+
+    assert normalise_with_dateparser("the previous Friday", REF) == Interval.day(date(2022, 6, 10))
+    assert normalise_with_dateparser("the previous Friday") is None  # no reference: unknown
 
 
 def test_full_mode_adds_entities_and_keeps_rules():
