@@ -275,6 +275,84 @@ def run_timeqa(
     }
 
 
+def tune_timeqa(prepared: dict[str, Any], ranker: SemanticTemporalRanker) -> dict[str, Any]:
+    """Grid-search the hybrid weights on the tuning half (even page positions), report both halves.
+
+    The score components are computed once per question (they do not depend on the weights), then every
+    weight setting is a cheap recombination. Selection uses AR@1 + ER@1 on the tuning half only.
+    """
+    from itertools import product
+
+    from chronorag.rankers.temporal_scoring import apply_ordinal, score_passage
+
+    page_position: dict[str, int] = {}
+    components = []
+    for question, constraint, rows in zip(
+        prepared["questions"], prepared["constraints"], prepared["candidates"], strict=True
+    ):
+        page = question.qid.split("#q")[0]
+        page_position.setdefault(page, len(page_position))
+        docs = [prepared["passages"][i] for i in rows]
+        sem = ranker.scorer.score(constraint.content or question.question, docs, ranker.sentence_candidates)
+        tem = apply_ordinal([score_passage(ranker._spans(d), None, constraint) for d in docs], constraint)
+        hits = np.array([has_answer(question.answers, passage_text(d)) for d in docs], dtype=float)
+        gold = np.array([d.id in set(question.gold_ids) for d in docs], dtype=float)
+        components.append(
+            {
+                "half": "tune" if page_position[page] % 2 == 0 else "check",
+                "passage": np.array([e.passage for e in sem]),
+                "sentence": np.array([e.sentence for e in sem]),
+                "lexical": np.array([e.lexical for e in sem]),
+                "temporal": np.array([t.score for t in tem]),
+                "hits": hits,
+                "gold": gold,
+                "constrained": constraint.interval is not None and constraint.relation.value != "none",
+            }
+        )
+
+    def evaluate(params: tuple[float, ...], half: str) -> dict[str, float]:
+        wp, ws, wl, wt = params
+        rows = []
+        for item in components:
+            if item["half"] != half and half != "all":
+                continue
+            semantic = (wp * item["passage"] + ws * item["sentence"] + wl * item["lexical"]) / (wp + ws + wl)
+            time_weight = wt if item["constrained"] else 0.1
+            score = (0.45 * semantic + time_weight * item["temporal"]) / (0.45 + time_weight)
+            order = np.argsort(-score, kind="stable")[:5]
+            rows.append(
+                {
+                    "AR@1": item["hits"][order[0]],
+                    "AR@5": float(item["hits"][order].max()),
+                    "ER@1": item["gold"][order[0]],
+                    "ER@5": float(item["gold"][order].max()),
+                }
+            )
+        return mean_table(rows)
+
+    grid = list(product([0.2, 0.35, 0.5], [0.2, 0.4, 0.6], [0.1, 0.25, 0.4], [0.2, 0.35, 0.55, 0.8, 1.2]))
+    scored = [(evaluate(p, "tune"), p) for p in grid]
+    best_table, best = max(scored, key=lambda item: item[0]["AR@1"] + item[0]["ER@1"])
+    default = (ranker.passage_weight, ranker.sentence_weight, ranker.lexical_weight, ranker.temporal_weight)
+    return {
+        "grid_size": len(grid),
+        "selection": "AR@1 + ER@1 on the tuning half (even page positions)",
+        "best": {
+            "passage_weight": best[0],
+            "sentence_weight": best[1],
+            "lexical_weight": best[2],
+            "temporal_weight_over_semantic_0.45": best[3],
+        },
+        "best_tune": best_table,
+        "best_check": evaluate(best, "check"),
+        "default": {
+            "params": default,
+            "tune": evaluate(default, "tune"),
+            "check": evaluate(default, "check"),
+        },
+    }
+
+
 def timeqa(args: argparse.Namespace) -> dict[str, Any]:
     prepared = prepare_timeqa(args.data, args.cache)
     weights = json.loads(args.hybrid) if args.hybrid else {}
@@ -284,9 +362,15 @@ def timeqa(args: argparse.Namespace) -> dict[str, Any]:
         "mrag": SemanticTemporalRanker(mode="mrag", cross_encoder=None),
         "hybrid": SemanticTemporalRanker(mode="hybrid", cross_encoder=None, **weights),
     }
+    if args.systems:
+        rankers = {name: ranker for name, ranker in rankers.items() if name in args.systems.split(",")}
     for ranker in rankers.values():
         if ranker is not None:
             prime_sentences(ranker, prepared["passages"], args.cache)
+    if args.tune:
+        tuned = tune_timeqa(prepared, rankers.get("hybrid") or SemanticTemporalRanker(cross_encoder=None))
+        print(json.dumps(tuned, indent=2))
+        return {"results": tuned, "tuning": tuned}
     started = time.time()
     table = run_timeqa(prepared, rankers)
     relations: dict[str, int] = {}
@@ -299,7 +383,7 @@ def timeqa(args: argparse.Namespace) -> dict[str, Any]:
         "excluded_unanswerable": prepared["excluded"],
         "passages": len(prepared["passages"]),
         "constraint_relations": relations,
-        "hybrid_params": rankers["hybrid"].to_dict()["init_parameters"],
+        "hybrid_params": rankers["hybrid"].to_dict()["init_parameters"] if "hybrid" in rankers else None,
         "results": table,
         "seconds": round(time.time() - started, 1),
     }
@@ -383,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         "--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "chronorag-rankers"
     )
     parser.add_argument("--hybrid", default="", help="JSON of SemanticTemporalRanker weights to try")
+    parser.add_argument("--tune", action="store_true", help="grid-search the hybrid weights (TimeQA)")
+    parser.add_argument("--systems", default="", help="comma-separated subset of the TimeQA systems")
     parser.add_argument("--weights", default="", help="trained expander weights (RealTimeQA)")
     parser.add_argument("--passages-per-article", type=int, default=3)
     parser.add_argument("--out", default="")

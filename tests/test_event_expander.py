@@ -107,3 +107,35 @@ def test_invalid_parameters():
         EventExpander(gate=2.0)
     with pytest.raises(ValueError):
         EventExpander(top_events=-1)
+
+
+def test_run_with_store_event_index(tmp_path, embedder):
+    from dataclasses import replace
+
+    from haystack import Document
+
+    from chronorag.indexers import ChronoDocumentStore, passage_text
+
+    articles = [
+        ("squid", "Squid Game renewed", "Netflix green lights a second season of Squid Game.", "2022-06-12"),
+        ("usb", "USB-C rule", "The EU agrees on USB-C as the common phone charger.", "2022-06-07"),
+        ("emmy", "Emmy awards", "Squid Game wins six Emmy awards.", "2022-09-12"),
+    ]
+    docs = [
+        Document(
+            id=f"{doc_id}#0",
+            content=text,
+            meta={"title": title, "doc_id": doc_id, "passage_index": 0, "date": day},
+        )
+        for doc_id, title, text, day in articles
+    ]
+    vectors = embedder.encode([passage_text(d) for d in docs], normalize_embeddings=True)
+    store = ChronoDocumentStore(str(tmp_path / "store"))
+    store.write_documents([replace(d, embedding=v.tolist()) for d, v in zip(docs, vectors, strict=True)])
+    store.close()
+    expander = EventExpander(store_path=str(tmp_path / "store"), top_events=2, device="cpu")
+    question = embedder.encode(QUESTION, normalize_embeddings=True).tolist()
+    result = expander.run(query_embedding=question, constraint=asked_on(date(2022, 6, 16)))
+    assert [event.meta["date"] for event in result["events"]][0] == "2022-06-12"
+    assert all(event.meta["date"] <= "2022-06-16" for event in result["events"])
+    assert len(result["embedding"]) == 384
