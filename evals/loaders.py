@@ -182,8 +182,11 @@ def write_timeqa_subset(
     random.Random(seed).shuffle(others)
     wanted.update(others[: max(0, max_pages - len(wanted))])
     subset = [page for page in pages if str(page["index"]) in wanted]
+    text = json.dumps(subset)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(json.dumps(subset), encoding="utf-8")
+    # Rewrite only on change: the file's identity names the store, which a re-run must find again.
+    if not out_file.exists() or out_file.read_text(encoding="utf-8") != text:
+        out_file.write_text(text, encoding="utf-8")
     return [str(out_file)]
 
 

@@ -110,8 +110,25 @@ def select_questions(questions: list[EvalQuestion], limit: int | None, seed: int
     """
     if limit is None or limit >= len(questions):
         return list(questions)
-    chosen = set(random.Random(seed).sample(range(len(questions)), limit))
+    chosen = set(_permutation(len(questions), seed)[:limit])
     return [question for index, question in enumerate(questions) if index in chosen]
+
+
+def _permutation(count: int, seed: int) -> list[int]:
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def processing_order(questions: list[EvalQuestion], seed: int) -> list[EvalQuestion]:
+    """The seeded order questions are processed in: any prefix is a seeded sample, so an interrupted full
+    run's cached results serve a later ``--limit`` run with the same seed (``--limit N`` = first N).
+
+    :param questions: the selected questions.
+    :param seed: the seed.
+    :returns: the questions, permuted.
+    """
+    return [questions[index] for index in _permutation(len(questions), seed)]
 
 
 # --- corpus and store -----------------------------------------------------------------------------------
@@ -271,7 +288,8 @@ def _retrieve_all(
     from tqdm import tqdm
 
     k = max(config.ks)
-    todo = [q for q in questions if any(q.qid not in caches[name].records for name in config.all_systems)]
+    ordered = processing_order(questions, config.seed)
+    todo = [q for q in ordered if any(q.qid not in caches[name].records for name in config.all_systems)]
     bar = tqdm(
         total=len(questions),
         initial=len(questions) - len(todo),

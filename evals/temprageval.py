@@ -140,10 +140,15 @@ def write_smoke_corpus(questions: list[EvalQuestion], rows_path: str | Path, out
     with open(rows_path, encoding="utf-8-sig", newline="") as handle:
         texts += [_squeeze(row.get("original_gold_evidence")) for row in csv.DictReader(handle)]
     unique = list(dict.fromkeys(text for text in texts if text))
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w", encoding="utf-8") as handle:
-        for number, text in enumerate(unique):
-            handle.write(json.dumps({"id": f"smoke-{number}", "title": "", "text": text}) + "\n")
+    lines = "".join(
+        json.dumps({"id": f"smoke-{number}", "title": "", "text": text}) + "\n"
+        for number, text in enumerate(unique)
+    )
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Rewrite only on change: the file's identity names the store, which a re-run must find again.
+    if not out.exists() or out.read_text(encoding="utf-8") != lines:
+        out.write_text(lines, encoding="utf-8")
     return len(unique)
 
 
