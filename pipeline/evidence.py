@@ -399,8 +399,9 @@ def _spacy_sentences(parsed: Any) -> list[Any]:
 
 def interval_fit(intervals: list[Interval], constraint: TemporalConstraint | None) -> float:
     """
-    How well a sentence's time spans fit the asked time: 1 when one lies inside it, the overlap share
-    otherwise, 0 for no overlap or no spans; 0.5 when nothing is asked (no interval).
+    How well a sentence's time spans fit the asked time: 1 when one lies inside it (or it inside one),
+    0.8 when two of them bracket it, the overlap share otherwise (at most 0.9), 0 for no overlap or no
+    spans; 0.5 when nothing is asked (no interval).
 
     :param intervals: the sentence's spans.
     :param constraint: the question's decomposition.
@@ -417,6 +418,10 @@ def interval_fit(intervals: list[Interval], constraint: TemporalConstraint | Non
             shared = min(asked.end_day, interval.end_day) - max(asked.start_day, interval.start_day) + 1
             shorter = min(asked.end_day - asked.start_day, interval.end_day - interval.start_day) + 1
             best = max(best, shared / shorter)
+    span = merge_intervals(intervals)
+    if len(intervals) > 1 and span is not None and span.contains(asked):
+        # "joined in 2013 and stayed until 2015": two dates of one sentence bracket the asked time.
+        best = max(best, 0.8)
     return min(best, 0.9)
 
 

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 API_BASE_ENV = "CHRONORAG_LLM_API_BASE"
 MODEL_ENV = "CHRONORAG_LLM_MODEL"
 API_KEY_ENV = "CHRONORAG_LLM_API_KEY"
-_RETRY_STATUSES = {429, 502, 503, 504}
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 @component
@@ -67,7 +67,7 @@ class OpenAICompatibleGenerator:
         :param api_key: the key as a Haystack `Secret` (default: env var `CHRONORAG_LLM_API_KEY`, optional,
             since local servers need none).
         :param timeout: seconds allowed for connecting and for each read.
-        :param max_retries: extra attempts after a timeout, connection error or 429/502/503/504.
+        :param max_retries: extra attempts after a timeout, connection error or 429/500/502/503/504.
         :param max_tokens: the reply's token budget.
         :param temperature: sampling temperature (0 = greedy).
         :param system_prompt: the system message, or `None` for none.
