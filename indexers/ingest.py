@@ -196,7 +196,11 @@ def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = T
 
 # ---------------------------------------------------------------------- embedding
 def sentence_transformer_embedder(
-    model_name: str | None = None, device: str | None = None, batch_size: int = 64, max_seq_length: int = 256
+    model_name: str | None = None,
+    device: str | None = None,
+    batch_size: int = 64,
+    max_seq_length: int = 256,
+    quantize: str | None = None,
 ) -> tuple[EmbedFn, str, int]:
     """
     The embedding function of the shared bi-encoder (GPU when present).
@@ -207,11 +211,17 @@ def sentence_transformer_embedder(
         so passing a few hundred texts at a time keeps padding low.
     :param max_seq_length: token limit; ~100-word passages need ~140 tokens, and longer limits only add
         padding cost.
+    :param quantize: ``"int8"`` for a CPU copy with per-channel dynamic int8 linear layers (about twice as
+        fast on CPU; see ``benchmarks/results/ingest.json`` for its measured retrieval cost), or ``None``.
     :returns: ``(embed, model_id, dimension)``.
     """
     from chronorag.models import embedding_model_id, get_sentence_transformer
 
-    model = get_sentence_transformer(model_name, device=device)
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
+    model = get_sentence_transformer(model_name, device="cpu" if quantize else device)
+    if quantize:
+        model = _int8_copy(model)
     model.max_seq_length = min(model.max_seq_length or max_seq_length, max_seq_length)
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -225,6 +235,26 @@ def sentence_transformer_embedder(
 
     dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return embed, embedding_model_id(model_name), int(dimension())
+
+
+_INT8_MODELS: dict[int, Any] = {}
+
+
+def _int8_copy(model: Any) -> Any:
+    """A per-channel dynamically quantised copy (the shared fp32 model stays untouched), made once."""
+    if id(model) not in _INT8_MODELS:
+        import copy
+        import warnings
+
+        import torch
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _INT8_MODELS[id(model)] = quantize_dynamic(
+                copy.deepcopy(model), {torch.nn.Linear: per_channel_dynamic_qconfig}
+            )
+    return _INT8_MODELS[id(model)]
 
 
 # ---------------------------------------------------------------------- the run
