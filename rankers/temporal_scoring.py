@@ -109,15 +109,20 @@ def score_passage(
     relation = constraint.relation if constraint else Relation.NONE
     interval = constraint.interval if constraint else None
     if relation == Relation.NONE or interval is None:
-        return _score_recency(items, reference)
+        return _score_recency(
+            items, reference, early=constraint is not None and constraint.ordinal in _EARLY_ORDINALS
+        )
     if not items:
         return TemporalScore(NO_EVIDENCE, None, "no time evidence in the passage")
     unit = max(interval.granularity.days, 1)
-    best = TemporalScore(-1.0, None, "")
-    for item in items:
-        candidate = _score_span(item, relation, interval, unit)
-        if candidate.score > best.score:
-            best = candidate
+    candidates = [_score_span(item, relation, interval, unit) for item in items]
+    best = max(candidates, key=lambda candidate: candidate.score)
+    ordinal = constraint.ordinal if constraint else None
+    if ordinal in _EARLY_ORDINALS or ordinal in _LATE_ORDINALS:
+        # Among the spans that fit about as well as the best, an ordinal question wants the extreme one.
+        close = [c for c in candidates if c.score >= best.score - 0.05 and c.anchor_day is not None]
+        pick = min if ordinal in _EARLY_ORDINALS else max
+        best = pick(close, key=lambda candidate: candidate.anchor_day) if close else best
     return best
 
 
@@ -201,10 +206,14 @@ def _score_after(item: TimeMention, relation: Relation, target: Interval, unit: 
     )
 
 
-def _score_recency(items: list[TimeMention], reference: date | None) -> TemporalScore:
-    """No constraint: every dated passage is acceptable; the latest evidence is marked for ordering."""
+def _score_recency(items: list[TimeMention], reference: date | None, early: bool = False) -> TemporalScore:
+    """No constraint: every dated passage is acceptable; the latest (or, for "first", earliest) evidence
+    is marked for ordering."""
     if not items:
         return TemporalScore(0.5, None, "no time evidence; no constraint")
+    if early:
+        best = min(items, key=lambda item: item.interval.start_day)
+        return TemporalScore(0.5, best, f"earliest evidence '{best.text}'", best.interval.start_day)
     limit = reference.toordinal() if reference else MAX_DAY
     best = max(items, key=lambda item: min(item.interval.end_day, limit))
     anchor = min(best.interval.end_day, limit)

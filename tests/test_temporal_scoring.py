@@ -137,3 +137,13 @@ def test_no_constraint_prefers_the_latest_evidence_as_of_reference():
     adjusted = apply_ordinal(scores, c)
     assert adjusted[1].score > adjusted[0].score > adjusted[2].score
     assert apply_ordinal([score_passage([], date(2020, 1, 1), None)], None)[0].score == pytest.approx(1.0)
+
+
+def test_ordinal_picks_the_extreme_span_within_a_passage():
+    window = Interval.years(2000, 2010)
+    spans = [years(2008), years(2001)]
+    first = score_passage(spans, None, constraint(Relation.BETWEEN, window, Ordinal.FIRST))
+    last = score_passage(spans, None, constraint(Relation.BETWEEN, window, Ordinal.LAST))
+    assert first.span.text == "2001-2001" and last.span.text == "2008-2008"
+    earliest = score_passage(spans, None, constraint(Relation.NONE, None, Ordinal.EARLIEST))
+    assert earliest.span.text == "2001-2001"
