@@ -361,3 +361,29 @@ def test_stats(store):
     stats = store.stats()
     assert stats["passages"] == 10 and stats["documents"] == 4 and stats["embedding_dim"] == DIM
     assert stats["index_type"] == "flat" and stats["date_min"] <= stats["date_max"]
+
+
+def test_filters_on_indexed_columns_are_exact(store):
+    docs = _docs(60)
+    store.write_documents(docs)
+    query = np.ones(DIM)
+    for filters in (
+        {"field": "meta.doc_id", "operator": "==", "value": "pdoc3"},
+        {"field": "id", "operator": "in", "value": ["p1", "p7", "p50"]},
+        {"operator": "AND", "conditions": [
+            {"field": "meta.doc_id", "operator": "in", "value": ["pdoc1", "pdoc2"]},
+            {"field": "meta.number", "operator": ">", "value": 0},
+        ]},
+        {"field": "id", "operator": "in", "value": []},
+    ):  # fmt: skip
+        expected = [d for d in docs if _matches(filters, d)]
+        assert [d.id for d in store.search(query, 100, filters=filters)] == _brute_force(
+            docs, query, 100, lambda d, f=filters: _matches(f, d)
+        )
+        assert {d.id for d in store.filter_documents(filters)} == {d.id for d in expected}
+
+
+def _matches(filters, doc):
+    from haystack.utils.filters import document_matches_filter
+
+    return document_matches_filter(filters, doc)
