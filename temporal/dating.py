@@ -168,6 +168,9 @@ def _about_the_future(mention: TimeMention, text: str | None) -> bool:
 def _infer(mentions: list[TimeMention], text: str | None) -> tuple[date | None, float]:
     mentions = [m for m in mentions if not _about_the_future(m, text)]
     anchor_year = _anchor_year(mentions)
+    if text and anchor_year is not None:
+        # "on Tuesday, March 8" names the year: the first one from the anchor on where March 8 is a Tuesday.
+        anchor_year = _weekday_year(text, anchor_year) or anchor_year
     days = [m.interval.end for m in mentions if m.interval.granularity in _SPECIFIC and m.interval.end]
     if text and anchor_year is not None:
         days += _yearless_days(text, anchor_year)
@@ -187,6 +190,31 @@ def _infer(mentions: list[TimeMention], text: str | None) -> tuple[date | None, 
     if anchor_year is not None:
         return date(anchor_year, 7, 1), 0.2
     return None, 0.0
+
+
+_WEEKDAY_DATE = re.compile(
+    r"\b(?P<w>Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+(?P<m>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+    r"\s+(?P<d>\d{1,2})\b(?!\s*,?\s*\d{4})"
+)
+_WEEKDAY_INDEX = {"mon": 0, "tues": 1, "wednes": 2, "thurs": 3, "fri": 4, "satur": 5, "sun": 6}
+_MONTH_INDEX = {
+    name: i for i, name in enumerate(str.split("jan feb mar apr may jun jul aug sep oct nov dec"), 1)
+}
+
+
+def _weekday_year(text: str, anchor_year: int) -> int | None:
+    """The first year from ``anchor_year - 1`` in which the text's "Weekday, Month Day" dates fall right."""
+    votes: Counter[int] = Counter()
+    for found in _WEEKDAY_DATE.finditer(text):
+        weekday, month = _WEEKDAY_INDEX[found["w"].lower()], _MONTH_INDEX[found["m"].lower()]
+        for year in range(anchor_year - 1, anchor_year + 7):
+            try:
+                if date(year, month, int(found["d"])).weekday() == weekday:
+                    votes[year] += 1
+                    break  # the first fitting year: texts are written soon after what they mention
+            except ValueError:
+                break
+    return votes.most_common(1)[0][0] if votes else None
 
 
 def _anchor_year(mentions: list[TimeMention]) -> int | None:

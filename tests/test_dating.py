@@ -91,6 +91,13 @@ def test_infer_falls_back_to_months_and_years():
     assert confidence < 0.5
 
 
+def test_infer_reads_the_year_from_weekday_dates():
+    # March 8 was a Tuesday in 2022, not in 2020 or 2021: the latest year mentioned is only a lower bound.
+    text = "The 2020 law was changed. Lawmakers met on Tuesday, March 8 and voted on Thursday, March 10."
+    estimate, _ = infer_document_date(extract_mentions(text), text)
+    assert estimate == date(2022, 3, 10)
+
+
 def test_infer_without_dates():
     assert infer_document_date([], "Nothing dated here.") == (None, 0.0)
     assert infer_document_date([]) == (None, 0.0)
