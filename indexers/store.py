@@ -587,10 +587,14 @@ class ChronoDocumentStore:
         :returns: the matching documents, with their embeddings.
         :raises FilterError: on malformed filters or values that cannot be compared.
         """
+        where, params = "1", []
         if filters:
             validate_filters(filters)
+            where, params = _narrowing_sql(filters)
         with self._lock:
-            rows = self._conn.execute("SELECT data, vector FROM passages ORDER BY rowid").fetchall()
+            rows = self._conn.execute(
+                f"SELECT data, vector FROM passages WHERE {where} ORDER BY rowid", params
+            ).fetchall()
         documents = [self._row_to_document(data, vector) for data, vector in rows]
         if filters:
             documents = [d for d in documents if document_matches_filter(filters, d)]

@@ -255,3 +255,14 @@ def test_ingest_without_embeddings_supports_bm25(tmp_path):
     assert report.passages_written == 1
     assert store.bm25_search("harbour ships", 3)[0].id == "x#0"
     store.close()
+
+
+def test_int8_embedder_stays_close_to_fp32(embed):
+    fp32, model_id, dim = embed
+    int8, int8_id, int8_dim = sentence_transformer_embedder(device="cpu", quantize="int8")
+    assert (int8_id, int8_dim) == (model_id, dim)
+    texts = ["The council approved the bridge in 1995.", "Tomatoes need sun.", "Arsenal won the league."]
+    cosines = (fp32(texts) * int8(texts)).sum(axis=1)
+    assert cosines.min() > 0.9
+    with pytest.raises(ValueError):
+        sentence_transformer_embedder(quantize="int4")
