@@ -8,7 +8,6 @@ counted in :attr:`EvalDataset.stats`, never silently dropped.
 from __future__ import annotations
 
 import glob
-import gzip
 import html
 import json
 import logging
@@ -237,11 +236,14 @@ def _keep_weeks(files: list[str], weeks: set[str] | None) -> list[str]:
 
 
 def _read_jsonl(path: str) -> Iterator[dict[str, Any]]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+    """The JSON objects of a (gzipped) JSONL file, read by the indexers' reader; bad lines are logged."""
+    from chronorag.indexers.sources import RejectedRecord, read_jsonl_records
+
+    for item in read_jsonl_records(Path(path)):
+        if isinstance(item, RejectedRecord):
+            logger.warning("skipping %s: %s", item.origin, item.reason)
+            continue
+        yield item[1]
 
 
 def normalize_url(url: str) -> str:
