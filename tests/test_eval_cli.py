@@ -93,7 +93,7 @@ def test_situatedqa_decomposition_run(shared_data: Path, tmp_path: Path) -> None
     result = _run("situatedqa", "--data-dir", str(shared_data), "--limit", "40", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    assert report["n_questions"] == 30
+    assert report["n_questions"] == 40
     metrics = report["systems"]["chronorag"]["metrics"]
     assert set(metrics) == {"relation_acc", "date_acc"} and metrics["relation_acc"]["n"] == 40
     _check_metrics(report)
