@@ -159,8 +159,8 @@ _FUTURE_CUE = re.compile(
 
 def _about_the_future(mention: TimeMention, text: str | None) -> bool:
     """True for "the plan runs until 2030": such dates say nothing about when the text was written."""
-    if not text:
-        return False
+    if not text or text[mention.char_start : mention.char_end] != mention.text:
+        return False  # mentions found in passages carry passage offsets, not offsets into this text
     before = text[max(0, mention.char_start - 40) : mention.char_start]
     return before.endswith(" ") and _FUTURE_CUE.search(before) is not None
 

@@ -27,13 +27,15 @@ class QueryDecomposer:
     ```
     """
 
-    def __init__(self, default_as_of: str | None = None) -> None:
+    def __init__(self, default_as_of: str | date | None = None) -> None:
         """Create the component.
 
         :param default_as_of: the reference time used when ``run`` gets no ``as_of`` (ISO date or any
             format :func:`chronorag.temporal.dating.parse_publication_date` reads); ``None`` means today.
         :raises ValueError: when ``default_as_of`` is not a date.
         """
+        if isinstance(default_as_of, date):
+            default_as_of = default_as_of.isoformat()  # keep the serialised form a plain string
         self.default_as_of = default_as_of
         self._default_reference = self._parse(default_as_of) if default_as_of else None
 

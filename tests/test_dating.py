@@ -98,6 +98,14 @@ def test_infer_reads_the_year_from_weekday_dates():
     assert estimate == date(2022, 3, 10)
 
 
+def test_infer_accepts_mentions_from_other_texts():
+    # Ingestion passes the mentions of each passage (passage offsets) with the whole document text.
+    passage = "Talks resumed on March 9, 2022 after the deal of 2021."
+    document = "Headline. " + passage
+    estimate, _ = infer_document_date(extract_mentions(passage), document)
+    assert estimate == date(2022, 3, 9)
+
+
 def test_infer_without_dates():
     assert infer_document_date([], "Nothing dated here.") == (None, 0.0)
     assert infer_document_date([]) == (None, 0.0)

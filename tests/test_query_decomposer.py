@@ -28,6 +28,12 @@ def test_from_dict():
     assert decomposer.run(query="Who won last year?")["constraint"].interval.start == date(2019, 1, 1)
 
 
+def test_init_accepts_a_date():
+    decomposer = QueryDecomposer(default_as_of=date(2021, 5, 1))
+    assert decomposer.to_dict()["init_parameters"] == {"default_as_of": "2021-05-01"}
+    assert decomposer.run(query="Who won?")["constraint"].reference_time == date(2021, 5, 1)
+
+
 def test_init_rejects_bad_default():
     with pytest.raises(ValueError, match="not a date"):
         QueryDecomposer(default_as_of="someday")
