@@ -57,6 +57,12 @@ _CUE_BEFORE = re.compile(
 _SUFFIX_CUES = (
     (
         re.compile(
+            r"^\s*(?:to|until|till|through)\s+(?:the\s+)?(?:present(?:\s+day)?|now|today|date)\b", re.I
+        ),
+        Relation.SINCE,
+    ),
+    (
+        re.compile(
             r"^\s*(?:onwards?|and\s+(?:later|after|beyond|since)|or\s+later|and\s+on)\b(?=\s*(?:[?.!,;)]|$))",
             re.I,
         ),
@@ -157,13 +163,42 @@ def _choose(text: str, reference: date) -> _Choice | None:
             matches.append(match)
     if not matches:
         return None
-    choices = [_with_cue(text, match) for match in sorted(matches, key=lambda m: m.start)]
+    choices = _join_lists(text, [_with_cue(text, match) for match in sorted(matches, key=lambda m: m.start)])
+    # A suffix may have swallowed a later expression ("from 1990 to now"): drop what lies inside another.
+    choices = [c for c in choices if not any(o is not c and o.remove_start <= c.match.start < o.remove_end
+                                             for o in choices)]  # fmt: skip
     cued = [c for c in choices if c.relation is not Relation.IN or c.remove_start < c.match.start]
     if len(cued) >= 2:
         bounded = _bounded(text, cued[-2], cued[-1])
         if bounded is not None:
             return bounded
     return (cued or choices)[-1]
+
+
+_LIST_GAP = re.compile(r"\s*(?:,\s*)?(?:and|or|&)?\s*", re.IGNORECASE)
+
+
+def _join_lists(text: str, choices: list[_Choice]) -> list[_Choice]:
+    """ "in 1999 and 2000": a second bare expression after "and" shares the first one's cue."""
+    joined: list[_Choice] = []
+    for choice in choices:
+        previous = joined[-1] if joined else None
+        if (
+            previous is not None
+            and previous.relation in (Relation.IN, Relation.ON)
+            and not previous.keep_in_content
+            and choice.remove_start == choice.match.start
+            and choice.match.kind == previous.match.kind
+            and _LIST_GAP.fullmatch(text[previous.remove_end : choice.match.start])
+            and previous.match.interval.start <= choice.match.interval.start
+        ):
+            first, last = previous.interval or previous.match.interval, choice.match.interval
+            interval = Interval(first.start, max(first.end, last.end), first.granularity)
+            joined[-1] = _Choice(choice.match, previous.relation, previous.remove_start, choice.remove_end,
+                                 False, interval)  # fmt: skip
+            continue
+        joined.append(choice)
+    return joined
 
 
 _LOWER_BOUNDS = (Relation.AFTER, Relation.SINCE)
@@ -224,6 +259,8 @@ def _with_cue(text: str, match: Match) -> _Choice:
         # "in the 1995-96 season": the time names the thing asked about, so it stays in the content.
         relation = Relation.BETWEEN if match.kind == "range" else relation
         return _Choice(match, relation, start, end, keep_in_content=True)
+    if relation is Relation.BEFORE and re.match(r"(?:the\s+)?end\s+of\b", match_text(text, match), re.I):
+        relation = Relation.UNTIL  # "before the end of 1990": up to 31 December 1990
     if relation is Relation.SINCE and match.kind == "range":
         relation = Relation.BETWEEN  # "from 1990-93"
     if relation in (Relation.IN, Relation.ON) and match.kind == "range":
@@ -249,6 +286,11 @@ def _is_modifier(text: str, match: Match, end: int) -> bool:
         return False
     following = re.match(r"\s*([A-Za-z][\w'’-]*)", text[end:])
     return bool(following) and following.group(1).lower() not in _FUNCTION_WORDS
+
+
+def match_text(text: str, match: Match) -> str:
+    """The characters of a match."""
+    return text[match.start : match.end]
 
 
 def _constraint_interval(relation: Relation, interval: Interval) -> Interval:
