@@ -142,7 +142,8 @@ def corpus_inputs(
     :param config: the run's settings.
     :param dataset: the loaded data set.
     :param questions: the selected questions.
-    :returns: ``(files, format)``; TempRAGEval without ``--corpus`` gets the SMOKE corpus.
+    :returns: ``(files, format)``; TempRAGEval without ``--corpus`` uses ``--store`` as it is (no files),
+        or, without a store either, the SMOKE corpus.
     """
     from chronorag.evals import loaders, temprageval
 
@@ -160,6 +161,8 @@ def corpus_inputs(
         return files or list(dataset.corpus_files), "realtimeqa"
     if config.corpus is not None:
         return [str(config.corpus)], temprageval.corpus_format(config.corpus)
+    if config.store is not None:
+        return [], "store"  # the user's store already holds the TempRAGEval corpus: nothing to ingest
     smoke = work / "temprageval_smoke_corpus.jsonl"
     temprageval.write_smoke_corpus(dataset.questions, dataset.stats["csv"], smoke)
     dataset.stats["smoke_corpus"] = True
@@ -179,6 +182,10 @@ def build_store(config: EvalConfig, files: list[str], fmt: str) -> tuple[Path, d
 
     store_path = config.store or config.out_dir / "stores" / f"{config.dataset}-{_fingerprint(files)}"
     store_path.parent.mkdir(parents=True, exist_ok=True)
+    if not files:
+        if not (store_path / "store.sqlite").exists():
+            raise FileNotFoundError(f"--store {store_path} holds no store; index the corpus or pass --corpus")
+        return store_path, {"documents_seen": 0, "note": "existing store used as it is"}
     embed, model_id, dim = sentence_transformer_embedder()
     store = open_store_for(str(store_path), model_id, dim)
     report = ingest(files, store, embed, fmt=fmt, progress=config.progress)
