@@ -296,14 +296,22 @@ def match_text(text: str, match: Match) -> str:
 def _constraint_interval(relation: Relation, interval: Interval) -> Interval:
     """The days the relation allows: "before 2011" ends on 2010-12-31, "as of 2021" is 2021 itself."""
     if relation is Relation.BEFORE and interval.start is not None:
-        return Interval(None, interval.start - timedelta(days=1), interval.granularity)
+        return Interval(None, _shift(interval.start, -1), interval.granularity)
     if relation is Relation.AFTER and interval.end is not None:
-        return Interval(interval.end + timedelta(days=1), None, interval.granularity)
+        return Interval(_shift(interval.end, 1), None, interval.granularity)
     if relation is Relation.SINCE:
         return Interval(interval.start, None, interval.granularity)
     if relation is Relation.UNTIL:
         return Interval(None, interval.end, interval.granularity)
     return interval
+
+
+def _shift(day: date, days: int) -> date:
+    """``day`` moved by ``days``, held at the calendar's ends (a reference time of 9999-12-31)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return day
 
 
 def _tidy(text: str, start: int, end: int) -> str:

@@ -616,6 +616,18 @@ def test_odd_questions_give_sane_results(question):
         assert result.relation is Relation.NONE
 
 
+@pytest.mark.parametrize("reference", [date(1, 1, 1), date(9999, 12, 31)])
+@pytest.mark.parametrize(
+    "question",
+    ["What happened after recently?", "Who won before yesterday?", "What happens in the next 99 decades?"],
+)
+def test_extreme_reference_times(reference, question):
+    result = decompose(question, as_of=reference)
+    assert result.reference_time == reference
+    if result.interval is not None and result.interval.start and result.interval.end:
+        assert result.interval.start <= result.interval.end
+
+
 def test_invalid_day_falls_back_to_month():
     result = decompose("What happened on 31 February 2019?", as_of=REF)
     assert (result.interval.start, result.interval.end) == (date(2019, 2, 1), date(2019, 2, 28))
