@@ -379,7 +379,7 @@ def load_situatedqa(data_dir: str | Path) -> EvalDataset:
                 )
             )
     return EvalDataset(
-        "situatedqa", questions, [], {"files": [Path(f).name for f in files], "questions": len(questions)}
+        "situatedqa", questions, stats={"files": [Path(f).name for f in files], "questions": len(questions)}
     )
 
 
@@ -421,5 +421,5 @@ def load_timebench(data_dir: str | Path) -> EvalDataset:
                 )
             )
     return EvalDataset(
-        "timebench", questions, [], {"files": [Path(f).name for f in files], "questions": len(questions)}
+        "timebench", questions, stats={"files": [Path(f).name for f in files], "questions": len(questions)}
     )
