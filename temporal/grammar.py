@@ -376,8 +376,8 @@ def _b_month_day(m: re.Match[str], _t: str, ref: date | None) -> Interval | None
 
 
 def _b_bare_month(m: re.Match[str], _t: str, ref: date | None) -> Interval | None:
-    if ref is None or not _capitalised(m["m"]):
-        return None
+    if ref is None or not _capitalised(m["m"]) or len(m["m"].rstrip(".")) <= 3 and m["m"] != "May":
+        return None  # a lone abbreviation is too often a name ("in Jan van Eyck's portrait")
     month, cue = _month(m["m"]), (m["cue"] or "").lower()
     if cue == "last":
         year = ref.year if month < ref.month else ref.year - 1
@@ -390,9 +390,11 @@ def _b_bare_month(m: re.Match[str], _t: str, ref: date | None) -> Interval | Non
     return Interval.month(year, month)
 
 
-def _b_day_word(m: re.Match[str], _t: str, ref: date | None) -> Interval | None:
+def _b_day_word(m: re.Match[str], text: str, ref: date | None) -> Interval | None:
     if ref is None:
         return None
+    if m["w"][:1].isupper() and not re.search(r"(?:^|[.!?:\"“]\s*)$", text[: m.start()]):
+        return None  # "Physics Today", "USA Today": a name, not a day
     word = m["w"].lower()
     offset = {"yesterday": -1, "today": 0, "tonight": 0, "tomorrow": 1, "night": -1}.get(word.split()[-1], 0)
     if m["ba"]:
@@ -454,6 +456,8 @@ def _b_relative_unit(m: re.Match[str], text: str, ref: date | None) -> Interval 
     if ref is None:
         return None
     word, unit = m["w"].lower(), m["u"].lower()
+    if word in {"next", "previous"} and _prev_word(text, m.start()) == "the":
+        return None  # "the next year" counts from the story's time, not from the reference day
     rolling = word == "past" or (word == "last" and _prev_word(text, m.start()) == "the")
     if rolling and unit in {"year", "month", "week", "decade", "century"}:
         return _rolling(ref, unit, 1, forward=False)  # "over the past year": a rolling window
@@ -491,9 +495,14 @@ def _b_ago(m: re.Match[str], _t: str, ref: date | None) -> Interval | None:
     return Interval.years(base - base % 10, base - base % 10 + 9, Granularity.DECADE)
 
 
-def _b_weekday(m: re.Match[str], _t: str, ref: date | None) -> Interval | None:
+_WEEKDAY_NAME_WORDS = {"every", "each", "good", "black", "super", "palm", "ash", "holy", "bloody", "cyber"}
+
+
+def _b_weekday(m: re.Match[str], text: str, ref: date | None) -> Interval | None:
     if ref is None or not _capitalised(m["d"]):
         return None
+    if _prev_word(text, m.start("d")) in _WEEKDAY_NAME_WORDS or re.match(r"\s+[A-Z][a-z]", text[m.end() :]):
+        return None  # "every Sunday", "Good Friday", "the Sunday Times": not a day of the week before
     target = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(m["d"].lower()[:3]))
     word = (m["w"] or "").lower()
     back = (ref.weekday() - target) % 7
@@ -525,7 +534,7 @@ _YG = r"(?P<y>" + _Y + r")"
 _MG = r"(?P<m>" + _MONTH + r")"
 _DG = r"(?P<d>" + _DAY + r")"
 _PARTS = r"early|mid|late|beginning\s+of|start\s+of|end\s+of|middle\s+of"
-_WD_PREFIX = r"(?:" + _WEEKDAY + r",?\s+)?"
+_WD_PREFIX = r"(?:" + _WEEKDAY + r"\s*,?\s+)?"
 _RULES: list[tuple[str, re.Pattern[str], _Builder]] = [
     ("date", re.compile(
         r"(?<![\d\-/.])" + _YG + r"-(?P<mo>0[1-9]|1[0-2])-(?P<d>[0-3]\d)"
