@@ -376,7 +376,12 @@ def _b_month_day(m: re.Match[str], _t: str, ref: date | None) -> Interval | None
 
 
 def _b_bare_month(m: re.Match[str], _t: str, ref: date | None) -> Interval | None:
-    if ref is None or not _capitalised(m["m"]) or len(m["m"].rstrip(".")) <= 3 and m["m"] != "May":
+    if (
+        ref is None
+        or not _capitalised(m["m"])
+        or len(m["m"].rstrip(".")) <= 3
+        and m["m"].rstrip(".") != "May"
+    ):
         return None  # a lone abbreviation is too often a name ("in Jan van Eyck's portrait")
     month, cue = _month(m["m"]), (m["cue"] or "").lower()
     if cue == "last":
