@@ -123,12 +123,24 @@ def _throughput_100_words(data: Path, pages: int, embed: Any, count: int) -> dic
     }
 
 
+def _embedder(variant: str, threads: int) -> Any:
+    """``fp32``/``int8``: sentence-transformers on torch; ``onnx-fp32``/``onnx-int8``: onnxruntime."""
+    from chronorag.indexers.ingest import sentence_transformer_embedder
+
+    if variant.startswith("onnx-"):
+        from chronorag.indexers.onnx_embedder import onnx_embedder
+
+        quantize = None if variant == "onnx-fp32" else "int8"
+        return onnx_embedder(quantize=quantize, threads=threads)[0]
+    return sentence_transformer_embedder(device="cpu", quantize=None if variant == "fp32" else variant)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--pages", type=int, default=40, help="TimeQA pages to ingest (163 in the dev split)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", default=["fp32", "int8"])
+    parser.add_argument("--variants", nargs="+", default=["fp32", "int8", "onnx-int8"])
     parser.add_argument("--sample-100w", type=int, default=256)
     args = parser.parse_args()
 
@@ -146,9 +158,7 @@ def main() -> None:
     store.close()
     variants: dict[str, Any] = {}
     for variant in args.variants:
-        embed, _, _ = sentence_transformer_embedder(
-            device="cpu", quantize=None if variant == "fp32" else variant
-        )
+        embed = _embedder(variant, args.threads)
         result, store = _ingest(args.data, args.pages, embed, variant)
         result["retrieval_fp32_queries"] = _retrieval(store, questions, query_embed)
         result["embedding_100_words"] = _throughput_100_words(args.data, args.pages, embed, args.sample_100w)

@@ -9,6 +9,20 @@ import typer
 from chronorag.cli._common import console, err_console, fail
 
 
+def _embedder(backend: str, quantize: str, device: str | None) -> tuple:
+    """The embedding function the options ask for: ``(embed, model_id, dimension)``."""
+    level = None if quantize in ("none", "", None) else quantize
+    if backend == "onnx":
+        from chronorag.indexers.onnx_embedder import onnx_embedder
+
+        return onnx_embedder(quantize=level)
+    if backend != "torch":
+        raise ValueError(f"--backend must be torch or onnx, not {backend!r}")
+    from chronorag.indexers.ingest import sentence_transformer_embedder
+
+    return sentence_transformer_embedder(device=device, batch_size=64, quantize=level)
+
+
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
@@ -28,6 +42,14 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(None, "--limit", help="Index at most this many documents."),
         index_type: str = typer.Option("flat", "--index-type", help="flat, ivf or hnsw (new stores)."),
         device: str = typer.Option(None, "--device", help="Torch device for embedding (default: auto)."),
+        backend: str = typer.Option(
+            "torch",
+            "--backend",
+            help="torch, or onnx (CPU, onnxruntime; needs `pip install onnxruntime onnx`).",
+        ),
+        quantize: str = typer.Option(
+            "none", "--quantize", help="none or int8 (CPU; faster, slightly lossy)."
+        ),
         no_embed: bool = typer.Option(
             False, "--no-embed", help="Store passages without vectors (BM25 only)."
         ),
@@ -35,7 +57,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         from chronorag.indexers import ChronoDocumentStore, StoreError
-        from chronorag.indexers.ingest import ingest, sentence_transformer_embedder
+        from chronorag.indexers.ingest import ingest
         from chronorag.models import ModelNotInstalledError, configure_threads
 
         configure_threads()
@@ -44,11 +66,11 @@ def register(app: typer.Typer) -> None:
                 embed = None
                 target = ChronoDocumentStore(store, index_type=index_type)
             else:
-                embed, model_id, dim = sentence_transformer_embedder(device=device, batch_size=64)
+                embed, model_id, dim = _embedder(backend, quantize, device)
                 target = ChronoDocumentStore(
                     store, embedding_model=model_id, embedding_dim=dim, index_type=index_type
                 )
-        except (StoreError, ModelNotInstalledError, ValueError) as exc:
+        except (StoreError, ModelNotInstalledError, ValueError, ImportError) as exc:
             raise fail(str(exc)) from exc
         try:
             report = ingest(
