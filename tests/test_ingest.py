@@ -266,3 +266,21 @@ def test_int8_embedder_stays_close_to_fp32(embed):
     assert cosines.min() > 0.9
     with pytest.raises(ValueError):
         sentence_transformer_embedder(quantize="int4")
+
+
+@pytest.mark.slow
+def test_onnx_int8_embedder_matches_fp32_space(embed, tmp_path_factory, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from chronorag.indexers.onnx_embedder import onnx_embedder
+
+    monkeypatch.setenv("CHRONORAG_CACHE_DIR", str(tmp_path_factory.mktemp("onnx-cache")))
+    fp32, model_id, dim = embed
+    int8, int8_id, int8_dim = onnx_embedder(quantize="int8", threads=1)
+    assert (int8_id, int8_dim) == (model_id, dim)
+    texts = ["The council approved the bridge in 1995.", "Tomatoes need sun.", "Arsenal won the league."]
+    vectors = int8(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert (fp32(texts) * vectors).sum(axis=1).min() > 0.98
+    # The same order-independent result whatever the batch composition (texts are length-sorted inside).
+    assert np.allclose(int8(texts[::-1])[::-1], vectors, atol=1e-5)
