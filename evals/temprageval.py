@@ -165,4 +165,4 @@ def load_temprageval(csv_path: str | Path, corpus: str | Path | None = None) -> 
         stats["corpus"] = {"path": str(corpus), "format": corpus_format(corpus)}
     stats["questions"] = len(questions)
     stats["csv"] = str(csv_path)
-    return EvalDataset("temprageval", questions, [], stats)
+    return EvalDataset("temprageval", questions, stats=stats)
