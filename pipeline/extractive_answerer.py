@@ -143,7 +143,7 @@ class ExtractiveAnswerer:
             fit = interval_fit(sentence.intervals, constraint)
             overlap = len(asked & content_words(sentence.text)) / max(1, len(asked))
             inside = [span for span in spans if sentence.char_start <= span.char_start < sentence.char_end]
-            has_span = 1.0 if inside else 0.0
+            has_span = (1.0 if inside[0].rank[0] == 0 else 0.6) if inside else 0.0
             score = 1.0 * fit + 0.6 * overlap + 0.5 * has_span - (0.15 if sentence.inherited else 0.0)
             if best is None or score > best[0]:
                 best = (score, sentence, inside[0] if inside else None)
@@ -196,7 +196,10 @@ class ExtractiveAnswerer:
             spans.append(ent)
         if not spans and kind in ("org", "entity", "person"):
             spans = _noun_chunks(parsed, question_words)
-        return sorted(spans, key=lambda span: labels.index(span.label) if span.label in labels else 99)
+        for span in spans:
+            # "what university" -> "Seoul National University": a span naming the asked noun ranks first.
+            span.rank = (0 if nouns & set(span.text.lower().split()) else 1, _label_rank(span.label, labels))
+        return sorted(spans, key=lambda span: span.rank)
 
 
 def _closest_to_time(
