@@ -54,7 +54,7 @@ def evaluate_dating(paths: Iterable[str | Path], limit: int | None = None) -> di
     :returns: counts, shares, error quantiles and the mean confidence of hits and misses.
     """
     errors: list[int] = []
-    n = undated = 0
+    n = undated = year_mentioned = 0
     confident_hits: list[float] = []
     confident_misses: list[float] = []
     started = time.perf_counter()
@@ -63,7 +63,16 @@ def evaluate_dating(paths: Iterable[str | Path], limit: int | None = None) -> di
             break
         n += 1
         text = f"{article['title']}. {article['text']}"
-        estimate, confidence = infer_document_date(extract_mentions(text), text)
+        mentions = extract_mentions(text)
+        # A ceiling for any text-only estimator: is the publication year written anywhere?
+        year_mentioned += any(
+            m.interval.start
+            and m.interval.end
+            and m.interval.start.year <= article["date"].year <= m.interval.end.year
+            and m.interval.granularity.days <= 365
+            for m in mentions
+        )
+        estimate, confidence = infer_document_date(mentions, text)
         if estimate is None:
             undated += 1
             continue
@@ -79,6 +88,7 @@ def evaluate_dating(paths: Iterable[str | Path], limit: int | None = None) -> di
         "within_30_days": _share(within_30, n),
         "within_1_year": _share(within_365, n),
         "within_7_days": _share(sum(error <= 7 for error in errors), n),
+        "publication_year_mentioned": _share(year_mentioned, n),
         "median_error_days": statistics.median(errors) if errors else None,
         "mean_confidence_hits": round(statistics.fmean(confident_hits), 3) if confident_hits else None,
         "mean_confidence_misses": round(statistics.fmean(confident_misses), 3) if confident_misses else None,
