@@ -21,7 +21,7 @@ Ablations (``--ablations``) switch off one stage of ``chronorag`` at a time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -149,7 +149,18 @@ class SystemSuite:
         return self.dense.run(query_embedding=query.embedding.tolist(), top_k=k)["documents"]
 
     def _dense_candidates(self, query: _Query) -> list[Document]:
-        return self.dense.run(query_embedding=query.embedding.tolist(), top_k=self.candidates)["documents"]
+        documents = self.dense.run(query_embedding=query.embedding.tolist(), top_k=self.candidates)[
+            "documents"
+        ]
+        return self._with_embeddings(documents)
+
+    def _with_embeddings(self, documents: list[Document]) -> list[Document]:
+        """Attach the stored passage vectors, so rerankers reuse them instead of encoding passages again."""
+        stored = {
+            doc.id: doc.embedding
+            for doc in self.store.get_documents_by_id([d.id for d in documents], return_embedding=True)
+        }
+        return [replace(doc, embedding=stored.get(doc.id)) for doc in documents]
 
     def _run_dense_semantic(self, query: _Query, k: int) -> list[Document]:
         ranker = self._ranker("semantic")
@@ -185,6 +196,7 @@ class SystemSuite:
             )
             lists.append(self.bm25.run(query=text, constraint=constraint)["documents"])
         candidates = self.fusion.run(documents=lists)["documents"] if len(lists) > 1 else dense
+        candidates = self._with_embeddings(candidates)
         ranker = self._ranker("hybrid" if temporal else "hybrid-no-temporal")
         return ranker.run(
             query=query.question.question, documents=candidates, constraint=constraint, top_k=k
