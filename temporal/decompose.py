@@ -76,7 +76,7 @@ _SUFFIX_CUES = (
 # "now" and friends: the present of the question (the grammar does not read "now" in passages).
 _NOW = re.compile(
     r"\b(?:as\s+of\s+)?(?:right\s+now|now|nowadays|currently|presently|at\s+present|at\s+the\s+moment|these\s+days"
-    r"|to\s+date|as\s+of\s+today|today)\b",
+    r"|(?<!\bup\s)to\s+date|as\s+of\s+today|today)\b",
     re.IGNORECASE,
 )
 _INTENSIFIABLE = (Relation.BEFORE, Relation.AFTER, Relation.AROUND, Relation.SINCE)

@@ -778,8 +778,12 @@ def _join(text: str, first: Match, second: Match) -> Match | None:
     if connector in {"until", "till"} and lead != "from":
         return None
     a, b = first.interval, second.interval
-    if a.start is None or b.end is None or b.end < a.start:
+    if a.start is None or b.end is None or a.end is None or b.start is None:
         return None
+    if b.end < a.start:
+        if lead is None:
+            return None
+        a, b = b, a  # "from 1959 to 1958": a typo in a stated range; keep the range, in order
     start = first.start - len(lead_match.group(0)) if lead_match else first.start
     interval = Interval(a.start, b.end, _finer(a.granularity, b.granularity))
     return Match(start, second.end, interval, "range", lead)
