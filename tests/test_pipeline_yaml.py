@@ -1,0 +1,225 @@
+"""The pipeline end to end on a small real TimeQA store: build, dump to YAML, load in a fresh process, ask.
+
+The store holds the first 8 TimeQA dev pages with at most 30 paragraphs (about 150 passages), built with
+the indexers' ingestion. The question set is fixed: the first 12 answerable questions of those pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from haystack import Pipeline
+
+from chronorag.pipeline import ask, build_pipeline, dumps, load, resolve_options, retrieve
+from chronorag.pipeline.evidence import answer_contains
+
+PAGES = 8
+QUESTIONS = 12
+MIN_EVIDENCE_RATE = 0.6  # gold paragraph among the top 3 cited passages
+MIN_ANSWER_RATE = 0.3  # local-LLM answer contains the gold answer, among questions whose evidence is right
+
+
+@pytest.fixture(scope="module")
+def timeqa(shared_data, tmp_path_factory):
+    """(store folder, [(question, gold answers, gold passage id)]) for the fixed slice."""
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+
+    pages = json.loads((shared_data / "timeqa" / "human_annotated_test.dev.json").read_text(encoding="utf-8"))
+    chosen = [page for page in pages if len(page["paras"]) <= 30][:PAGES]
+    root = tmp_path_factory.mktemp("timeqa")
+    source = root / "pages.json"
+    source.write_text(json.dumps(chosen), encoding="utf-8")
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
+    store = open_store_for(str(root / "store"), model_id, dim)
+    report = ingest([str(source)], store, embed, fmt="timeqa", progress=False)
+    store.close()
+    assert report.documents_written == PAGES
+    questions = []
+    for page in chosen:
+        for question, answers in page["questions"]:
+            golds = [answer["answer"] for answer in answers if answer["answer"]]
+            if golds:
+                questions.append((question, golds, f"{page['index']}#{answers[0]['para']}"))
+    return root / "store", questions[:QUESTIONS]
+
+
+@pytest.fixture(scope="module")
+def extractive_pipeline(timeqa):
+    return build_pipeline(str(timeqa[0]), generator="extractive")
+
+
+def test_dump_has_no_machine_specific_values(timeqa, monkeypatch):
+    monkeypatch.chdir(timeqa[0].parent)
+    text = dumps(build_pipeline("store", preset="fast", generator="local"))
+    data = yaml.safe_load(text)
+    assert "site-packages" not in text and str(Path.home()) not in text and "/tmp" not in text
+    components = data["components"]
+    assert set(components) == {
+        "decomposer",
+        "embedder",
+        "expander",
+        "retriever",
+        "bm25_retriever",
+        "fusion",
+        "ranker",
+        "extractor",
+        "prompt_builder",
+        "generator",
+        "answer_builder",
+    }
+    assert components["retriever"]["init_parameters"]["document_store"]["init_parameters"]["path"] == "store"
+    for name, component in components.items():
+        device = component["init_parameters"].get("device")
+        assert device in (None, "auto"), name
+    assert components["generator"]["init_parameters"]["model"] == "default"
+    assert components["embedder"]["init_parameters"]["model"] == "default"
+
+
+@pytest.mark.parametrize("preset", ["fast", "accurate"])
+def test_every_component_round_trips(timeqa, preset):
+    pipeline = build_pipeline(str(timeqa[0]), preset=preset, generator="local")
+    for name, component in pipeline.graph.nodes(data="instance"):
+        data = component.to_dict()
+        assert type(component).from_dict(json.loads(json.dumps(data))).to_dict() == data, name
+    loaded = Pipeline.loads(dumps(pipeline), allowed_modules=["chronorag.*"]).to_dict()
+    original = pipeline.to_dict()
+    assert loaded["components"] == original["components"]
+    assert sorted(map(str, loaded["connections"])) == sorted(map(str, original["connections"]))
+
+
+def test_presets_differ_as_documented(timeqa):
+    fast, accurate = resolve_options("fast"), resolve_options("accurate")
+    assert not fast["summarize"] and accurate["summarize"]
+    assert accurate["retriever_top_k"] > fast["retriever_top_k"] and accurate["top_k"] > fast["top_k"]
+    assert "summarizer" in dict(
+        build_pipeline(str(timeqa[0]), preset="accurate", generator="local").graph.nodes
+    )
+    with pytest.raises(ValueError, match="unknown pipeline options"):
+        build_pipeline(str(timeqa[0]), colour="red")
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_pipeline(str(timeqa[0]), preset="slow")
+
+
+def test_load_replaces_the_store_from_argument_or_environment(timeqa, monkeypatch):
+    text = dumps(build_pipeline("elsewhere", generator="extractive"))
+    monkeypatch.delenv("CHRONORAG_STORE", raising=False)
+    assert load(text, store_path=str(timeqa[0])).get_component("retriever").document_store.path == str(
+        timeqa[0]
+    )
+    monkeypatch.setenv("CHRONORAG_STORE", str(timeqa[0]))
+    loaded = load(text)
+    assert loaded.get_component("bm25_retriever").document_store.path == str(timeqa[0])
+    assert loaded.get_component("expander").store_path == str(timeqa[0])
+
+
+def test_ask_returns_the_rest_shape(timeqa, extractive_pipeline):
+    question, golds, gold_id = timeqa[1][0]
+    result = ask(extractive_pipeline, question, as_of="2020-06-01", top_k=4)
+    assert set(result) == {"answer", "citations", "constraint", "timings_ms"}
+    assert len(result["citations"]) == 4
+    assert set(result["citations"][0]) == {
+        "id",
+        "title",
+        "date",
+        "snippet",
+        "score",
+        "semantic_score",
+        "temporal_score",
+    }
+    assert (
+        result["constraint"]["reference_time"] == "2020-06-01"
+        and result["constraint"]["question"] == question
+    )
+    timings = result["timings_ms"]
+    assert set(timings) == {"decompose", "expand", "embed", "retrieve", "rerank", "generate", "total"}
+    assert timings["total"] >= timings["retrieve"] > 0 and timings["rerank"] > 0
+
+
+def test_retrieve_gives_the_evidence_without_an_answer(timeqa, extractive_pipeline):
+    question, _, gold_id = timeqa[1][0]
+    result = retrieve(extractive_pipeline, question, top_k=3)
+    assert result["answer"] is None and len(result["citations"]) == 3
+    assert set(result["timings_ms"]) == {"decompose", "expand", "embed", "retrieve", "rerank", "total"}
+    same = ask(extractive_pipeline, question, top_k=3)
+    assert [c["id"] for c in result["citations"]] == [c["id"] for c in same["citations"]]
+
+
+def test_filters_restrict_the_evidence(timeqa, extractive_pipeline):
+    question, _, gold_id = timeqa[1][0]
+    title = "Cho Yoon-sun"
+    result = ask(
+        extractive_pipeline, question, filters={"field": "meta.title", "operator": "==", "value": title}
+    )
+    assert result["citations"] and all(c["title"] == title for c in result["citations"])
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from haystack import Pipeline
+    from chronorag.pipeline import ask, load
+
+    path, questions = sys.argv[1], json.loads(sys.argv[2])
+    # Haystack's own loader works in a fresh process with the chronorag allow-list...
+    Pipeline.loads(open(path).read(), allowed_modules=["chronorag.*"])
+    # ...and chronorag.pipeline.load is the same plus the store override.
+    pipeline = load(path)
+    for question in questions:
+        print(json.dumps(ask(pipeline, question)), flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_yaml_loads_in_a_fresh_process_and_answers_timeqa(timeqa, tmp_path):
+    store, questions = timeqa
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(dumps(build_pipeline(str(store), preset="fast", generator="local")), encoding="utf-8")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CHRONORAG_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    env.pop("CHRONORAG_STORE", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), json.dumps([q for q, _, _ in questions])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == len(questions)
+    evidence_right, answered = [], []
+    for (question, golds, gold_id), result in zip(questions, results, strict=True):
+        top = [citation["id"] for citation in result["citations"][:3]]
+        hit = any(answer_contains(result["answer"], gold) for gold in golds)
+        print(
+            f"evidence={gold_id in top} answer={hit} | {question} | gold {golds[0]!r} | {result['answer']!r}"
+        )
+        if gold_id in top:
+            evidence_right.append(question)
+            if hit:
+                answered.append(question)
+    evidence_rate = len(evidence_right) / len(questions)
+    answer_rate = len(answered) / max(1, len(evidence_right))
+    # Reported in the pytest summary with -rA / -s; the thresholds are the regression floor.
+    print(
+        f"TimeQA slice: gold passage in top 3 for {len(evidence_right)}/{len(questions)} "
+        f"({evidence_rate:.0%}); "
+        f"local-LLM answer contains the gold answer for {len(answered)}/{len(evidence_right)} of those "
+        f"({answer_rate:.0%})"
+    )
+    assert evidence_rate >= MIN_EVIDENCE_RATE
+    assert answer_rate >= MIN_ANSWER_RATE
