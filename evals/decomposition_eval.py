@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from chronorag.temporal import Interval, Relation, decompose
+from chronorag.temporal import Interval, Relation, decompose, extract_mentions
 
 RESULTS_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "decomposition.json"
 # Fixed so the relative readings, and so the results, do not depend on the day the evaluation runs.
@@ -49,7 +49,9 @@ def _situatedqa_gold(value: str) -> Interval | None:
     found = re.fullmatch(r"([A-Za-z]+)\s+(\d{1,2}),\s*(\d{4})", value)
     if found:
         return Interval.day(date(int(found[3]), _MONTHS[found[1][:3].lower()], int(found[2])))
-    return None
+    # Other splits may write dates otherwise ("June 2019", "2019-06-01"): read them as the extractor does.
+    mentions = extract_mentions(value)
+    return mentions[0].interval if len(mentions) == 1 else None
 
 
 def evaluate_situatedqa(path: str | Path) -> dict[str, Any]:
