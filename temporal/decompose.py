@@ -119,7 +119,9 @@ def decompose(question: str, as_of: date | datetime | str | None = None) -> Temp
     :raises QuestionTooLongError: when the question is longer than 10,000 characters.
     :raises ValueError: when ``as_of`` is given but is not a date.
     """
-    if question is None or not isinstance(question, str) or not question.strip():
+    if not isinstance(question, str):
+        raise EmptyQuestionError(f"the question must be text, not {type(question).__name__}")
+    if not question.strip():
         raise EmptyQuestionError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionTooLongError(

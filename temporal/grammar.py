@@ -120,10 +120,6 @@ def _day_number(token: str) -> int:
     return int(re.match(r"\d+", token).group())
 
 
-def _year_ok(year: int) -> bool:
-    return MIN_YEAR <= year <= MAX_YEAR
-
-
 def _month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
@@ -168,7 +164,7 @@ def _decade_part(base: int, span: int, part: str | None, granularity: Granularit
     first, last = max(base, 1), base + span - 1
     if part:
         part = part.lower()
-        third = 3 if span == 10 else 33  # early 1990s = 1990-93; early 19th century = 1800-32
+        third = 3 if span == 10 else 33  # early 1990s = 1990-93; early 19th century = 1800-33
         bounds = {"early": (base, base + third), "mid": (base + third + 1, base + 2 * third),
                   "late": (base + 2 * third + 1, last)}  # fmt: skip
         first, last = bounds[part]
