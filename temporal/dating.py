@@ -131,8 +131,10 @@ def infer_document_date(mentions: list[TimeMention], text: str | None = None) ->
 
     The estimator, in order:
 
-    1. the latest year mentioned anchors the search (a lone year far beyond the others, like a plan
-       "by 2030", is skipped);
+    0. a dateline ("Wednesday, November 23, 2022": weekday and full date) is taken as it is;
+    1. the latest year mentioned anchors the search, held to one year after the latest specific date,
+       and dates after "until", "by", "plans", "expected" and the like are ignored (plans, not news);
+       year-less dates with a weekday ("Tuesday, March 8") move the anchor to the first year that fits;
     2. specific days are the document's own mentions plus, when ``text`` is given, the
        day-month phrases without a year ("on March 3") placed in that anchor year;
     3. among specific days, the densest group (a 30-day window) is the story's present,
@@ -167,6 +169,10 @@ def _about_the_future(mention: TimeMention, text: str | None) -> bool:
 
 def _infer(mentions: list[TimeMention], text: str | None) -> tuple[date | None, float]:
     mentions = [m for m in mentions if not _about_the_future(m, text)]
+    datelines = [m.interval.start for m in mentions if _is_dateline(m)]
+    if datelines:
+        # "Wednesday, November 23, 2022": a written weekday with a full date is how datelines look.
+        return max(datelines), 0.9
     anchor_year = _anchor_year(mentions)
     if text and anchor_year is not None:
         # "on Tuesday, March 8" names the year: the first one from the anchor on where March 8 is a Tuesday.
@@ -217,9 +223,23 @@ def _weekday_year(text: str, anchor_year: int) -> int | None:
     return votes.most_common(1)[0][0] if votes else None
 
 
+_WEEKDAY_START = re.compile(
+    r"(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\b", re.IGNORECASE
+)
+
+
+def _is_dateline(mention: TimeMention) -> bool:
+    interval = mention.interval
+    return interval.granularity is Granularity.DAY and bool(_WEEKDAY_START.match(mention.text))
+
+
 def _anchor_year(mentions: list[TimeMention]) -> int | None:
-    """The latest year the text mentions more than in passing (or the latest year at all)."""
-    years = Counter()
+    """The latest year mentioned, held to at most one year after the latest specific date.
+
+    Bare years beyond every dated event are mostly plans ("the 2024 election"); specific dates
+    (days, months, seasons) are mostly things that happened.
+    """
+    years: Counter[int] = Counter()
     for mention in mentions:
         interval = mention.interval
         if interval.start is None or interval.end is None:
@@ -230,6 +250,11 @@ def _anchor_year(mentions: list[TimeMention]) -> int | None:
             years[year] += 1
     if not years:
         return None
+    specific = [
+        m.interval.start.year for m in mentions if m.interval.start and m.interval.granularity.days <= 91
+    ]
+    if specific and max(years) > max(specific) + 1:
+        return max(specific) + 1
     return max(years)
 
 

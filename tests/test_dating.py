@@ -106,6 +106,19 @@ def test_infer_accepts_mentions_from_other_texts():
     assert estimate == date(2022, 3, 9)
 
 
+def test_infer_prefers_a_dateline():
+    text = "The vote, Wednesday, November 23, 2022, follows the May 2019 ruling; the 2024 race is next."
+    estimate, confidence = infer_document_date(extract_mentions(text), text)
+    assert estimate == date(2022, 11, 23)
+    assert confidence >= 0.9
+
+
+def test_infer_holds_bare_future_years_back():
+    text = "Sales rose in March 2021 and fell on April 2, 2021. The 2030 target stands."
+    estimate, _ = infer_document_date(extract_mentions(text), text)
+    assert estimate == date(2021, 4, 2)
+
+
 def test_infer_without_dates():
     assert infer_document_date([], "Nothing dated here.") == (None, 0.0)
     assert infer_document_date([]) == (None, 0.0)
