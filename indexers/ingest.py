@@ -258,14 +258,16 @@ def _int8_copy(model: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- the run
-def open_store_for(store_path: str, model_id: str, dim: int, index_type: str = "flat") -> ChronoDocumentStore:
+def open_store_for(
+    store_path: str, model_id: str, dim: int, index_type: str | None = None
+) -> ChronoDocumentStore:
     """
     Open (or create) a store for vectors of ``model_id``; raises ``StoreMismatchError`` for another model.
 
     :param store_path: the store folder.
     :param model_id: the embedding model's id.
     :param dim: its dimension.
-    :param index_type: index type for a new store.
+    :param index_type: index type (``None``: the store's recorded one, ``flat`` for a new store).
     :returns: the store.
     """
     return ChronoDocumentStore(store_path, embedding_model=model_id, embedding_dim=dim, index_type=index_type)

@@ -237,7 +237,7 @@ class ChronoDocumentStore:
         path: str,
         embedding_model: str | None = None,
         embedding_dim: int | None = None,
-        index_type: str = "flat",
+        index_type: str | None = None,
         use_gpu: str | bool = "auto",
         save_every_s: float = 10.0,
         ivf_nprobe: int = 16,
@@ -251,7 +251,8 @@ class ChronoDocumentStore:
         :param embedding_model: the model the vectors come from; ``None`` accepts the store's recorded model
             (a new store records ``chronorag.models.embedding_model_id()``); another recorded model raises.
         :param embedding_dim: the vector dimension; ``None`` accepts the recorded one (384 for a new store).
-        :param index_type: ``"flat"`` (exact, default), ``"ivf"`` or ``"hnsw"`` for large stores.
+        :param index_type: ``"flat"`` (exact), ``"ivf"`` or ``"hnsw"`` for large stores; ``None`` keeps the
+            store's recorded type (``"flat"`` for a new store). A new type takes effect at the next rebuild.
         :param use_gpu: ``"auto"`` (GPU when FAISS sees one), ``True`` or ``False``.
         :param save_every_s: after a write, save the FAISS file when the last save is older than this;
             ``0`` saves after every write. ``flush()``/``close()`` always save.
@@ -263,12 +264,13 @@ class ChronoDocumentStore:
         :raises StoreMismatchError: when the store holds vectors of another model or dimension.
         :raises StoreCorruptError: when the files cannot be read or disagree beyond crash recovery.
         """
-        if index_type not in INDEX_TYPES:
+        if index_type is not None and index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {INDEX_TYPES}, not {index_type!r}")
         self.path = str(path)
         self.embedding_model = embedding_model
         self.embedding_dim = embedding_dim
-        self.index_type = index_type
+        self._index_type_param = index_type
+        self.index_type = index_type or "flat"
         self.use_gpu = use_gpu
         self.save_every_s = save_every_s
         self.ivf_nprobe = ivf_nprobe
@@ -353,9 +355,18 @@ class ChronoDocumentStore:
                 ("generation", 0),
                 ("created", datetime.now().isoformat(timespec="seconds")),
             ):
-                self._set_info(key, value)
+                # OR IGNORE: another process creating the same store at the same moment wins, intact.
+                self._conn.execute("INSERT OR IGNORE INTO info(key, value) VALUES (?, ?)", (key, str(value)))
             self._conn.execute("COMMIT")
-            recorded_model, recorded_dim = model, str(dim)
+            recorded_model = self._info("embedding_model")
+            recorded_dim = self._info("embedding_dim")
+        recorded_type = self._info("index_type") or "flat"
+        if self._index_type_param is None:
+            self.index_type = recorded_type
+        elif self._index_type_param != recorded_type and not self.read_only:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._set_info("index_type", self._index_type_param)
+            self._conn.execute("COMMIT")
         if self.embedding_model is not None and self.embedding_model != recorded_model:
             raise StoreMismatchError(
                 f"store {self.path!r} holds vectors of {recorded_model!r}, not {self.embedding_model!r}; "
@@ -553,7 +564,7 @@ class ChronoDocumentStore:
             path=self.path,
             embedding_model=self.embedding_model,
             embedding_dim=self.embedding_dim,
-            index_type=self.index_type,
+            index_type=self._index_type_param,
             use_gpu=self.use_gpu,
             save_every_s=self.save_every_s,
             ivf_nprobe=self.ivf_nprobe,
@@ -1250,6 +1261,8 @@ class ChronoDocumentStore:
         """
         problems: list[str] = []
         with self._lock:
+            if not self.read_only:
+                self.flush()  # pending saves are normal in a live store, not a problem to report
             integrity = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
             if integrity != "ok":
                 problems.append(f"SQLite integrity check: {integrity}")
@@ -1260,7 +1273,7 @@ class ChronoDocumentStore:
                     if generation != self._generation:
                         problems.append(
                             f"{FAISS_FILE} is at generation {generation}, the database at {self._generation} "
-                            "(unsaved writes; `flush` or reopen to recover)"
+                            "(an interrupted write: opening the store writable recovers it)"
                         )
                 except StoreCorruptError as exc:
                     problems.append(exc.problem)
@@ -1377,13 +1390,11 @@ def rebuild_store(path: str, index_type: str | None = None) -> ChronoDocumentSto
 
     shutil.rmtree(folder / BM25_FOLDER, ignore_errors=True)
     try:
-        with sqlite3.connect(str(folder / SQLITE_FILE)) as conn:
-            recorded = conn.execute("SELECT value FROM info WHERE key = 'index_type'").fetchone()
+        store = ChronoDocumentStore(path, index_type=index_type)
     except sqlite3.DatabaseError as exc:
         raise StoreCorruptError(
             path, f"{SQLITE_FILE} cannot be read ({exc}); restore it from a backup"
         ) from exc
-    store = ChronoDocumentStore(path, index_type=index_type or (recorded[0] if recorded else "flat"))
     store.rebuild()
     (folder / (FAISS_FILE + ".old")).unlink(missing_ok=True)
     return store

@@ -387,3 +387,19 @@ def _matches(filters, doc):
     from haystack.utils.filters import document_matches_filter
 
     return document_matches_filter(filters, doc)
+
+
+def test_index_type_is_recorded_and_kept(tmp_path):
+    path = str(tmp_path / "s")
+    with ChronoDocumentStore(path, embedding_dim=8, index_type="hnsw") as store:
+        store.write_documents(_docs(50, dim=8))
+    reopened = ChronoDocumentStore(path)
+    assert reopened.index_type == "hnsw" and reopened.actual_index_type == "hnsw"
+    assert reopened.to_dict()["init_parameters"]["index_type"] is None
+    reopened.delete_documents(["p3"])
+    assert reopened.check() == [] and reopened.count_documents() == 49
+    reopened.close()
+    converted = rebuild_store(path, index_type="flat")
+    assert converted.actual_index_type == "flat"
+    converted.close()
+    assert ChronoDocumentStore(path).index_type == "flat"
