@@ -55,6 +55,8 @@ def extract_mentions(text: str, reference: date | None = None, mode: str = "fast
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     if not isinstance(text, str) or not text:
         return []
+    if isinstance(reference, datetime):
+        reference = reference.date()  # intervals are whole days
     mentions = [TimeMention(text[m.start : m.end], m.start, m.end, m.interval) for m in scan(text, reference)]
     if mode == "full":
         mentions = _add_entities(text, reference, mentions)

@@ -95,6 +95,13 @@ def test_relative_expressions_need_a_reference(text, span, start, end):
     assert extract_mentions(text) == []  # without a reference their dates are unknown
 
 
+def test_datetime_reference_gives_days():
+    from datetime import datetime
+
+    [mention] = extract_mentions("It happened yesterday.", reference=datetime(2022, 6, 15, 18, 30))
+    assert mention.interval.to_dict()["start"] == "2022-06-14"
+
+
 def test_mentions_serialise():
     mention = extract_mentions("In March 2022 it opened.")[0]
     assert mention.to_dict() == {"text": "March 2022", "char_start": 3, "char_end": 13, "start": "2022-03-01",
