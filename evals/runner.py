@@ -89,7 +89,7 @@ def load_dataset(config: EvalConfig) -> EvalDataset:
     if name == "timeqa":
         return loaders.load_timeqa(config.data_dir)
     if name == "realtimeqa":
-        return loaders.load_realtimeqa(config.data_dir)
+        return loaders.load_realtimeqa(config.data_dir, weeks=_first_weeks(config))
     if name == "situatedqa":
         return loaders.load_situatedqa(config.data_dir)
     if name == "timebench":
@@ -98,6 +98,20 @@ def load_dataset(config: EvalConfig) -> EvalDataset:
         csv_path = config.csv_path or config.data_dir / "temprageval_draft" / "TempRAGEval_draft_134rows.csv"
         return temprageval.load_temprageval(csv_path, config.corpus)
     raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
+
+
+def _first_weeks(config: EvalConfig) -> set[str] | None:
+    """RealTimeQA with ``--limit``: the first weeks holding that many questions (so only they are read)."""
+    if config.limit is None:
+        return None
+    weeks: set[str] = set()
+    total = 0
+    for file in sorted((Path(config.data_dir) / "realtimeqa" / "qa").glob("*/*_qa.jsonl")):
+        if total >= config.limit:
+            break
+        weeks.add(file.name.split("_")[0])
+        total += sum(1 for line in file.read_text(encoding="utf-8").splitlines() if line.strip())
+    return weeks or None
 
 
 def select_questions(questions: list[EvalQuestion], limit: int | None, seed: int) -> list[EvalQuestion]:
