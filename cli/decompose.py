@@ -23,7 +23,10 @@ def register(app: typer.Typer) -> None:
     def decompose_command(
         question: str | None = typer.Argument(None, help="The question (omit with --file)."),
         file: Path | None = typer.Option(
-            None, "--file", "-f", help="Read one question per line; write one JSON object per line."
+            None,
+            "--file",
+            "-f",
+            help="Read one question per line ('-' for stdin); write one JSON object per line.",
         ),
         as_of: str | None = typer.Option(None, "--as-of", help="Reference time (YYYY-MM-DD); default today."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -58,7 +61,11 @@ def _decompose_file(path: Path, reference: date | None) -> int:
     from chronorag.temporal import decompose
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = (
+            sys.stdin.read().splitlines()
+            if str(path) == "-"
+            else path.read_text(encoding="utf-8").splitlines()
+        )
     except FileNotFoundError:
         raise fail(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

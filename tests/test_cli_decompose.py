@@ -75,6 +75,13 @@ def test_bad_input_is_a_clear_error(args, message):
     assert "Traceback" not in out.stderr
 
 
+def test_file_from_stdin():
+    command = [sys.executable, "-m", "chronorag.cli", "decompose", "--file", "-", "--as-of", "2020-01-01"]
+    out = subprocess.run(command, input="Who won before 2011?\n", capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["end"] == "2010-12-31"
+
+
 def test_file_with_a_bad_line(tmp_path):
     questions = tmp_path / "questions.txt"
     questions.write_text("Who won in 2019?\n" + "x " * 6000 + "\n", encoding="utf-8")
