@@ -9,6 +9,7 @@ generator answers (the embedded local LLM, or an OpenAI-compatible server when
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from haystack import Document
@@ -131,7 +132,9 @@ def run_generation(
     yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
     reader = Reader(suite.store_path, yaml_path)
     reader.warm_up()
-    cache = ResultCache(config.out_dir / "per_question", "generation")
+    # Replies depend on the reader: one cache per pipeline YAML (retrieval caches stay shared).
+    name = f"generation-{Path(yaml_path).stem}" if yaml_path else "generation"
+    cache = ResultCache(config.out_dir / "per_question", name)
     for question in tqdm(questions, desc="generate", unit="q", disable=not config.progress, file=sys.stderr):
         if question.qid in cache.records:
             continue

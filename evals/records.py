@@ -115,8 +115,3 @@ class ResultCache:
         self.records[record["qid"]] = record
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def clear(self) -> None:
-        """Forget every record (the run's settings changed)."""
-        self.records = {}
-        self.path.unlink(missing_ok=True)

@@ -261,6 +261,12 @@ def _run_retrieval(config: EvalConfig, dataset: EvalDataset, questions: list[Eva
         name: {question.qid: caches[name].records[question.qid] for question in questions}
         for name in config.all_systems
     }
+    for records in per_system.values():
+        # Scored again from the cached ranks: a re-run may ask for other cut-offs (up to the cached k).
+        for question in questions:
+            records[question.qid]["metrics"] = retrieval_metrics(
+                dataset.name, question, records[question.qid], config.ks
+            )
     generation = None
     if config.generate:
         from chronorag.evals.generation import run_generation
@@ -286,17 +292,14 @@ def _open_caches(config: EvalConfig, store_path: Path) -> dict[str, ResultCache]
         "corpus": str(config.corpus or ""),
     }
     settings_file = folder / "settings.json"
-    caches = {name: ResultCache(folder, name) for name in config.all_systems}
     previous = json.loads(settings_file.read_text()) if settings_file.exists() else None
     if previous != settings:
-        # Other settings, other rankings: cached records would mix two runs.
-        for cache in caches.values():
-            cache.clear()
+        # Other settings, other rankings: cached records (every system's, the replies too) would mix runs.
         for stale in folder.glob("*.jsonl"):
             stale.unlink()
-        caches = {name: ResultCache(folder, name) for name in config.all_systems}
+        folder.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps(settings, indent=2))
-    return caches
+    return {name: ResultCache(folder, name) for name in config.all_systems}
 
 
 def _retrieve_all(
