@@ -51,6 +51,24 @@ def load_pipeline(source: str | None, store_path: str, settings: ApiSettings) ->
     return build_pipeline(store_path, preset=settings.preset, **settings.pipeline_options)
 
 
+WARM_UP_QUESTION = "Who led the organisation from 2001 to 2005?"
+
+
+def warm_up(pipeline: Pipeline) -> None:
+    """Load every model, then run one retrieval so the first client does not pay first-call costs.
+
+    ``Pipeline.warm_up`` loads the models, but torch's first forward passes and the ranker's first
+    passage encodings still take seconds; ``/readyz`` turns true only after they are paid. The LLM is
+    not called: a backend that is down must not keep retrieval from being served.
+
+    :param pipeline: the loaded pipeline.
+    """
+    from chronorag.pipeline import retrieve as retrieve_passages
+
+    pipeline.warm_up()
+    retrieve_passages(pipeline, WARM_UP_QUESTION)
+
+
 def store_of(pipeline: Pipeline) -> ChronoDocumentStore:
     """The store instance the pipeline's dense retriever searches.
 

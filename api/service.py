@@ -56,11 +56,11 @@ class ChronoService:
         return self._loaded.wait(timeout_s)
 
     def _load(self) -> None:
-        from chronorag.api.pipeline_bridge import embedder_for, load_pipeline, store_of
+        from chronorag.api.pipeline_bridge import embedder_for, load_pipeline, store_of, warm_up
 
         try:
             pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
-            pipeline.warm_up()
+            warm_up(pipeline)
             store = store_of(pipeline)
             self.writer = DocumentWriter(store, embedder_for(store))
             self.pipeline, self.store = pipeline, store
