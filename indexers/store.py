@@ -282,6 +282,7 @@ class ChronoDocumentStore:
         self._index: Any = None
         self._gpu_index: Any = None
         self._index_stale = False
+        self._vector_ids_cache: np.ndarray | None = None
         self._generation = 0
         self._last_save = time.monotonic()
         self._dirty = False
@@ -444,6 +445,7 @@ class ChronoDocumentStore:
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = self.hnsw_ef_search
         self._gpu_index = None
+        self._vector_ids_cache = None
         return index
 
     def _new_index(self, vectors: np.ndarray) -> Any:
@@ -803,6 +805,7 @@ class ChronoDocumentStore:
             )
             self._index_stale = True
         self._gpu_index = None
+        self._vector_ids_cache = None
         self._dirty = True
         self._maybe_save()
 
@@ -983,19 +986,27 @@ class ChronoDocumentStore:
             )
             sets.append(self._rowid_array(sql, params))
         if time_window is not None:
-            spans = f"SELECT id >> {_SPAN_BITS} FROM spans WHERE start_day <= ? AND end_day >= ?"
-            params = [time_window.end_day, time_window.start_day]
+            sql = f"SELECT id >> {_SPAN_BITS} FROM spans WHERE start_day <= ? AND end_day >= ?"
+            found = np.unique(self._rowid_array(sql, [time_window.end_day, time_window.start_day]))
             if vectors_only and not sets:
-                sql = f"SELECT rowid FROM passages WHERE has_vector = 1 AND rowid IN ({spans})"
-            else:
-                sql = f"SELECT DISTINCT id >> {_SPAN_BITS} FROM spans WHERE start_day <= ? AND end_day >= ?"
-            sets.append(self._rowid_array(sql, params))
+                # Checking has_vector row by row costs a page read each; the index's id list is in memory.
+                found = found[np.isin(found, self._vector_ids(), assume_unique=True)]
+            sets.append(found)
         if not sets:
             return None
         result = np.unique(sets[0])
         for other in sets[1:]:
             result = np.intersect1d(result, other)
         return result
+
+    def _vector_ids(self) -> np.ndarray:
+        """The ids held by the vector index (cached until the index changes)."""
+        if self._index_stale:
+            self._rebuild_index_locked(save=False)
+        if self._vector_ids_cache is None:
+            ids = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+            self._vector_ids_cache = np.unique(ids)
+        return self._vector_ids_cache
 
     def _rowid_array(self, sql: str, params: list[Any]) -> np.ndarray:
         rows = self._conn.execute(sql, params).fetchall()
