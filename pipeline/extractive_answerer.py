@@ -68,7 +68,6 @@ class ExtractiveAnswerer:
         self.max_passages = max_passages
         self.spacy_model = spacy_model
         self._nlp: Any = None
-        self._query = ""
 
     def warm_up(self) -> None:
         """Load (or reuse) the spaCy pipeline."""
@@ -108,13 +107,13 @@ class ExtractiveAnswerer:
             score}`, best first.
         """
         self.warm_up()
-        self._query = query
         kind = question_type(query)
+        nouns = question_nouns(query)
         asked = content_words(constraint.content if constraint and constraint.content else query)
         question_words = content_words(query) | {word.lower() for word in query.split()}
         candidates = []
         for rank, doc in enumerate(documents[: self.max_passages], start=1):
-            candidate = self._passage_candidate(doc, rank, kind, asked, question_words, constraint)
+            candidate = self._passage_candidate(doc, rank, (kind, nouns), asked, question_words, constraint)
             if candidate is not None:
                 candidates.append(candidate)
         # The ranker's order counts (its temporal score saw the whole passage); the sentence fit breaks ties.
@@ -127,7 +126,7 @@ class ExtractiveAnswerer:
         self,
         doc: Document,
         rank: int,
-        kind: str,
+        asked_type: tuple[str, set[str]],
         asked: set[str],
         question_words: set[str],
         constraint: TemporalConstraint | None,
@@ -137,7 +136,8 @@ class ExtractiveAnswerer:
             return None
         parsed = self._nlp(text)
         sentences = split_sentences(doc, parsed)
-        spans = self._typed_spans(parsed, kind, question_words, sentences, question_nouns(self._query))
+        kind, nouns = asked_type
+        spans = self._typed_spans(parsed, kind, question_words, sentences, nouns)
         best: tuple[float, Sentence, _Span | None] | None = None
         for sentence in sentences:
             fit = interval_fit(sentence.intervals, constraint)
