@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         passage_words: int = typer.Option(100, "--passage-words", help="Target passage length in words."),
         limit: int = typer.Option(None, "--limit", help="Index at most this many documents."),
         index_type: str = typer.Option(
-            None, "--index-type", help="flat, ivf or hnsw (default: the store's, flat for a new one)."
+            None, "--index-type", help="flat, flat16, ivf or hnsw (default: the store's, flat for a new one)."
         ),
         device: str = typer.Option(None, "--device", help="Torch device for embedding (default: auto)."),
         backend: str = typer.Option(

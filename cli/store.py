@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
     def rebuild(
         path: str = typer.Argument(..., help="The store folder."),
         index_type: str = typer.Option(
-            None, "--index-type", help="flat, ivf or hnsw (default: as recorded)."
+            None, "--index-type", help="flat, flat16, ivf or hnsw (default: as recorded)."
         ),
     ) -> None:
         from chronorag.indexers import StoreError

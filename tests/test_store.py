@@ -284,7 +284,7 @@ def test_second_instance_sees_committed_writes(tmp_path):
     reader.close()
 
 
-@pytest.mark.parametrize("index_type", ["ivf", "hnsw"])
+@pytest.mark.parametrize("index_type", ["ivf", "hnsw", "flat16"])
 def test_approximate_indexes(tmp_path, index_type):
     store = ChronoDocumentStore(str(tmp_path / index_type), embedding_dim=8, index_type=index_type)
     docs = _docs(10_500, dim=8) if index_type == "ivf" else _docs(1500, dim=8)
@@ -293,6 +293,8 @@ def test_approximate_indexes(tmp_path, index_type):
     assert store.actual_index_type == index_type
     query = np.asarray(docs[42].embedding)
     assert store.search(query, 1)[0].id == "p42"
+    if index_type == "flat16":  # an fp16 scan re-scored exactly ranks like the exact index
+        assert [d.id for d in store.search(query, 10)] == _brute_force(docs, query, 10)
     cutoff = date(1991, 1, 1)
     found = store.search(query, 5, published_on_or_before=cutoff)
     assert [d.id for d in found] == _brute_force(docs, query, 5, _published_on_or_before(cutoff))
