@@ -7,7 +7,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from chronorag.pipeline.evidence import format_interval, normalize_answer
+from chronorag.pipeline.evidence import format_interval, matched_sentence, normalize_answer
 from chronorag.pipeline.extractive_answerer import NO_ANSWER
 from chronorag.temporal.model import TemporalConstraint
 
@@ -139,7 +139,7 @@ class ChronoAnswerBuilder:
     def _snippet(self, doc: Document) -> str:
         """The sentence the ranker matched (where the dated evidence is), else the passage's start."""
         meta = doc.meta or {}
-        text = " ".join(str(meta.get("matched_sentence") or meta.get("summary") or doc.content or "").split())
+        text = " ".join((matched_sentence(doc) or meta.get("summary") or doc.content or "").split())
         if len(text) <= self.snippet_chars:
             return text
         return text[: self.snippet_chars].rsplit(" ", 1)[0] + " ..."

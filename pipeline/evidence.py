@@ -335,6 +335,22 @@ def describe_constraint(constraint: TemporalConstraint | None) -> str:
     )
 
 
+def matched_sentence(doc: Document) -> str:
+    """
+    The sentence the ranker matched (`meta["matched_sentence"]`), without the title prefix that
+    title-prefixed passage texts give the first sentence; `""` when the ranker set none.
+
+    :param doc: a ranked passage.
+    :returns: the sentence with single spaces.
+    """
+    meta = doc.meta or {}
+    sentence = " ".join(str(meta.get("matched_sentence") or "").split())
+    title = " ".join(str(meta.get("title") or "").split())
+    if title and sentence.startswith(f"{title}. "):
+        sentence = sentence[len(title) + 2 :]
+    return sentence
+
+
 # --- passages --------------------------------------------------------------------------------------
 @dataclass
 class Sentence:

@@ -7,7 +7,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from jinja2.sandbox import SandboxedEnvironment
 
-from chronorag.pipeline.evidence import describe_constraint
+from chronorag.pipeline.evidence import describe_constraint, matched_sentence
 from chronorag.temporal.model import TemporalConstraint
 
 # Short on purpose: the default LLM has 135M parameters and loses the question in long prompts. The code
@@ -146,7 +146,7 @@ class TemporalPromptBuilder:
         text = " ".join((meta.get("summary") or doc.content or "").split())
         if len(text) <= self.max_passage_chars:
             return text
-        sentence = " ".join(str(meta.get("matched_sentence") or "").split())
+        sentence = matched_sentence(doc)
         start = text.find(sentence) if sentence else -1
         if start < 0:
             return text[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."

@@ -149,3 +149,16 @@ def test_answer_falls_back_to_the_candidate_without_a_reply():
         query=QUESTION, documents=_ranked(), replies=[""], constraint=CONSTRAINT, candidates=_candidates()
     )["answer"]
     assert answer["answer"] == "Carlo Ancelotti"
+
+
+def test_snippet_drops_the_title_prefix_of_the_matched_sentence():
+    doc = Document(
+        id="cho#3",
+        content="She attended Sehwa Girls High School , graduating in 1984 .",
+        meta={
+            "title": "Cho Yoon-sun",
+            "matched_sentence": "Cho Yoon-sun. She attended Sehwa Girls High School .",
+        },
+    )
+    citation = ChronoAnswerBuilder().run(query="Q?", documents=[doc], replies=["A"])["answer"]["citations"][0]
+    assert citation["snippet"] == "She attended Sehwa Girls High School ."
