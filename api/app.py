@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -84,6 +85,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(router)
+    if settings.protect_reads:
+        _document_read_security(app)
     # Added last = outermost: the metrics middleware also sees requests the size limit refuses.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=registry)
@@ -92,6 +95,24 @@ def create_app(
             "no CHRONORAG_API_KEY: write routes are refused (use --insecure-open-writes to open them)"
         )
     return app
+
+
+def _document_read_security(app: FastAPI) -> None:
+    """State in the OpenAPI schema that read routes need the key too (only when reads are protected)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = default_openapi()
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if "service" not in operation.get("tags", ()) and "security" not in operation:
+                    operation["security"] = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _lifespan(service: ChronoService):  # noqa: ANN202 - FastAPI's lifespan type is a private alias

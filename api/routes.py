@@ -35,11 +35,15 @@ from chronorag.api.schemas import (
 )
 from chronorag.api.security import require_read_key, require_write_key
 from chronorag.api.service import ChronoService
-from chronorag.api.streaming import SSE_MEDIA_TYPE, stream_answer
+from chronorag.api.streaming import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, stream_answer
 
 router = APIRouter()
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "A body that cannot be read (not UTF-8 JSON), or bad filters.",
+    },
     401: {"model": ErrorResponse, "description": "Missing or wrong API key."},
     413: {"model": ErrorResponse, "description": "Request body over the size limit."},
     422: {"model": ErrorResponse, "description": "Invalid input; `details` names the fields."},
@@ -47,6 +51,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _NOT_READY = {503: {"model": ErrorResponse, "description": "The pipeline is loading, failed, or stopping."}}
 _LLM_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "A body that cannot be read (not UTF-8 JSON), or bad filters.",
+    },
     502: {
         "model": ErrorResponse,
         "description": "The LLM backend answered with an error (use /v1/retrieve).",
@@ -122,7 +130,6 @@ async def decompose(body: DecomposeRequest, request: Request) -> dict[str, Any]:
     responses={
         **_ERRORS,
         **_NOT_READY,
-        400: {"model": ErrorResponse, "description": "Filters the store rejects."},
     },
 )
 async def retrieve(body: RetrieveRequest, request: Request) -> dict[str, Any]:
@@ -143,11 +150,10 @@ async def retrieve(body: RetrieveRequest, request: Request) -> dict[str, Any]:
             "description": "The answer as JSON, or with `stream: true` a server-sent event stream: "
             "`retrieval` (citations and constraint), `token` events, then `done` (the full answer) "
             "or `error`.",
-            "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "content": {SSE_MEDIA_TYPE: {"schema": SSE_EVENT_SCHEMA}},
         },
         **_ERRORS,
         **_LLM_ERRORS,
-        400: {"model": ErrorResponse, "description": "Filters the store rejects."},
     },
 )
 async def ask(body: AskRequest, request: Request) -> Any:

@@ -7,9 +7,9 @@ the server's settings may lower them further (checked in the routes, same 422 er
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chronorag.api.settings import (
     MAX_BATCH_DOCUMENTS,
@@ -18,8 +18,11 @@ from chronorag.api.settings import (
     MAX_QUESTION_CHARS,
     MAX_TOP_K,
 )
+from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR  # the years the temporal parser accepts
 
-FilterValue = str | int | float | bool | None | list[str | int | float | bool | None]
+Scalar = str | int | float | bool | None
+_FIELD_PATTERN = r"^(id|content|meta\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)$"
+_META_FIELD_PATTERN = r"^meta\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
 class _Strict(BaseModel):
@@ -28,27 +31,49 @@ class _Strict(BaseModel):
 
 
 # --- filters --------------------------------------------------------------------------------------
-class ComparisonFilter(_Strict):
-    """One Haystack comparison, e.g. ``{"field": "meta.title", "operator": "==", "value": "Chelsea"}``."""
+# Haystack filter syntax, typed by operator so that a filter the schema accepts has the right kind of value.
+# Whether it applies still depends on the stored values (`meta.title > 5` compares a string with a number):
+# such filters are answered 400 `invalid_filters`.
+class EqualityFilter(_Strict):
+    """``==`` / ``!=``, e.g. ``{"field": "meta.title", "operator": "==", "value": "Chelsea"}``."""
 
     field: str = Field(
-        min_length=1,
-        max_length=200,
-        pattern=r"^(id|content|meta\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)$",
-        description="`id`, `content` or `meta.<name>`.",
+        max_length=200, pattern=_FIELD_PATTERN, description="`id`, `content` or `meta.<name>`."
     )
-    operator: Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in"]
-    value: FilterValue = Field(description="A scalar, or a list for `in` / `not in`.")
+    operator: Literal["==", "!="]
+    value: Scalar
+
+
+class RangeFilter(_Strict):
+    """``>``, ``>=``, ``<``, ``<=`` on a metadata field, with a number or an ISO date."""
+
+    field: str = Field(max_length=200, pattern=_META_FIELD_PATTERN, description="`meta.<name>`.")
+    operator: Literal[">", ">=", "<", "<="]
+    value: float | Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")] = Field(
+        description="A number, or an ISO date such as `2015-06-30`."
+    )
+
+
+class MembershipFilter(_Strict):
+    """``in`` / ``not in`` a list of values."""
+
+    field: str = Field(
+        max_length=200, pattern=_FIELD_PATTERN, description="`id`, `content` or `meta.<name>`."
+    )
+    operator: Literal["in", "not in"]
+    value: list[Scalar] = Field(max_length=100)
 
 
 class LogicFilter(_Strict):
-    """Haystack logic over conditions, e.g. ``{"operator": "AND", "conditions": [...]}``."""
+    """``{"operator": "AND" | "OR" | "NOT", "conditions": [...]}``."""
 
     operator: Literal["AND", "OR", "NOT"]
-    conditions: list[ComparisonFilter | LogicFilter] = Field(min_length=1, max_length=32)
+    conditions: list[Filter] = Field(min_length=1, max_length=32)
 
 
-Filter = ComparisonFilter | LogicFilter
+Filter = Annotated[
+    EqualityFilter | RangeFilter | MembershipFilter | LogicFilter, Field(discriminator="operator")
+]
 
 _FILTER_EXAMPLE = {"field": "meta.title", "operator": "==", "value": "Sabine Hossenfelder"}
 
@@ -60,13 +85,19 @@ class QuestionRequest(_Strict):
     question: str = Field(
         min_length=1,
         max_length=MAX_QUESTION_CHARS,
-        description="The question in English, at most 2,000 characters.",
+        pattern=r"\S",
+        description="The question in English, at most 2,000 characters, not only spaces.",
         examples=["Which university did Sabine Hossenfelder work for from 2006 to 2009?"],
     )
     as_of: date | None = Field(
         default=None,
-        description="The question's 'now' (ISO date); passages published later are not used. Default: today.",
+        ge=date(MIN_YEAR, 1, 1),
+        le=date(MAX_YEAR, 12, 31),
+        description=f"The question's 'now' (ISO date, years {MIN_YEAR}-{MAX_YEAR}); passages published later "
+        "are not used. Default: today.",
         examples=["2015-06-30"],
+        # JSON Schema cannot bound a date: the pattern states the year range for clients and fuzzers.
+        json_schema_extra={"pattern": r"^(1[0-9]{3}|20[0-9]{2}|2100)-"},
     )
 
 

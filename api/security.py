@@ -79,18 +79,21 @@ def require_write_key(
     _check_key(settings, _presented_key(header_key, credentials))
 
 
-def require_read_key(
-    request: Request,
-    header_key: str | None = Depends(api_key_header),
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-) -> None:
+def require_read_key(request: Request) -> None:
     """Dependency of read routes: check the key only when the server protects reads.
 
-    :param request: the request (for the app's settings).
-    :param header_key: the ``X-API-Key`` header.
-    :param credentials: the ``Authorization: Bearer`` credentials.
+    It reads the headers itself instead of declaring the security schemes, so the OpenAPI schema of an
+    open server does not claim that reads need a key; ``create_app`` adds the requirement to the schema
+    when reads are protected.
+
+    :param request: the request (for the app's settings and headers).
     :raises ApiError: 401 when reads are protected and the key is missing or wrong.
     """
     settings: ApiSettings = request.app.state.settings
-    if settings.protect_reads:
-        _check_key(settings, _presented_key(header_key, credentials))
+    if not settings.protect_reads:
+        return
+    presented = request.headers.get("x-api-key")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not presented and scheme.lower() == "bearer" and token.strip():
+        presented = token.strip()
+    _check_key(settings, presented or None)

@@ -24,6 +24,20 @@ from chronorag.pipeline.errors import GeneratorError
 
 SSE_MEDIA_TYPE = "text/event-stream"
 
+# The schema of one event of the stream (OpenAPI describes an event stream by its events).
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["retrieval", "token", "done", "error"]},
+        "data": {
+            "type": "string",
+            "description": "JSON: retrieval {citations, constraint}; token {token}; done: the AskResponse; "
+            "error: the ErrorResponse plus its HTTP status.",
+        },
+    },
+}
+
 
 def sse_event(event: str, data: dict[str, Any]) -> str:
     """One server-sent event.
