@@ -26,7 +26,8 @@ OPTIONS: dict[str, str] = {
     "ranker_mode": "SemanticTemporalRanker mode: hybrid, mrag or semantic",
     "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
     "summary_top_k": "how many top passages the summariser reads",
-    "generator": "auto (openai when CHRONORAG_LLM_API_BASE is set, else local), local, openai or extractive",
+    "generator": "auto (openai when CHRONORAG_LLM_API_BASE is set, else local when the GGUF is installed, "
+    "else extractive), local, openai or extractive",
     "llm_model": "the local GGUF: 'default' (embedded SmolLM2 or CHRONORAG_LLM_GGUF) or a file path",
     "max_new_tokens": "the answer's token budget",
     "api_base_url": "OpenAI-compatible server root (None: CHRONORAG_LLM_API_BASE at run time)",
@@ -99,8 +100,23 @@ def resolve_options(preset: str = "fast", **options: Any) -> dict[str, Any]:
     if resolved["generator"] not in GENERATORS:
         raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {resolved['generator']!r}")
     if resolved["generator"] == "auto":
-        resolved["generator"] = "openai" if os.environ.get("CHRONORAG_LLM_API_BASE") else "local"
+        resolved["generator"] = _available_generator(resolved["llm_model"])
     return resolved
+
+
+def _available_generator(llm_model: str) -> str:
+    """`openai` when a server is configured, else `local` when the GGUF is installed, else `extractive`:
+    answers always come back, even without any LLM."""
+    if os.environ.get("CHRONORAG_LLM_API_BASE"):
+        return "openai"
+    from chronorag.models import ModelNotInstalledError, resolve_llm_gguf
+
+    try:
+        resolve_llm_gguf(None if llm_model == "default" else llm_model)
+    except ModelNotInstalledError as exc:
+        logger.warning("no LLM configured (%s); answering extractively", exc)
+        return "extractive"
+    return "local"
 
 
 def build_pipeline(store_path: str | None = None, preset: str = "fast", **options: Any) -> Pipeline:

@@ -109,6 +109,15 @@ def test_presets_differ_as_documented(timeqa):
         build_pipeline(str(timeqa[0]), preset="slow")
 
 
+def test_auto_generator_falls_back_to_extractive_without_an_llm(monkeypatch, tmp_path):
+    monkeypatch.delenv("CHRONORAG_LLM_API_BASE", raising=False)
+    assert resolve_options("fast")["generator"] == "local"
+    monkeypatch.setenv("CHRONORAG_LLM_GGUF", str(tmp_path / "absent.gguf"))
+    assert resolve_options("fast")["generator"] == "extractive"
+    monkeypatch.setenv("CHRONORAG_LLM_API_BASE", "http://127.0.0.1:8080/v1")
+    assert resolve_options("fast")["generator"] == "openai"
+
+
 def test_load_replaces_the_store_from_argument_or_environment(timeqa, monkeypatch):
     text = dumps(build_pipeline("elsewhere", generator="extractive"))
     monkeypatch.delenv("CHRONORAG_STORE", raising=False)
