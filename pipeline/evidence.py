@@ -416,8 +416,9 @@ def _spacy_sentences(parsed: Any) -> list[Any]:
 def interval_fit(intervals: list[Interval], constraint: TemporalConstraint | None) -> float:
     """
     How well a sentence's time spans fit the asked time: 1 when one lies inside it (or it inside one),
-    0.8 when two of them bracket it, the overlap share otherwise (at most 0.9), 0 for no overlap or no
-    spans; 0.5 when nothing is asked (no interval).
+    0.8 when two of them bracket it, 0.75 when the only one inside is the first or last year of a
+    several-year question, the overlap share otherwise (at most 0.9), 0 for no overlap or no spans;
+    0.5 when nothing is asked (no interval).
 
     :param intervals: the sentence's spans.
     :param constraint: the question's decomposition.
@@ -428,8 +429,11 @@ def interval_fit(intervals: list[Interval], constraint: TemporalConstraint | Non
     asked = constraint.interval
     best = 0.0
     for interval in intervals:
-        if asked.contains(interval) or interval.contains(asked):
+        if interval.contains(asked) or (asked.contains(interval) and not _at_edge(interval, asked)):
             return 1.0
+        if asked.contains(interval):
+            best = max(best, 0.75)
+            continue
         if asked.overlaps(interval):
             shared = min(asked.end_day, interval.end_day) - max(asked.start_day, interval.start_day) + 1
             shorter = min(asked.end_day - asked.start_day, interval.end_day - interval.start_day) + 1
@@ -439,6 +443,16 @@ def interval_fit(intervals: list[Interval], constraint: TemporalConstraint | Non
         # "joined in 2013 and stayed until 2015": two dates of one sentence bracket the asked time.
         best = max(best, 0.8)
     return min(best, 0.9)
+
+
+def _at_edge(interval: Interval, asked: Interval) -> bool:
+    """A mention of just the first or last year of a several-year question ("from 1988 to 2011" and
+    "... in 1988"): in dated biographies that year usually ends the previous period or starts the next."""
+    if asked.start is None or asked.end is None or asked.start.year == asked.end.year:
+        return False
+    if interval.start is None or interval.end is None or interval.start.year != interval.end.year:
+        return False
+    return interval.start.year in (asked.start.year, asked.end.year)
 
 
 def merge_intervals(intervals: list[Interval]) -> Interval | None:
