@@ -246,7 +246,10 @@ class DocumentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(max_length=MAX_ID_CHARS, description="Stable document id; passages get `<id>#<n>`.")
+    id: str = Field(
+        max_length=MAX_ID_CHARS,
+        description="Stable document id; passages get `<id>#<n>`. Empty: derived from the text.",
+    )
     title: str = Field(default="", max_length=1_000)
     text: str = Field(max_length=MAX_DOCUMENT_CHARS)
     date: str | None = Field(

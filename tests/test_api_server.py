@@ -104,10 +104,11 @@ class _FakeLLM(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        for piece in self.pieces:
+        for number, piece in enumerate(self.pieces):
             time.sleep(self.delay_s)
             chunk = {"choices": [{"delta": {"content": piece}}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            event = "{not json" if self.mode == "garble" and number == 1 else json.dumps(chunk)
+            self.wfile.write(f"data: {event}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
 
@@ -472,6 +473,20 @@ def test_unreachable_llm_gives_503(llm_app, fake_llm: type[_FakeLLM]) -> None:
             _assert_error(http.post("/v1/ask", json={"question": QUESTION}), 503)["error"]
             == "llm_unavailable"
         )
+
+
+def test_llm_failing_mid_stream_ends_with_an_error_event(llm_app, fake_llm: type[_FakeLLM]) -> None:
+    fake_llm.mode = "garble"  # the first token is fine, the second event is not JSON
+    body = {"question": QUESTION, "stream": True}
+    with (
+        httpx.Client(base_url=llm_app[1].url, timeout=60) as http,
+        http.stream("POST", "/v1/ask", json=body) as response,
+    ):
+        assert response.status_code == 200  # the first token was generated: the stream had started
+        events = _sse(response.read().decode())
+    assert [name for name, _ in events] == ["retrieval", "token", "error"]
+    assert events[1][1]["token"] == fake_llm.pieces[0]
+    assert events[-1][1]["status"] == 502 and events[-1][1]["error"] == "llm_unavailable"
 
 
 def test_llm_stream_and_graceful_shutdown(llm_app, fake_llm: type[_FakeLLM]) -> None:
