@@ -516,3 +516,29 @@ def test_llm_stream_and_graceful_shutdown(llm_app, fake_llm: type[_FakeLLM]) -> 
     service = app.state.service
     assert service.state == "stopping" and service.passages_in_store() is None
     assert service.store._conn is None  # closed by the lifespan handler after the stream finished
+
+
+# --- command line --------------------------------------------------------------------------------
+def test_serve_command_checks_its_options(tmp_path: Path) -> None:
+    """`chronorag serve` refuses bad options before starting anything (the benchmark runs it for real)."""
+    from typer.testing import CliRunner
+
+    from chronorag import cli
+
+    if not cli.app.registered_commands:
+        cli._register_all()
+    runner = CliRunner()
+    usage = runner.invoke(cli.app, ["serve", "--help"])
+    assert usage.exit_code == 0
+    for option in ("--store", "--pipeline", "--host", "--port", "--insecure-open-writes", "--protect-reads"):
+        assert option in usage.output
+    missing = runner.invoke(
+        cli.app, ["serve", "--store", str(tmp_path), "--pipeline", str(tmp_path / "no.yaml")]
+    )
+    assert missing.exit_code == 2 and "is not a file" in " ".join(missing.output.split())
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text("components: {}\n")
+    both = runner.invoke(
+        cli.app, ["serve", "--store", str(tmp_path), "--pipeline", str(pipeline), "--generator", "extractive"]
+    )
+    assert both.exit_code == 2 and "--generator" in " ".join(both.output.split())
