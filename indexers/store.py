@@ -63,8 +63,12 @@ SCHEMA_VERSION = 2
 INDEX_TYPES = ("flat", "flat16", "ivf", "hnsw")
 DEFAULT_DIM = 384
 
-_FAISS_MAGIC = b"CHRONOFAISS1"
-_FAISS_HEADER = struct.Struct("<12sqqIq")  # magic, generation, ntotal, crc32, payload length
+_FAISS_MAGIC = b"CHRONOFAISS2"
+# The FAISS bytes come first (so FAISS reads the file directly, with no copy in Python) and this
+# trailer last: magic, generation, ntotal, crc32 and length of the FAISS bytes.
+_FAISS_TRAILER = struct.Struct("<12sqqIq")
+_FAISS_MAGIC_V1 = b"CHRONOFAISS1"  # the same fields as a header before the FAISS bytes (still read)
+_CRC_CHUNK = 64 << 20
 _SPAN_BITS = 10  # up to 1,024 spans per passage
 _SQL_CHUNK = 900  # stay under SQLite's default limit of bound parameters
 _SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
@@ -132,6 +136,20 @@ def _span_days(span: dict[str, Any]) -> tuple[int, int] | None:
     if start is None or end is None or start > end:
         return None
     return start, end
+
+
+def _crc_of(handle: Any, length: int) -> int:
+    """CRC32 of a file's first ``length`` bytes, read in chunks (indexes can be gigabytes)."""
+    handle.seek(0)
+    crc = 0
+    remaining = length
+    while remaining > 0:
+        chunk = handle.read(min(_CRC_CHUNK, remaining))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        remaining -= len(chunk)
+    return crc if remaining == 0 else -1
 
 
 def _document_payload(document: Document) -> dict[str, Any]:
@@ -420,19 +438,36 @@ class ChronoDocumentStore:
 
     def _read_faiss_file(self, faiss_path: Path) -> tuple[int, int, Any]:
         faiss = _faiss()
+        size = faiss_path.stat().st_size
+        if size < _FAISS_TRAILER.size:
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} is truncated ({size} bytes)")
+        with open(faiss_path, "rb") as handle:
+            if handle.read(len(_FAISS_MAGIC_V1)) == _FAISS_MAGIC_V1:
+                return self._read_faiss_file_v1(faiss_path)
+            handle.seek(size - _FAISS_TRAILER.size)
+            magic, generation, ntotal, crc, length = _FAISS_TRAILER.unpack(handle.read(_FAISS_TRAILER.size))
+            if magic != _FAISS_MAGIC:
+                raise StoreCorruptError(self.path, f"{FAISS_FILE} is not a chronorag vector index")
+            if generation != self._generation:
+                return generation, ntotal, None
+            if length != size - _FAISS_TRAILER.size or _crc_of(handle, length) != crc:
+                raise StoreCorruptError(self.path, f"{FAISS_FILE} fails its checksum (damaged file)")
+        try:
+            index = faiss.read_index(str(faiss_path))
+        except RuntimeError as exc:
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} cannot be read by FAISS ({exc})") from exc
+        return generation, ntotal, index
+
+    def _read_faiss_file_v1(self, faiss_path: Path) -> tuple[int, int, Any]:
         raw = faiss_path.read_bytes()
-        if len(raw) < _FAISS_HEADER.size:
-            raise StoreCorruptError(self.path, f"{FAISS_FILE} is truncated ({len(raw)} bytes)")
-        magic, generation, ntotal, crc, length = _FAISS_HEADER.unpack_from(raw)
-        if magic != _FAISS_MAGIC:
-            raise StoreCorruptError(self.path, f"{FAISS_FILE} is not a chronorag vector index")
-        payload = memoryview(raw)[_FAISS_HEADER.size :]
-        if generation == self._generation and (len(payload) != length or zlib.crc32(payload) != crc):
-            raise StoreCorruptError(self.path, f"{FAISS_FILE} fails its checksum (damaged file)")
+        magic, generation, ntotal, crc, length = _FAISS_TRAILER.unpack_from(raw)
+        payload = memoryview(raw)[_FAISS_TRAILER.size :]
         if generation != self._generation:
             return generation, ntotal, None
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            raise StoreCorruptError(self.path, f"{FAISS_FILE} fails its checksum (damaged file)")
         try:
-            index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
+            index = _faiss().deserialize_index(np.frombuffer(payload, dtype=np.uint8))
         except RuntimeError as exc:
             raise StoreCorruptError(self.path, f"{FAISS_FILE} cannot be read by FAISS ({exc})") from exc
         return generation, ntotal, index
@@ -503,14 +538,14 @@ class ChronoDocumentStore:
     def _save_index(self) -> None:
         """Write the FAISS file atomically, then record its generation and checksum in SQLite."""
         faiss = _faiss()
-        payload = faiss.serialize_index(self._index).tobytes()
-        crc = zlib.crc32(payload)
-        header = _FAISS_HEADER.pack(_FAISS_MAGIC, self._generation, self._index.ntotal, crc, len(payload))
         target = self._folder / FAISS_FILE
         tmp = target.with_name(FAISS_FILE + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(header)
-            handle.write(payload)
+        faiss.write_index(self._index, str(tmp))
+        with open(tmp, "r+b") as handle:
+            length = os.fstat(handle.fileno()).st_size
+            crc = _crc_of(handle, length)
+            handle.seek(length)
+            handle.write(_FAISS_TRAILER.pack(_FAISS_MAGIC, self._generation, self._index.ntotal, crc, length))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)

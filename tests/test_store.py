@@ -229,7 +229,7 @@ def test_corrupt_vector_file_raises_then_rebuild_repairs(tmp_path):
         store.write_documents(_docs(40))
     faiss_path = tmp_path / "s" / FAISS_FILE
     raw = bytearray(faiss_path.read_bytes())
-    raw[-10] ^= 0xFF
+    raw[len(raw) // 2] ^= 0xFF  # a flipped bit inside the vectors
     faiss_path.write_bytes(bytes(raw))
     with pytest.raises(StoreCorruptError, match="chronorag store rebuild"):
         ChronoDocumentStore(path)
