@@ -1,4 +1,4 @@
-"""The app's state: the pipeline and the store it reads, loaded once, and the locks around them.
+"""The app's state: the pipeline and the store it reads, loaded once, and their life cycle.
 
 Loading (model files, FAISS index, warm-up) takes seconds, so it runs in a background thread started
 by the lifespan handler: ``/healthz`` answers at once, ``/readyz`` says false until the pipeline is
@@ -39,21 +39,12 @@ class ChronoService:
         self.store: ChronoDocumentStore | None = None
         self.writer: DocumentWriter | None = None
         self._loader: threading.Thread | None = None
-        self._loaded = threading.Event()
 
     # --- life cycle ---------------------------------------------------------------------------
     def start_loading(self) -> None:
         """Load and warm up the pipeline in a background thread."""
         self._loader = threading.Thread(target=self._load, name="chronorag-loader", daemon=True)
         self._loader.start()
-
-    def wait_loaded(self, timeout_s: float | None = None) -> bool:
-        """Block until loading finished (ready or failed).
-
-        :param timeout_s: the most to wait.
-        :returns: True when loading finished.
-        """
-        return self._loaded.wait(timeout_s)
 
     def _load(self) -> None:
         from chronorag.api.pipeline_bridge import embedder_for, load_pipeline, store_of, warm_up
@@ -72,8 +63,6 @@ class ChronoService:
             logger.exception("loading the pipeline failed")
             self.error = f"{type(exc).__name__}: {exc}"
             self.state = "failed"
-        finally:
-            self._loaded.set()
 
     def close(self) -> None:
         """Stop: wait for the loader and any write in progress, then save and close the store."""
