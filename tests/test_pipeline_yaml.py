@@ -23,9 +23,9 @@ from chronorag.pipeline.evidence import answer_contains
 PAGES = 8
 QUESTIONS = 12
 MIN_EVIDENCE_RATE = 0.6  # gold paragraph among the top 3 cited passages
-MIN_ANSWER_RATE = 0.2  # local-LLM answer contains the gold answer among questions whose evidence is right
-# (measured 3/11 = 27% on this slice: the small LLM phrases the extracted span, and TimeQA answers often sit
-# in a sentence without the asked year, where the span heuristics miss them)
+MIN_ANSWER_RATE = 0.25  # local-LLM answer contains the gold answer among questions whose evidence is right
+# (measured 5/11 = 45% on this slice: the LLM phrases the span the code extracted, and TimeQA answers often
+# sit in a sentence without the asked year, where the span heuristics miss them)
 
 
 @pytest.fixture(scope="module")
