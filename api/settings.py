@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Hard ceilings: the request schemas state them in the OpenAPI schema; settings may only lower them.
 MAX_QUESTION_CHARS = 2_000
@@ -59,6 +59,13 @@ class ApiSettings(BaseModel):
         if value is None or not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _protected_reads_need_a_key(self) -> ApiSettings:
+        # Protecting reads without a key would silently leave them open: refuse the combination.
+        if self.protect_reads and self.api_key is None:
+            raise ValueError(f"protect_reads needs an API key ({API_KEY_ENV})")
+        return self
 
     @property
     def writes_enabled(self) -> bool:

@@ -67,7 +67,10 @@ def register(app: typer.Typer) -> None:
                 max_body_bytes=int(max_body_mb * 1024 * 1024),
             )
         except ValidationError as exc:
-            raise fail(f"invalid setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+            )
+            raise fail(f"invalid settings: {problems}") from exc
         if not settings.writes_enabled:
             err_console.print(
                 f"[yellow]note:[/] {API_KEY_ENV} is not set: document writes are refused "

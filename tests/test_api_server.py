@@ -519,7 +519,7 @@ def test_llm_stream_and_graceful_shutdown(llm_app, fake_llm: type[_FakeLLM]) -> 
 
 
 # --- command line --------------------------------------------------------------------------------
-def test_serve_command_checks_its_options(tmp_path: Path) -> None:
+def test_serve_command_checks_its_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`chronorag serve` refuses bad options before starting anything (the benchmark runs it for real)."""
     from typer.testing import CliRunner
 
@@ -542,3 +542,6 @@ def test_serve_command_checks_its_options(tmp_path: Path) -> None:
         cli.app, ["serve", "--store", str(tmp_path), "--pipeline", str(pipeline), "--generator", "extractive"]
     )
     assert both.exit_code == 2 and "--generator" in " ".join(both.output.split())
+    monkeypatch.delenv("CHRONORAG_API_KEY", raising=False)
+    keyless = runner.invoke(cli.app, ["serve", "--store", str(tmp_path), "--protect-reads"])
+    assert keyless.exit_code == 2 and "protect_reads needs an API key" in " ".join(keyless.output.split())
