@@ -1154,6 +1154,14 @@ class ChronoDocumentStore:
         return faiss.SearchParameters(sel=selector)
 
     def _score_directly(self, query: np.ndarray, top_k: int, candidates: np.ndarray) -> tuple[list, list]:
+        faiss = _faiss()
+        if isinstance(faiss.downcast_index(self._index.index), faiss.IndexScalarQuantizer) and (
+            len(candidates) > 2 * top_k
+        ):
+            # fp16 copies from memory shortlist; only the shortlist is read from SQLite for exact scores.
+            approximate = self._index.reconstruct_batch(candidates) @ query[0]
+            keep = np.argpartition(-approximate, 2 * top_k - 1)[: 2 * top_k]
+            candidates = candidates[np.sort(keep)]
         vectors = self._candidate_vectors(candidates)
         scores = vectors @ query[0]
         k = min(top_k, len(scores))
