@@ -525,9 +525,9 @@ def train(
             "loss_history": history,
             "train_loss_after": evaluate(train_set),
             "dev_loss_after": evaluate(dev_set),
-            "gate": float(module.gate),
-            "temperature": float(module.log_temperature.exp()),
-            "recency": float(module.recency),
+            "gate": float(module.gate.detach()),
+            "temperature": float(module.log_temperature.detach().exp()),
+            "recency": float(module.recency.detach()),
         }
     )
     module = module.cpu().eval()
