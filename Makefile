@@ -8,6 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export HAYSTACK_TELEMETRY_ENABLED := False
 # Two torch/llama threads stall on a 2-core VM when anything else runs: tests use one.
 export OMP_NUM_THREADS ?= 1
 export CHRONORAG_NUM_THREADS ?= 1

@@ -37,6 +37,7 @@ def main() -> None:
     """Entry point of the ``chronorag`` script."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
     _register_all()
     app()
 

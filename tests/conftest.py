@@ -9,6 +9,7 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"  # no network here; telemetry only logs failures
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("CHRONORAG_NUM_THREADS", "1")
 

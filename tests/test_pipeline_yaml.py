@@ -118,7 +118,8 @@ def test_auto_generator_falls_back_to_extractive_without_an_llm(monkeypatch, tmp
     assert resolve_options("fast")["generator"] == "openai"
 
 
-def test_load_replaces_the_store_from_argument_or_environment(timeqa, monkeypatch):
+def test_load_replaces_the_store_from_argument_or_environment(timeqa, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the relative store path must not land in the working tree
     text = dumps(build_pipeline("elsewhere", generator="extractive"))
     monkeypatch.delenv("CHRONORAG_STORE", raising=False)
     assert load(text, store_path=str(timeqa[0])).get_component("retriever").document_store.path == str(
