@@ -7,6 +7,9 @@ Measured per mode:
 - ``cold``: the sentence-embedding cache is emptied before every call (first sight of the passages);
 - ``warm``: the same passages reranked again for another question (the cache holds their sentences).
 
+``hybrid_no_sentence_level`` is the hybrid with ``sentence_candidates=0`` (stored passage embeddings,
+BM25 and time only): nothing to encode but the question.
+
 Also a breakdown of one cold call: encoding, BM25, temporal scoring. Writes
 ``benchmarks/results/rankers_speed.json``. Run from the repository root:
 ``OMP_NUM_THREADS=1 python benchmarks/bench_ranker.py``.
@@ -85,8 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.processor() or platform.machine(),
         "load_average_at_start": os.getloadavg()[0],
     }
-    for mode in ("hybrid", "mrag", "semantic"):
-        ranker = SemanticTemporalRanker(mode=mode, cross_encoder=None, device="cpu")
+    configs = {
+        "hybrid": {"mode": "hybrid"},
+        "hybrid_no_sentence_level": {"mode": "hybrid", "sentence_candidates": 0},
+        "mrag": {"mode": "mrag"},
+        "semantic": {"mode": "semantic"},
+    }
+    for mode, params in configs.items():
+        ranker = SemanticTemporalRanker(cross_encoder=None, device="cpu", **params)
         ranker.warm_up()
         ranker.run(questions[0], docs, constraints[0])  # load everything once
         cold, warm = [], []

@@ -63,7 +63,7 @@ class SemanticTemporalRanker:
         lexical_weight: float = 0.25,
         drop_future: bool = True,
         extract_mode: str = "fast",
-        sentence_candidates: int | None = 30,
+        sentence_candidates: int | None = 10,
     ) -> None:
         """Create the ranker.
 
@@ -82,8 +82,9 @@ class SemanticTemporalRanker:
         :param drop_future: in hybrid mode, drop passages published after the reference time.
         :param extract_mode: ``extract_mentions`` mode for passages without ``meta["time_spans"]``.
         :param sentence_candidates: hybrid/semantic modes: sentence-level scoring for this many passages (the
-            best by stored passage embedding + BM25), to bound the cost; ``None``: all. MRAG mode scores
-            every sentence, as MRAG does.
+            best by stored passage embedding + BM25), to bound the cost; ``None``: all; 0: none (nothing to
+            encode but the question: ~25 ms for 100 passages; TimeQA dev AR@1 49.6 with 0, 10 or 30). MRAG
+            mode scores every sentence, as MRAG does.
         :raises ValueError: on an unknown mode or negative weights.
         """
         if mode not in MODES:
