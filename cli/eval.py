@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
             Path("../shared/data"), "--data-dir", help="The evaluation data folder."
         ),
         store: Path = typer.Option(None, "--store", help="Store folder to use (reused when it exists)."),
-        pipeline: Path = typer.Option(None, "--pipeline", help="Pipeline YAML (recorded with the report)."),
+        pipeline: Path = typer.Option(
+            None, "--pipeline", help="Pipeline YAML whose reader answers (default: the fast preset)."
+        ),
         ks: str = typer.Option("1,5,10,20", "--k", help="Cut-offs, comma-separated."),
         limit: int = typer.Option(
             None, "--limit", help="A seeded sample of this many questions (RealTimeQA: the first, by week)."
