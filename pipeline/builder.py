@@ -24,6 +24,8 @@ OPTIONS: dict[str, str] = {
     "use_expander": "fuse the question embedding with preceding events (EventExpander) before retrieval",
     "events_path": "a JSONL event file for the expander (default: the store's event index)",
     "ranker_mode": "SemanticTemporalRanker mode: hybrid, mrag or semantic",
+    "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
+    "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
     "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
     "summary_top_k": "how many top passages the summariser reads",
     "generator": "auto (openai when CHRONORAG_LLM_API_BASE is set, else local when the GGUF is installed, "
@@ -46,6 +48,7 @@ _DEFAULTS: dict[str, Any] = {
     "use_expander": True,
     "events_path": None,
     "ranker_mode": "hybrid",
+    "sentence_candidates": 10,
     "summarize": False,
     "summary_top_k": 3,
     "generator": "auto",
@@ -164,7 +167,13 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
     pipeline.add_component("embedder", ChronoTextEmbedder(device=opts["device"]))
     pipeline.add_component("retriever", ChronoEmbeddingRetriever(store, top_k=top_k))
     pipeline.add_component(
-        "ranker", SemanticTemporalRanker(top_k=opts["top_k"], mode=opts["ranker_mode"], device=opts["device"])
+        "ranker",
+        SemanticTemporalRanker(
+            top_k=opts["top_k"],
+            mode=opts["ranker_mode"],
+            device=opts["device"],
+            sentence_candidates=opts["sentence_candidates"],
+        ),
     )
     # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.
     pipeline.connect("decomposer.content", "embedder.text")
