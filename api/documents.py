@@ -66,6 +66,7 @@ class BatchResult:
     written: list[WrittenDocument]
     rejected: list[RejectedDocument]
     passages_written: int
+    passages_in_store: int
 
 
 def to_source_document(
@@ -141,9 +142,10 @@ class DocumentWriter:
                     sources={p.doc.id: (p.content_hash, len(p.passages)) for p in prepared},
                     replace_sources=[p.doc.id for p in prepared if p.replaces],
                 )
+            total = self.store.count_documents()  # inside the mutex: exactly the state this batch left
         written = sorted([*(_written(p) for p in prepared), *unchanged], key=lambda w: w[0])
         rejected.sort(key=lambda r: r.index)
-        return BatchResult([w for _, w in written], rejected, len(passages))
+        return BatchResult([w for _, w in written], rejected, len(passages), total)
 
     def delete(self, doc_id: str) -> int:
         """Delete every passage of a document, serialised with batch writes.

@@ -184,12 +184,11 @@ async def ingest(body: IngestRequest, request: Request) -> IngestResponse:
     help_text = "Documents posted to /v1/documents by outcome."
     for outcome, count in (("written", len(result.written)), ("rejected", len(result.rejected))):
         metrics.inc("chronorag_ingested_documents_total", help_text, count, outcome=outcome)
-    total = await run_in_threadpool(service.passages_in_store)
     return IngestResponse(
         written=result.written,
         rejected=result.rejected,
         passages_written=result.passages_written,
-        passages_in_store=total or 0,
+        passages_in_store=result.passages_in_store,
     )
 
 

@@ -234,6 +234,9 @@ def test_filters_restrict_passages(client: httpx.Client) -> None:
     assert result["citations"] and {c["title"] for c in result["citations"]} == {title}
     bad = {"field": "meta.title", "operator": "~=", "value": title}
     _assert_error(client.post("/v1/retrieve", json={"question": QUESTION, "filters": bad}), 422)
+    unfit = {"field": "meta.title", "operator": ">", "value": 5}  # well-formed, but titles are strings
+    error = _assert_error(client.post("/v1/retrieve", json={"question": QUESTION, "filters": unfit}), 400)
+    assert error["error"] == "invalid_filters"
 
 
 @pytest.mark.parametrize(
@@ -404,6 +407,10 @@ def test_concurrent_reads_and_batches_are_all_or_nothing(
                     errors.append(response.text)
                     continue
                 total += response.json()["passages_written"]
+                if response.json()["passages_in_store"] != total:
+                    errors.append(
+                        f"after a batch the store holds {response.json()['passages_in_store']}, not {total}"
+                    )
                 boundaries.add(total)
         done.set()
 
