@@ -164,6 +164,7 @@ def run_load(url: str, route: str, questions: list[str], requests: int, concurre
     :returns: latency percentiles, throughput, status counts and errors.
     """
     latencies: list[float] = []
+    stages: dict[str, list[float]] = {}
     statuses: dict[str, int] = {}
     errors: list[str] = []
     lock = threading.Lock()
@@ -182,11 +183,14 @@ def run_load(url: str, route: str, questions: list[str], requests: int, concurre
                     response = client.post(route, json=body)
                     status = str(response.status_code)
                     problem = None if response.status_code == 200 else response.text[:200]
+                    timings = response.json().get("timings_ms", {}) if problem is None else {}
                 except httpx.HTTPError as exc:
-                    status, problem = "exception", f"{type(exc).__name__}: {exc}"
+                    status, problem, timings = "exception", f"{type(exc).__name__}: {exc}", {}
                 elapsed = time.perf_counter() - started
                 with lock:
                     latencies.append(elapsed)
+                    for stage, value in timings.items():
+                        stages.setdefault(stage, []).append(value)
                     statuses[status] = statuses.get(status, 0) + 1
                     if problem is not None:
                         errors.append(problem)
@@ -210,6 +214,15 @@ def run_load(url: str, route: str, questions: list[str], requests: int, concurre
             "p99": round(float(np.percentile(milliseconds, 99)), 1),
             "mean": round(float(milliseconds.mean()), 1),
             "max": round(float(milliseconds.max()), 1),
+        },
+        # The pipeline's own stage times (server side); HTTP latency minus "total" is the web layer plus
+        # queueing for a thread and the CPU.
+        "pipeline_stages_ms": {
+            stage: {
+                "p50": round(float(np.percentile(v, 50)), 1),
+                "p95": round(float(np.percentile(v, 95)), 1),
+            }
+            for stage, v in stages.items()
         },
         "statuses": statuses,
         "errors": len(errors),
