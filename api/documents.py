@@ -30,8 +30,8 @@ from chronorag.temporal import parse_publication_date
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
-# Keys the indexers and rankers set on passages: a client's meta must not overwrite them.
-RESERVED_META_KEYS = frozenset(
+# Keys the indexers set on every passage (the rest of a passage's meta is the client's own).
+PASSAGE_META_KEYS = frozenset(
     {
         "title",
         "doc_id",
@@ -42,12 +42,15 @@ RESERVED_META_KEYS = frozenset(
         "date_source",
         "date_confidence",
         "time_spans",
-        "score_semantic",
-        "score_temporal",
-        "matched_span",
-        "temporal_reason",
     }
 )
+# Keys the indexers and rankers set on passages: a client's meta must not overwrite them.
+RESERVED_META_KEYS = PASSAGE_META_KEYS | {
+    "score_semantic",
+    "score_temporal",
+    "matched_span",
+    "temporal_reason",
+}
 
 
 @dataclass

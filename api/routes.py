@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from chronorag.api import pipeline_bridge as bridge
-from chronorag.api.documents import stored_document
+from chronorag.api.documents import PASSAGE_META_KEYS, stored_document
 from chronorag.api.errors import ApiError
 from chronorag.api.limits import check_batch, check_question
 from chronorag.api.metrics import CONTENT_TYPE, Metrics
@@ -239,7 +239,7 @@ def _read_document(service: ChronoService, doc_id: str) -> list[Any]:
 
 def _document_out(doc_id: str, passages: list[Any]) -> DocumentOut:
     first = passages[0].meta or {}
-    own_meta = {k: v for k, v in first.items() if k not in _PASSAGE_KEYS}
+    own_meta = {k: v for k, v in first.items() if k not in PASSAGE_META_KEYS}
     return DocumentOut(
         id=doc_id,
         title=first.get("title") or "",
@@ -256,18 +256,3 @@ def _document_out(doc_id: str, passages: list[Any]) -> DocumentOut:
             for p in passages
         ],
     )
-
-
-_PASSAGE_KEYS = frozenset(
-    {
-        "title",
-        "doc_id",
-        "passage_index",
-        "para",
-        "chunk",
-        "date",
-        "date_source",
-        "date_confidence",
-        "time_spans",
-    }
-)
