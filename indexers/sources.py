@@ -173,18 +173,8 @@ def read_jsonl(path: str | Path) -> Iterator[SourceItem]:
     :param path: a ``.jsonl`` (or ``.jsonl.gz``) file.
     :returns: documents and rejected lines.
     """
-    path = Path(path)
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            origin = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RejectedRecord(origin, f"invalid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            yield _record_to_document(record, origin)
+    for item in read_jsonl_records(Path(path)):
+        yield item if isinstance(item, RejectedRecord) else _record_to_document(item[1], item[0])
 
 
 def read_csv(path: str | Path) -> Iterator[SourceItem]:
@@ -338,9 +328,9 @@ def read_jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any]] | Reje
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield RejectedRecord(origin, f"invalid JSON ({exc.msg})")
+                yield RejectedRecord(origin, f"invalid JSON ({exc.msg} at column {exc.colno})")
                 continue
             if not isinstance(record, dict):
-                yield RejectedRecord(origin, "expected an object")
+                yield RejectedRecord(origin, f"expected an object, got {type(record).__name__}")
                 continue
             yield origin, record
