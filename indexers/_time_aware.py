@@ -27,6 +27,7 @@ class TimeAwareStoreRetriever:
         time_top_k: int | None = None,
         respect_reference_time: bool = True,
         filters: dict[str, Any] | None = None,
+        return_embedding: bool = True,
     ) -> None:
         """
         :param document_store: the store to search.
@@ -34,6 +35,8 @@ class TimeAwareStoreRetriever:
         :param time_top_k: passages added from the time-window search (default: ``top_k``; 0 turns it off).
         :param respect_reference_time: drop passages published after the constraint's reference time.
         :param filters: Haystack filters applied to every search (run-time filters replace them).
+        :param return_embedding: attach the stored passage vectors, so a reranker reuses them instead of
+            encoding every candidate again (the dominant cost of a cold query).
         """
         if not isinstance(document_store, ChronoDocumentStore):
             raise ValueError("document_store must be a ChronoDocumentStore")
@@ -42,6 +45,7 @@ class TimeAwareStoreRetriever:
         self.time_top_k = time_top_k
         self.respect_reference_time = respect_reference_time
         self.filters = filters
+        self.return_embedding = return_embedding
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -54,6 +58,7 @@ class TimeAwareStoreRetriever:
             time_top_k=self.time_top_k,
             respect_reference_time=self.respect_reference_time,
             filters=self.filters,
+            return_embedding=self.return_embedding,
         )
 
     @classmethod
@@ -87,7 +92,13 @@ class TimeAwareStoreRetriever:
         top_k = self.top_k if top_k is None else top_k
         filters = filters if filters is not None else self.filters
         cutoff = reference_cutoff(constraint, self.respect_reference_time)
-        documents = search(query, top_k=top_k, filters=filters, published_on_or_before=cutoff)
+        documents = search(
+            query,
+            top_k=top_k,
+            filters=filters,
+            published_on_or_before=cutoff,
+            return_embedding=self.return_embedding,
+        )
         time_top_k = top_k if self.time_top_k is None else self.time_top_k
         if constraint is not None and constraint.interval is not None and time_top_k > 0:
             timed = search(
@@ -96,6 +107,7 @@ class TimeAwareStoreRetriever:
                 filters=filters,
                 time_window=constraint.interval,
                 published_on_or_before=cutoff,
+                return_embedding=self.return_embedding,
             )
             documents = merge_candidates(documents, timed)
         return documents

@@ -1229,6 +1229,7 @@ class ChronoDocumentStore:
         time_window: Interval | None = None,
         published_on_or_before: date | None = None,
         published_on_or_after: date | None = None,
+        return_embedding: bool = False,
     ) -> list[Document]:
         """
         Lexical (BM25) search over ``passage_text`` of every passage, restricted as in :meth:`search`.
@@ -1239,6 +1240,7 @@ class ChronoDocumentStore:
         :param time_window: keep passages mentioning a time span that overlaps it.
         :param published_on_or_before: drop passages published after this day (undated ones pass).
         :param published_on_or_after: drop passages published before this day (undated ones pass).
+        :param return_embedding: include the stored embeddings (passages without one get ``None``).
         :returns: documents with ``score`` = BM25 score, best first.
         """
         from chronorag.indexers.bm25 import BM25Index
@@ -1256,7 +1258,7 @@ class ChronoDocumentStore:
                 else None
             )
             rowids, scores = bm25.search(query, top_k, candidates)
-            return self._fetch_scored(rowids, scores, False)
+            return self._fetch_scored(rowids, scores, return_embedding)
 
     def iter_texts(self, batch_size: int = 5000) -> Iterator[list[tuple[int, str]]]:
         """

@@ -73,7 +73,17 @@ def test_run_without_constraint(store, query_embedding):
     assert len(documents) == 3
     assert "c4" not in {d.id for d in documents}
     assert documents[0].score >= documents[-1].score
-    assert all(d.embedding is None for d in documents)
+    # Stored vectors come along so the reranker need not encode the candidates again.
+    assert all(d.embedding is not None and len(d.embedding) == len(query_embedding) for d in documents)
+    bare = ChronoEmbeddingRetriever(store, top_k=3, return_embedding=False).run(
+        query_embedding=query_embedding
+    )
+    assert all(d.embedding is None for d in bare["documents"])
+
+
+def test_bm25_run_returns_stored_vectors(store):
+    documents = ChronoBM25Retriever(store, top_k=3).run(query="Arsenal manager coach")["documents"]
+    assert documents and all(d.embedding is not None for d in documents)
 
 
 def test_run_never_returns_passages_published_after_reference_time(store, query_embedding):
