@@ -1016,6 +1016,7 @@ class ChronoDocumentStore:
         """Rowids by publication day and mentioned spans, read from indexes alone; ``None``: unrestricted."""
         vector = "has_vector = 1 AND " if vectors_only else ""
         sets: list[np.ndarray] = []
+        before, after = self._effective_publication_bounds(before, after)
         if before is not None or after is not None:
             bounds, params = [], []
             if before is not None:
@@ -1044,6 +1045,21 @@ class ChronoDocumentStore:
         for other in sets[1:]:
             result = np.intersect1d(result, other)
         return result
+
+    def _effective_publication_bounds(
+        self, before: date | None, after: date | None
+    ) -> tuple[date | None, date | None]:
+        """Drop a publication bound that excludes nothing (the common "as of today" cut): materialising
+        every rowid as a pre-filter would cost more than the search it restricts."""
+        if before is None and after is None:
+            return before, after
+        # MIN/MAX over an indexed column are single index lookups in SQLite.
+        low, high = self._conn.execute("SELECT MIN(pub_day), MAX(pub_day) FROM passages").fetchone()
+        if before is not None and (high is None or before.toordinal() >= high):
+            before = None
+        if after is not None and (low is None or after.toordinal() <= low):
+            after = None
+        return before, after
 
     def _vector_ids(self) -> np.ndarray:
         """The ids held by the vector index (cached until the index changes)."""
