@@ -28,6 +28,7 @@ from chronorag.api.schemas import AskRequest, RetrieveRequest
 from chronorag.api.service import ChronoService
 from chronorag.api.settings import ApiSettings
 from chronorag.indexers import ChronoDocumentStore, StoreMismatchError
+from chronorag.pipeline.asking import STAGES
 from chronorag.pipeline.errors import GeneratorError
 from chronorag.temporal import EmptyQuestionError, QuestionTooLongError
 from chronorag.temporal.model import InvalidIntervalError
@@ -217,16 +218,7 @@ class AnswerStream:
 class _Stages:
     """Runs named components and times them into ``timings_ms`` stages."""
 
-    stage_of = {
-        "decomposer": "decompose",
-        "expander": "expand",
-        "embedder": "embed",
-        "retriever": "retrieve",
-        "bm25_retriever": "retrieve",
-        "fusion": "retrieve",
-        "ranker": "rerank",
-        "summarizer": "summarize",
-    }
+    stage_of = STAGES  # the pipeline's own component -> stage map, so both report the same stages
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
