@@ -184,6 +184,14 @@ class ConstraintOut(BaseModel):
     )
 
 
+class MatchedSpan(BaseModel):
+    """The time span of a passage that the ranker matched to the question's constraint."""
+
+    text: str | None = Field(default=None, examples=["2016–2018"])
+    start: str | None = Field(default=None, description="First day (ISO), null when open.")
+    end: str | None = Field(default=None, description="Last day (ISO), null when open.")
+
+
 class Citation(BaseModel):
     """A passage the answer rests on."""
 
@@ -194,6 +202,9 @@ class Citation(BaseModel):
     score: float | None = Field(description="Combined semantic-temporal score in [0, 1].")
     semantic_score: float | None = None
     temporal_score: float | None = None
+    matched_span: MatchedSpan | None = Field(
+        default=None, description="The mentioned time span that fits the question (the date of undated text)."
+    )
 
 
 class AskResponse(BaseModel):

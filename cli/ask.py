@@ -90,13 +90,13 @@ def _print(result: dict[str, Any]) -> None:
         )
     )
     table = Table(title="evidence", show_lines=False)
-    for column in ("#", "title", "date", "score", "semantic", "temporal", "snippet"):
+    for column in ("#", "title", "date / matched span", "score", "semantic", "temporal", "snippet"):
         table.add_column(column, overflow="fold")
     for rank, citation in enumerate(result.get("citations") or [], start=1):
         table.add_row(
             str(rank),
             citation["title"],
-            citation["date"] or "",
+            citation["date"] or (citation.get("matched_span") or {}).get("text") or "",
             _number(citation["score"]),
             _number(citation["semantic_score"]),
             _number(citation["temporal_score"]),

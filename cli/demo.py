@@ -89,7 +89,7 @@ def _when(citation: dict[str, Any]) -> str:
     if citation.get("date"):
         return str(citation["date"])
     span = citation.get("matched_span") or {}
-    return str(span.get("text") or "") if isinstance(span, dict) else str(span)
+    return str(span.get("text") or "")
 
 
 def _fmt(value: Any) -> str:

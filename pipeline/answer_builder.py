@@ -134,6 +134,8 @@ class ChronoAnswerBuilder:
             "score": _float(doc.score),
             "semantic_score": _float(meta.get("score_semantic")),
             "temporal_score": _float(meta.get("score_temporal")),
+            # For undated passages (encyclopedia text) the span the ranker matched is the evidence's date.
+            "matched_span": _matched_span(meta.get("matched_span")),
         }
 
     def _snippet(self, doc: Document) -> str:
@@ -178,3 +180,10 @@ class ChronoAnswerBuilder:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _matched_span(span: Any) -> dict[str, Any] | None:
+    """The ranker's matched time span as ``{text, start, end}``, or ``None``."""
+    if not isinstance(span, dict):
+        return None
+    return {"text": span.get("text"), "start": span.get("start"), "end": span.get("end")}

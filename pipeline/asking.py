@@ -44,9 +44,9 @@ def ask(
     :param as_of: the reference time (ISO string or date); `None`: the decomposer's default (today).
     :param top_k: passages the ranker keeps and the answer cites (default: the pipeline's).
     :param filters: Haystack metadata filters for the retrievers (e.g. on `meta.title`).
-    :returns: `{answer, citations: [{id, title, date, snippet, score, semantic_score, temporal_score}],
-        constraint: TemporalConstraint.to_dict(), timings_ms: {decompose, expand, embed, retrieve, rerank,
-        [summarize,] generate, total}}`.
+    :returns: `{answer, citations: [{id, title, date, snippet, score, semantic_score, temporal_score,
+        matched_span}], constraint: TemporalConstraint.to_dict(), timings_ms: {decompose, expand, embed,
+        retrieve, rerank, [summarize,] generate, total}}`.
     :raises haystack.core.errors.PipelineRuntimeError: when a component fails (its cause, e.g. a
         `GeneratorError` or the decomposer's `EmptyQuestionError`, is the exception's `__cause__`).
     """

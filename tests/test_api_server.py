@@ -199,7 +199,7 @@ def test_retrieve_returns_ranked_passages_without_answer(client: httpx.Client) -
     assert 1 <= len(result["citations"]) <= 3
     top = result["citations"][0]
     assert top["title"] == "Sabine Hossenfelder"
-    assert {"id", "date", "snippet", "score", "semantic_score", "temporal_score"} <= set(top)
+    assert {"id", "date", "snippet", "score", "semantic_score", "temporal_score", "matched_span"} <= set(top)
     assert result["constraint"]["relation"] == "between"
     assert result["timings_ms"]["total"] > 0 and "generate" not in result["timings_ms"]
 

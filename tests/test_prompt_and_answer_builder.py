@@ -27,6 +27,14 @@ def _ranked() -> list[Document]:
                 "score_semantic": 0.8,
                 "score_temporal": 1.0,
                 "matched_sentence": "Carlo Ancelotti managed Chelsea from 2009 to 2011 and won the double.",
+                "matched_span": {
+                    "text": "from 2009 to 2011",
+                    "char_start": 32,
+                    "char_end": 49,
+                    "start": "2009-01-01",
+                    "end": "2011-12-31",
+                    "granularity": "year",
+                },
             },
         ),
         Document(
@@ -113,8 +121,10 @@ def test_answer_object_has_the_rest_shape():
         "score": 0.91,
         "semantic_score": 0.8,
         "temporal_score": 1.0,
+        "matched_span": {"text": "from 2009 to 2011", "start": "2009-01-01", "end": "2011-12-31"},
     }
     assert answer["citations"][1]["date"] is None
+    assert answer["citations"][1]["matched_span"] is None
 
 
 def test_answer_explains_which_passage_holds_for_the_asked_time():
