@@ -107,11 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="stop after this many articles")
     parser.add_argument("--out", default=str(RESULTS_PATH), help="JSON file to write ('' to skip)")
     args = parser.parse_args(argv)
-    paths = sorted((Path(args.data_dir) / "realtimeqa" / "search_results" / "2022").glob("*_gcs.jsonl.gz"))
+    # Every year folder, so other splits laid out the same way are read too.
+    paths = sorted((Path(args.data_dir) / "realtimeqa" / "search_results").glob("*/*_gcs.jsonl.gz"))
     if not paths:
         print(f"error: no RealTimeQA search results under {args.data_dir}", file=sys.stderr)
         return 2
-    results = {"data": "realtimeqa/search_results/2022/*_gcs.jsonl.gz", "files": len(paths),
+    results = {"data": "realtimeqa/search_results/*/*_gcs.jsonl.gz", "files": len(paths),
                **evaluate_dating(paths, args.limit)}  # fmt: skip
     text = json.dumps(results, indent=2)
     if args.out:
