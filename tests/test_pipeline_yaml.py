@@ -144,7 +144,12 @@ def test_ask_returns_the_rest_shape(timeqa, extractive_pipeline):
         "score",
         "semantic_score",
         "temporal_score",
+        "matched_span",
     }
+    # TimeQA questions carry an interval and the top passages mention years: the matched span is cited.
+    assert any(
+        citation["matched_span"] and citation["matched_span"]["text"] for citation in result["citations"]
+    )
     assert (
         result["constraint"]["reference_time"] == "2020-06-01"
         and result["constraint"]["question"] == question
