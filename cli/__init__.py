@@ -28,9 +28,11 @@ def _register_all() -> None:
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level.")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Some libraries (bm25s) set their own loggers to DEBUG on import: the handler filters by level too.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
 
 
 def main() -> None:
