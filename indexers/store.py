@@ -71,6 +71,16 @@ _FAISS_MAGIC_V1 = b"CHRONOFAISS1"  # the same fields as a header before the FAIS
 _CRC_CHUNK = 64 << 20
 _SPAN_BITS = 10  # up to 1,024 spans per passage
 _SQL_CHUNK = 900  # stay under SQLite's default limit of bound parameters
+
+
+def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
+    """``(chunk, "?,?,...")`` pairs for ``IN (...)`` queries of at most ``_SQL_CHUNK`` bound values."""
+    for start in range(0, len(values), _SQL_CHUNK):
+        chunk = values[start : start + _SQL_CHUNK]
+        chunk = chunk.tolist() if isinstance(chunk, np.ndarray) else list(chunk)
+        yield chunk, ",".join("?" * len(chunk))
+
+
 _SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
 _IVF_MIN_VECTORS = 10_000  # below this an IVF index is not worth training: keep exact search
 
@@ -798,9 +808,7 @@ class ChronoDocumentStore:
     def _existing_rowids(self, ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), _SQL_CHUNK):
-            chunk = unique[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(unique):
             for doc_id, rowid in self._conn.execute(
                 f"SELECT id, rowid FROM passages WHERE id IN ({marks})", chunk
             ):
@@ -810,9 +818,7 @@ class ChronoDocumentStore:
     def _delete_rowids(self, rowids: list[int]) -> list[int]:
         """Delete rows (inside the caller's transaction); returns the rowids that had vectors."""
         with_vectors: list[int] = []
-        for start in range(0, len(rowids), _SQL_CHUNK):
-            chunk = rowids[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(rowids):
             with_vectors.extend(
                 r[0]
                 for r in self._conn.execute(
@@ -945,10 +951,8 @@ class ChronoDocumentStore:
         """
         found: dict[str, Document] = {}
         with self._lock:
-            for start in range(0, len(ids), _SQL_CHUNK):
-                chunk = ids[start : start + _SQL_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                column = "vector" if return_embedding else "NULL"
+            column = "vector" if return_embedding else "NULL"
+            for chunk, marks in _in_chunks(ids):
                 for pid, data, vector in self._conn.execute(
                     f"SELECT id, data, {column} FROM passages WHERE id IN ({marks})", chunk
                 ):
@@ -1076,9 +1080,7 @@ class ChronoDocumentStore:
 
     def _rows_by_rowid(self, rowids: np.ndarray, columns: str) -> list[tuple]:
         rows: list[tuple] = []
-        for start in range(0, len(rowids), _SQL_CHUNK):
-            chunk = rowids[start : start + _SQL_CHUNK].tolist()
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(rowids):
             rows.extend(
                 self._conn.execute(f"SELECT rowid, {columns} FROM passages WHERE rowid IN ({marks})", chunk)
             )
@@ -1191,9 +1193,7 @@ class ChronoDocumentStore:
         if isinstance(inner, faiss.IndexFlat):
             return self._index.reconstruct_batch(candidates)
         vectors = []
-        for start in range(0, len(candidates), _SQL_CHUNK):
-            chunk = candidates[start : start + _SQL_CHUNK].tolist()
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(candidates):
             by_id = dict(
                 self._conn.execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", chunk)
             )
@@ -1229,9 +1229,7 @@ class ChronoDocumentStore:
         """
         found: dict[int, str] = {}
         with self._lock:
-            for start in range(0, len(rowids), _SQL_CHUNK):
-                chunk = rowids[start : start + _SQL_CHUNK]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in _in_chunks(rowids):
                 found.update(
                     self._conn.execute(f"SELECT rowid, id FROM passages WHERE rowid IN ({marks})", chunk)
                 )
