@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +117,10 @@ class ExtractiveAnswerer:
             candidate = self._passage_candidate(doc, rank, (kind, nouns), asked, question_words, constraint)
             if candidate is not None:
                 candidates.append(candidate)
+        names = [name for candidate in candidates for name in candidate.pop("_names")]
+        texts = [doc.content or "" for doc in documents[: self.max_passages]]
+        for candidate in candidates:
+            candidate["answer"] = _full_name(_strip_possessive(candidate["answer"], texts), names)
         # The ranker's order counts (its temporal score saw the whole passage); the sentence fit breaks ties.
         candidates.sort(key=lambda item: (-item["score"], item["passage"]))
         reply = candidates[0]["answer"] if candidates else NO_ANSWER
@@ -138,24 +143,20 @@ class ExtractiveAnswerer:
         sentences = split_sentences(doc, parsed)
         kind, nouns = asked_type
         spans = self._typed_spans(parsed, kind, question_words, sentences, nouns)
-        best: tuple[float, Sentence, _Span | None] | None = None
+        best: tuple[float, Sentence, _Span] | None = None
         for sentence in sentences:
-            fit = interval_fit(sentence.intervals, constraint)
             overlap = len(asked & content_words(sentence.text)) / max(1, len(asked))
-            inside = [span for span in spans if sentence.char_start <= span.char_start < sentence.char_end]
-            has_span = (1.0 if inside[0].rank[0] == 0 else 0.6) if inside else 0.0
-            score = 1.0 * fit + 0.6 * overlap + 0.5 * has_span - (0.15 if sentence.inherited else 0.0)
-            if best is None or score > best[0]:
-                best = (score, sentence, inside[0] if inside else None)
+            sentence_score = 0.6 * overlap - (0.15 if sentence.inherited else 0.0)
+            for span in spans:
+                if not sentence.char_start <= span.char_start < sentence.char_end:
+                    continue
+                fits = _span_time_fit(span, sentence, constraint) + _span_type_fit(span, kind)
+                score = sentence_score + fits
+                if best is None or score > best[0]:
+                    best = (score, sentence, span)
         if best is None:
             return None
         score, sentence, span = best
-        if span is not None:
-            span = _closest_to_time(spans, span, sentence, constraint)
-        elif spans:
-            span = spans[0]
-        else:
-            return None
         fitting = [
             interval for interval in sentence.intervals if interval_fit([interval], constraint) >= 0.99
         ]
@@ -172,6 +173,7 @@ class ExtractiveAnswerer:
             "fit": fit,
             # A rank prior so a weak later passage does not outvote the ranker's choice.
             "score": score / 2.6 + 1.0 / (rank + 1),
+            "_names": [span.text for span in spans if span.label == "PERSON" and " " in span.text],
         }
 
     def _typed_spans(
@@ -202,26 +204,54 @@ class ExtractiveAnswerer:
         return sorted(spans, key=lambda span: span.rank)
 
 
-def _closest_to_time(
-    spans: list[_Span], first: _Span, sentence: Sentence, constraint: TemporalConstraint | None
-) -> _Span:
-    """Among the sentence's spans with the best label, the one nearest a time span that fits the asked time
-    ("joined X in 2004 and Y in 2009": the 2009 question wants Y)."""
-    anchors = [
-        (start + end) / 2
-        for start, end, interval in sentence.mentions
-        if interval_fit([interval], constraint) > 0
-    ]
-    same = [
-        span
-        for span in spans
-        if span.rank == first.rank and sentence.char_start <= span.char_start < sentence.char_end
-    ]
-    if not anchors or len(same) < 2:
-        return first
-    return min(
-        same, key=lambda span: min(abs((span.char_start + span.char_end) / 2 - anchor) for anchor in anchors)
-    )
+def _span_time_fit(span: _Span, sentence: Sentence, constraint: TemporalConstraint | None) -> float:
+    """How well the time written next to a span fits the asked time, in [0, 1].
+
+    The nearest time mention speaks for the span ("joined X in 2004 and Y in 2009": the 2009 question
+    wants Y); the sentence's other mentions count for less, as do times inherited from the sentence before.
+    """
+    sentence_fit = interval_fit(sentence.intervals, constraint)
+    if constraint is None or constraint.interval is None or not sentence.mentions:
+        return sentence_fit
+    centre = (span.char_start + span.char_end) / 2
+
+    def distance(mention: tuple[int, int, Any]) -> float:
+        start, end, _ = mention
+        return 0.0 if start <= centre <= end else min(abs(centre - start), abs(centre - end))
+
+    nearest = min(sentence.mentions, key=distance)
+    nearest_fit = interval_fit([nearest[2]], constraint)
+    return 0.7 * max(nearest_fit, 0.8 * sentence_fit if sentence_fit >= 0.8 else 0.0) + 0.3 * sentence_fit
+
+
+def _span_type_fit(span: _Span, kind: str) -> float:
+    """How surely a span is of the asked type: naming the asked noun counts most, then the label's rank."""
+    names_noun, label_rank = span.rank
+    labels = ANSWER_LABELS.get(kind, ())
+    by_label = 1.0 - 0.5 * label_rank / max(1, len(labels))
+    return 0.5 * (1.0 if names_noun == 0 else 0.7 * by_label)
+
+
+def _strip_possessive(answer: str, texts: list[str]) -> str:
+    """Strip a possessive: "Chelsea's" -> "Chelsea"; also "Chelseas" where a text lost its apostrophes
+    (as TimeQA's did) and the bare name is written elsewhere in the read passages."""
+    for suffix in ("'s", "\u2019s"):
+        if answer.endswith(suffix):
+            return answer[: -len(suffix)]
+    words = answer.split()
+    if not words or len(words[-1]) < 4 or not words[-1].endswith("s") or not words[-1][0].isupper():
+        return answer
+    stem = answer[:-1]
+    bare = re.compile(rf"\b{re.escape(stem)}\b(?!s)")
+    return stem if any(bare.search(text) for text in texts) else answer
+
+
+def _full_name(answer: str, names: list[str]) -> str:
+    """A surname alone ("Henn") becomes the full name the passages give ("Jürgen Henn")."""
+    if " " in answer or not answer[:1].isupper():
+        return answer
+    longer = [name for name in names if name.endswith(" " + answer) and len(name.split()) <= 4]
+    return max(longer, key=len) if longer else answer
 
 
 def _date_text(parsed: Any, sentence: Sentence) -> str:

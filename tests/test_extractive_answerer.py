@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 from haystack import Document
 
+from chronorag.evals.metrics import normalize_answer as normalize
 from chronorag.pipeline.evidence import answer_contains, question_type
-from chronorag.pipeline.extractive_answerer import NO_ANSWER, ExtractiveAnswerer
+from chronorag.pipeline.extractive_answerer import NO_ANSWER, ExtractiveAnswerer, _strip_possessive
 from chronorag.temporal import decompose
 
 REFERENCE = date(2024, 1, 1)
@@ -128,3 +129,31 @@ def test_run_skips_the_question_subject(answerer):
 def test_run_without_documents_says_so(answerer):
     result = answerer.run(query="Who won?", documents=[])
     assert result == {"replies": [NO_ANSWER], "candidates": []}
+
+
+def test_run_picks_the_name_written_next_to_the_asked_time(answerer):
+    # One sentence, two clubs: the span nearest the fitting year wins, not the first one in the sentence.
+    doc = _doc("He joined Fulham in 2011 and signed for Stoke City in 2014.", "Steve Sidwell")
+    question = "Which club did Steve Sidwell play for in 2014?"
+    result = answerer.run(query=question, documents=[doc], constraint=decompose(question, as_of=REFERENCE))
+    assert normalize(result["replies"][0]) == "stoke city", result["candidates"]
+
+
+def test_run_completes_a_surname_to_the_full_name(answerer):
+    doc = _doc(
+        "Jürgen Henn was appointed head coach in August 2018. Under Henn , the club won the 2019 title.",
+        "FC Flora",
+    )
+    question = "Who coached FC Flora in 2019?"
+    result = answerer.run(query=question, documents=[doc], constraint=decompose(question, as_of=REFERENCE))
+    assert result["replies"][0] == "Jürgen Henn", result["candidates"]
+
+
+def test_possessive_is_stripped_even_without_its_apostrophe():
+    texts = ["He returned to Chelsea in 2007.", "He struggled in Chelseas first team."]
+    assert _strip_possessive("Chelsea's", texts) == "Chelsea"
+    assert _strip_possessive("Chelseas", texts) == "Chelsea"
+    # A plural name is kept when its bare form is not written anywhere.
+    assert _strip_possessive("Cousins Properties", ["Cousins Properties bought the tower."]) == (
+        "Cousins Properties"
+    )
