@@ -8,11 +8,15 @@ Measured per mode:
 - ``warm``: the same call again (question and sentences cached): the ranking arithmetic alone. A new
   question over cached passages adds one question encoding (~10-30 ms here).
 
-``hybrid_no_sentence_level`` is the hybrid with ``sentence_candidates=0`` (stored passage embeddings,
-BM25 and time only): nothing to encode but the question.
+``hybrid`` is the default (sentence level for the 10 best candidates by the cheap signals, at most 16
+of their sentences encoded: ``sentence_budget``); ``hybrid_all_sentences_of_10`` encodes every sentence of
+those 10 (the previous default), ``hybrid_budget_8`` at most 8, ``hybrid_no_sentence_level`` none
+(``sentence_candidates=0``: stored passage embeddings, BM25 and time only, nothing to encode but the
+question). Configurations are interleaved question by question and the load average is recorded: the
+machine is shared, so compare configurations within one run.
 
-Also a breakdown of one cold call over every sentence of the 100 passages (MRAG mode's work):
-encoding, BM25, temporal scoring. Writes
+Also a breakdown of cold default calls (question encoding, sentence encoding, BM25, temporal scoring)
+and, for scale, encoding every sentence of the 100 passages (MRAG mode's work). Writes
 ``benchmarks/results/rankers_speed.json``. Run from the repository root:
 ``OMP_NUM_THREADS=1 python benchmarks/bench_ranker.py``.
 """
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--passages", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--configs", default="", help="comma-separated subset of the configurations")
     args = parser.parse_args(argv)
     configure_threads()
     encoder = get_sentence_transformer(device="cpu")
@@ -88,66 +93,113 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads": __import__("torch").get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
-        "load_average_at_start": os.getloadavg()[0],
+        "load_average_at_start": round(os.getloadavg()[0], 2),
     }
     configs = {
         "hybrid": {"mode": "hybrid"},
+        "hybrid_all_sentences_of_10": {"mode": "hybrid", "sentence_budget": None},
+        "hybrid_budget_8": {"mode": "hybrid", "sentence_budget": 8},
         "hybrid_no_sentence_level": {"mode": "hybrid", "sentence_candidates": 0},
-        "mrag": {"mode": "mrag"},
         "semantic": {"mode": "semantic"},
+        "mrag": {"mode": "mrag"},
     }
+    if args.configs:
+        configs = {name: params for name, params in configs.items() if name in args.configs.split(",")}
+    rankers = {}
     for mode, params in configs.items():
         ranker = SemanticTemporalRanker(cross_encoder=None, device="cpu", **params)
         ranker.warm_up()
         ranker.run(questions[0], docs, constraints[0])  # load everything once
-        cold, warm = [], []
-        for question, constraint in zip(questions[1:], constraints[1:], strict=True):
+        rankers[mode] = ranker
+    timings: dict[str, dict[str, list[float]]] = {mode: {"cold": [], "warm": []} for mode in configs}
+    loads = []
+    # Interleaved: every question is ranked by every configuration in turn, so a change in the machine's
+    # load (other processes) touches them all alike.
+    for question, constraint in zip(questions[1:], constraints[1:], strict=True):
+        loads.append(os.getloadavg()[0])
+        for mode, ranker in rankers.items():
             ranker.scorer._cache.clear()
             started = time.perf_counter()
             ranker.run(question, docs, constraint)
-            cold.append(1000 * (time.perf_counter() - started))
+            timings[mode]["cold"].append(1000 * (time.perf_counter() - started))
             started = time.perf_counter()
             ranker.run(question, docs, constraint)
-            warm.append(1000 * (time.perf_counter() - started))
+            timings[mode]["warm"].append(1000 * (time.perf_counter() - started))
+    for mode in rankers:
+        cold, warm = timings[mode]["cold"], timings[mode]["warm"]
         results[mode] = {
+            "params": configs[mode],
             "cold_p50_ms": round(statistics.median(cold), 1),
             "cold_p90_ms": round(percentile(cold, 90), 1),
             "warm_p50_ms": round(statistics.median(warm), 1),
             "warm_p90_ms": round(percentile(warm, 90), 1),
         }
-    results["breakdown_cold_ms"] = breakdown(docs, questions[1], constraints[1])
+    results["load_average_during"] = {
+        "min": round(min(loads), 2),
+        "median": round(statistics.median(loads), 2),
+        "max": round(max(loads), 2),
+    }
+    results["breakdown_cold_ms"] = breakdown(docs, questions[1:6], constraints[1:6])
+    results["load_average_at_end"] = round(os.getloadavg()[0], 2)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "rankers_speed.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
     return 0
 
 
-def breakdown(docs, question: str, constraint) -> dict[str, float]:
-    """Where one cold hybrid call spends its time."""
+def breakdown(docs, questions: list[str], constraints: list) -> dict[str, float]:
+    """Where a cold default hybrid call spends its time (medians over the questions): the question's
+    encoding, the sentences' encoding, the rest (BM25, temporal scoring, combination); and, for
+    scale, encoding every sentence of the 100 passages (MRAG mode's work)."""
     ranker = SemanticTemporalRanker(cross_encoder=None, device="cpu")
     ranker.warm_up()
     scorer = ranker.scorer
-    scorer._cache.clear()
-    sentences = [scorer._sentences(doc) for doc in docs]
-    flat = [s for group in sentences for s in group if len(group) > 1]
-    started = time.perf_counter()
-    scorer.encode([constraint.content or question, *flat])
-    encode_ms = 1000 * (time.perf_counter() - started)
-    started = time.perf_counter()
-    bm25_scores(constraint.content or question, [passage_text(doc) for doc in docs])
-    bm25_ms = 1000 * (time.perf_counter() - started)
+    encode = scorer.encode
+    calls: list[tuple[int, float]] = []
+
+    def timed(texts: list[str]):
+        started = time.perf_counter()
+        vectors = encode(texts)
+        calls.append((len(texts), 1000 * (time.perf_counter() - started)))
+        return vectors
+
+    scorer.encode = timed
+    parts: dict[str, list[float]] = {"total": [], "question": [], "sentences": [], "count": [], "bm25": []}
+    for question, constraint in zip(questions, constraints, strict=True):
+        scorer._cache.clear()
+        calls.clear()
+        started = time.perf_counter()
+        ranker.run(question, docs, constraint)
+        parts["total"].append(1000 * (time.perf_counter() - started))
+        parts["question"].append(calls[0][1])
+        parts["sentences"].append(sum(ms for _, ms in calls[1:]))
+        parts["count"].append(sum(n for n, _ in calls[1:]))
+        started = time.perf_counter()
+        bm25_scores(constraint.content or question, [passage_text(doc) for doc in docs])
+        parts["bm25"].append(1000 * (time.perf_counter() - started))
+    scorer.encode = encode
     started = time.perf_counter()
     scores = [
-        score_passage([TimeMention.from_dict(s) for s in doc.meta["time_spans"]], None, constraint)
+        score_passage([TimeMention.from_dict(s) for s in doc.meta["time_spans"]], None, constraints[0])
         for doc in docs
     ]
-    apply_ordinal(scores, constraint)
+    apply_ordinal(scores, constraints[0])
     temporal_ms = 1000 * (time.perf_counter() - started)
+    every = [s for doc in docs for s in (lambda g: g if len(g) > 1 else [])(scorer._sentences(doc))]
+    scorer._cache.clear()
+    started = time.perf_counter()
+    scorer.encode(every)
+    every_ms = 1000 * (time.perf_counter() - started)
+    median = statistics.median
     return {
-        "encode_question_and_all_sentences": round(encode_ms, 1),
-        "sentences_encoded": len(flat),
-        "bm25": round(bm25_ms, 1),
+        "default_hybrid_total": round(median(parts["total"]), 1),
+        "encode_question": round(median(parts["question"]), 1),
+        "encode_sentences": round(median(parts["sentences"]), 1),
+        "sentences_encoded": median(parts["count"]),
+        "bm25": round(median(parts["bm25"]), 1),
         "temporal": round(temporal_ms, 1),
+        "encode_every_sentence_of_100_passages": round(every_ms, 1),
+        "sentences_in_100_passages": len(every),
     }
 
 

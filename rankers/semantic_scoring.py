@@ -14,8 +14,13 @@ When a local CrossEncoder folder is configured it replaces the bi-encoder for th
 sentence signals; its logits go through a sigmoid, never a linear coefficient, so negative logits
 stay ordered correctly.
 
-Sentence embeddings are cached (LRU by text) and encoded in one batched call per ``score`` call:
-reranking the same candidates again costs only the question's embedding.
+Sentence embeddings are cached (LRU by text) and encoded in one call per ``score`` call, in
+length-sorted batches of ``ENCODE_BATCH`` (little padding): reranking the same candidates again costs only
+the question's embedding. Encoding sentences is what dominates a cold call (the transformer's cost grows
+with the tokens it sees, ~0.1-0.2 ms per token on two CPU cores), so the bi-encoder path bounds it twice:
+only the ``sentence_candidates`` passages best by the cheap signals (stored passage embedding + BM25) are
+split into sentences, and of their sentences only ``sentence_budget`` are encoded, chosen by the same
+cheap signals at sentence level (each chosen passage keeps at least its lexically best sentence).
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ _STOPWORDS = frozenset(
     ]
 )
 MAX_SENTENCES = 16
+# Length-sorted mini-batches: one batch of 64 pads every sentence to the longest (~2x the tokens).
+ENCODE_BATCH = 8
 
 
 def passage_text(document: Document) -> str:
@@ -236,7 +243,7 @@ class SemanticScorer:
         if missing:
             vectors = self._encoder.encode(
                 missing,
-                batch_size=64,
+                batch_size=ENCODE_BATCH,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
@@ -272,7 +279,11 @@ class SemanticScorer:
 
     # --- scoring --------------------------------------------------------------------------
     def score(
-        self, query: str, documents: list[Document], sentence_candidates: int | None = None
+        self,
+        query: str,
+        documents: list[Document],
+        sentence_candidates: int | None = None,
+        sentence_budget: int | None = None,
     ) -> list[SemanticEvidence]:
         """Semantic evidence for every passage.
 
@@ -280,6 +291,9 @@ class SemanticScorer:
         :param documents: candidate passages.
         :param sentence_candidates: bi-encoder only: score sentences of this many passages (the best by
             passage similarity and BM25); ``None``: of all of them.
+        :param sentence_budget: bi-encoder only: encode at most this many of those passages' sentences,
+            the best by passage prescore + sentence BM25 (every such passage keeps its lexically best
+            one); ``None``: all of them. A passage's sentence score is its best *encoded* sentence.
         :returns: one :class:`SemanticEvidence` per document, in order.
         """
         if not documents:
@@ -295,7 +309,7 @@ class SemanticScorer:
             sentence_sim = [_sigmoid(raw) for raw in sentence_raw]
         else:
             passage_raw, sentence_raw, sentences = self._bi_scores(
-                query, documents, texts, sentences, lexical, sentence_candidates
+                query, documents, texts, sentences, lexical, sentence_candidates, sentence_budget
             )
             passage_sim = np.clip(passage_raw, 0.0, 1.0)
             sentence_sim = [np.clip(raw, 0.0, 1.0) for raw in sentence_raw]
@@ -333,28 +347,35 @@ class SemanticScorer:
         sentences: list[list[str]],
         lexical: np.ndarray,
         sentence_candidates: int | None,
+        sentence_budget: int | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
         query_vector = self.encode([query])[0]
         passage_vectors = self._passage_vectors(documents, texts)
         passage_raw = passage_vectors @ query_vector
         # Sentence embeddings dominate the cost: only the best passages by the cheap signals (stored
         # passage embedding + BM25) get them; the others keep their passage score as "best sentence".
+        w_passage, _, w_lexical = self.weights
+        prescore = w_passage * np.clip(passage_raw, 0, 1) + w_lexical * lexical
         chosen = set(range(len(documents)))
         if sentence_candidates is not None and sentence_candidates < len(documents):
-            w_passage, _, w_lexical = self.weights
-            prescore = w_passage * np.clip(passage_raw, 0, 1) + w_lexical * lexical
             chosen = set(np.argsort(-prescore, kind="stable")[:sentence_candidates].tolist())
-        # One batched encode for every sentence not cached yet.
-        flat = [s for i, group in enumerate(sentences) if i in chosen and len(group) > 1 for s in group]
+        pool = [(i, j) for i in sorted(chosen) if len(sentences[i]) > 1 for j in range(len(sentences[i]))]
+        pool = _within_budget(query, pool, sentences, prescore, sentence_budget)
+        keep: dict[int, list[int]] = {}
+        for i, j in pool:
+            keep.setdefault(i, []).append(j)
+        # One call for every kept sentence not cached yet.
+        flat = [sentences[i][j] for i, j in pool]
         sentence_vectors = self.encode(flat) if flat else np.zeros((0, passage_vectors.shape[1]), np.float32)
         sentence_raw: list[np.ndarray] = []
         scored: list[list[str]] = []
         offset = 0
         for i, group in enumerate(sentences):
-            if i in chosen and len(group) > 1:
-                sentence_raw.append(sentence_vectors[offset : offset + len(group)] @ query_vector)
-                scored.append(group)
-                offset += len(group)
+            if i in keep:
+                count = len(keep[i])
+                sentence_raw.append(sentence_vectors[offset : offset + count] @ query_vector)
+                scored.append([group[j] for j in keep[i]])
+                offset += count
             else:
                 # A one-sentence (or unchosen) passage is scored as a whole: no second embedding.
                 sentence_raw.append(np.array([passage_raw[i]], dtype=np.float32))
@@ -384,6 +405,36 @@ class SemanticScorer:
             sentence_raw.append(logits[offset : offset + len(group)])
             offset += len(group)
         return passage_raw, sentence_raw
+
+
+def _within_budget(
+    query: str,
+    pool: list[tuple[int, int]],
+    sentences: list[list[str]],
+    prescore: np.ndarray,
+    budget: int | None,
+) -> list[tuple[int, int]]:
+    """The (passage, sentence) pairs to encode: all of them, or ``budget`` chosen by a cheap pre-score.
+
+    The pre-score is the passage's (stored-embedding cosine + BM25) plus the sentence's own BM25 among
+    the pooled sentences (names and numbers of the question): every passage first gets its lexically
+    best sentence (in passage order of pre-score), then the rest of the budget goes by pre-score.
+    """
+    if budget is None or len(pool) <= budget:
+        return pool
+    lexical = bm25_scores(query, [sentences[i][j] for i, j in pool])
+    lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
+    key = np.array([prescore[i] for i, _ in pool]) + 0.5 * lexical
+    order = np.argsort(-key, kind="stable").tolist()
+    best_of: dict[int, int] = {}
+    for index in order:
+        passage = pool[index][0]
+        if passage not in best_of or lexical[index] > lexical[best_of[passage]]:
+            best_of[passage] = index
+    first = set(best_of.values())
+    picked = [index for index in order if index in first][:budget]
+    picked += [index for index in order if index not in first][: budget - len(picked)]
+    return [pool[index] for index in sorted(picked)]
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

@@ -64,6 +64,7 @@ class SemanticTemporalRanker:
         drop_future: bool = True,
         extract_mode: str = "fast",
         sentence_candidates: int | None = 10,
+        sentence_budget: int | None = 16,
     ) -> None:
         """Create the ranker.
 
@@ -85,6 +86,9 @@ class SemanticTemporalRanker:
             best by stored passage embedding + BM25), to bound the cost; ``None``: all; 0: none (nothing to
             encode but the question: ~25 ms for 100 passages; TimeQA dev AR@1 49.6 with 0, 10 or 30). MRAG
             mode scores every sentence, as MRAG does.
+        :param sentence_budget: hybrid/semantic modes: of those passages' sentences, encode at most this
+            many, chosen by passage prescore + sentence BM25 (each passage keeps its lexically best one);
+            encoding sentences is what a cold call spends its time on. ``None``: all of them.
         :raises ValueError: on an unknown mode or negative weights.
         """
         if mode not in MODES:
@@ -107,6 +111,7 @@ class SemanticTemporalRanker:
         self.drop_future = drop_future
         self.extract_mode = extract_mode
         self.sentence_candidates = sentence_candidates
+        self.sentence_budget = sentence_budget
         self.scorer = SemanticScorer(
             embedding_model, cross_encoder, device, passage_weight, sentence_weight, lexical_weight
         )
@@ -133,6 +138,7 @@ class SemanticTemporalRanker:
             drop_future=self.drop_future,
             extract_mode=self.extract_mode,
             sentence_candidates=self.sentence_candidates,
+            sentence_budget=self.sentence_budget,
         )
 
     @classmethod
@@ -181,7 +187,9 @@ class SemanticTemporalRanker:
         if not documents:
             return []
         content = (constraint.content or "").strip() if constraint else ""
-        semantic = self.scorer.score(content or query, documents, self.sentence_candidates)
+        semantic = self.scorer.score(
+            content or query, documents, self.sentence_candidates, self.sentence_budget
+        )
         temporal = [score_passage(self._spans(doc), _published(doc), constraint) for doc in documents]
         temporal = apply_ordinal(temporal, constraint)
         constrained = (
@@ -216,7 +224,7 @@ class SemanticTemporalRanker:
 
     # --- semantic baseline -----------------------------------------------------------------
     def _rank_semantic(self, question: str, documents: list[Document]) -> list[Document]:
-        semantic = self.scorer.score(question, documents, self.sentence_candidates)
+        semantic = self.scorer.score(question, documents, self.sentence_candidates, self.sentence_budget)
         return [
             _explained(doc, sem.score, sem, None, None, "semantic mode: time is not scored")
             for doc, sem in zip(documents, semantic, strict=True)
