@@ -44,6 +44,8 @@ from chronorag.temporal.model import (
 # A span overlapping the asked interval always beats one that only comes close.
 OVERLAP_FLOOR = 0.8
 NEAR_CEILING = 0.6
+# A span marking the start or the end of the asked interval fits it this well (an exact match: 1).
+BOUNDARY_FIT = 0.6
 # Spans on the wrong side of a before/after boundary keep a little credit: extraction can be off.
 VIOLATION = 0.15
 # Passages with no usable time evidence under a constraint: below any overlap, above violations.
@@ -136,8 +138,10 @@ def _score_span(item: TimeMention, relation: Relation, target: Interval, unit: i
         relation = Relation.IN
     if span.overlaps(target):
         fit = _tightness(span, target, unit)
-        score = OVERLAP_FLOOR + (1.0 - OVERLAP_FLOOR) * fit
-        return TemporalScore(score, item, f"'{item.text}' overlaps {target} ({relation.value})", span.end_day)
+        boundary = _boundary_fit(span, target, unit)
+        score = OVERLAP_FLOOR + (1.0 - OVERLAP_FLOOR) * max(fit, boundary)
+        why = "starts or ends with" if boundary > fit else "overlaps"
+        return TemporalScore(score, item, f"'{item.text}' {why} {target} ({relation.value})", span.end_day)
     units = span.gap_days(target) / unit
     score = NEAR_CEILING / (1.0 + units)
     return TemporalScore(
@@ -227,6 +231,25 @@ def _tightness(span: Interval, target: Interval, unit: int) -> float:
     shared = max(end - start + 1, 1)
     longest = max(_length(span, unit), _length(target, unit))
     return min(shared / longest, 1.0)
+
+
+def _boundary_fit(span: Interval, target: Interval, unit: int) -> float:
+    """How well a span marks where the asked interval begins or ends ("In 1952 he emigrated" for "from
+    1952 to 2014"): ``BOUNDARY_FIT`` when its start (end) lies within one unit of the target's start
+    (end), 1.0 when both do, 0 otherwise or when the span is much longer than the target (a lifespan
+    that happens to end with it). A unit is the coarser of the two granularities ("1930" marks the
+    start of "Jul 1930 to Jul 1944")."""
+    if BOUNDARY_FIT <= 0 or target.start is None or target.end is None:
+        return 0.0
+    tolerance = max(unit, span.granularity.days)
+    if _length(target, unit) < 2 * tolerance or _length(span, unit) > _length(target, unit) + 2 * tolerance:
+        # A target of about one unit has no separate start and end ("in June 2010" and a "2010" span).
+        return 0.0
+    starts = span.start is not None and abs(span.start_day - target.start_day) < tolerance
+    ends = span.end is not None and abs(span.end_day - target.end_day) < tolerance
+    if starts and ends:
+        return 1.0
+    return BOUNDARY_FIT if starts or ends else 0.0
 
 
 def _length(interval: Interval, unit: int) -> int:
