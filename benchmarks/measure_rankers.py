@@ -389,6 +389,132 @@ def timeqa(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# --- the evaluation's own candidates (``chronorag eval timeqa``) -----------------------------------
+def prepare_eval(data: Path, store: Path, cache: Path, candidates: int = 20) -> list[dict[str, Any]]:
+    """Every answerable TimeQA dev question with the candidates ``chronorag eval timeqa`` reranks.
+
+    ``chronorag``: time-aware dense (content) + BM25 fused by RRF; ``dense``: dense on the full question
+    (what ``dense+semantic`` and ``mrag`` rerank); both ``candidates`` deep with their stored vectors, as
+    :class:`chronorag.evals.systems.SystemSuite` builds them. Cached (pickle) per store and depth.
+    """
+    import pickle
+
+    from chronorag.evals.loaders import load_timeqa
+    from chronorag.evals.systems import SystemSuite
+
+    questions = [q for q in load_timeqa(data).questions if q.answerable]
+    key = hashlib.sha1(
+        f"{store.resolve()}|{candidates}|{'|'.join(q.qid for q in questions)}".encode()
+    ).hexdigest()[:16]
+    path = cache / f"eval-candidates-{key}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    suite = SystemSuite(str(store), candidates=candidates)
+    items = []
+    started = time.time()
+    for question in questions:
+        query = suite.prepare(question)
+        constraint = query.constraint
+        dense = suite.dense.run(query_embedding=query.content_embedding.tolist(), constraint=constraint)
+        lexical = suite.bm25.run(query=constraint.content or question.question, constraint=constraint)
+        fused = suite.fusion.run(documents=[dense["documents"], lexical["documents"]])["documents"]
+        items.append(
+            {
+                "question": question,
+                "constraint": constraint,
+                "chronorag": suite._with_embeddings(fused),
+                "dense": suite._dense_candidates(query),
+            }
+        )
+    logger.info("eval candidates for %d questions in %.0f s", len(items), time.time() - started)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(items))
+    return items
+
+
+def prime_texts(ranker: SemanticTemporalRanker, documents: Sequence[Document], cache: Path) -> None:
+    """Fill the ranker's sentence-embedding cache with every sentence it may encode for ``documents``
+    (``cache/sentence-vectors.pkl`` keeps text -> vector across runs and variants)."""
+    import pickle
+
+    path = cache / "sentence-vectors.pkl"
+    known: dict[str, np.ndarray] = pickle.loads(path.read_bytes()) if path.exists() else {}
+    scorer = ranker.scorer
+    scorer.warm_up()
+    texts = list(dict.fromkeys(s for doc in documents for s in scorer._sentences(doc)))
+    missing = [text for text in texts if text not in known]
+    if missing:
+        started = time.time()
+        vectors = scorer._encoder.encode(
+            missing, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        known.update(zip(missing, vectors.astype(np.float32), strict=True))
+        logger.info("embedded %d sentences in %.0f s", len(missing), time.time() - started)
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(known))
+    scorer.cache_size = max(scorer.cache_size, len(texts) + 1000)
+    for text in texts:
+        scorer._cache[text] = known[text]
+
+
+def run_eval(
+    items: list[dict[str, Any]], rankers: dict[str, tuple[str, SemanticTemporalRanker]], cache: Path
+) -> dict[str, Any]:
+    """AR/ER@1/5 per system on the tuning half (even page positions), the check half and all questions.
+
+    :param rankers: name -> (candidate list ``"chronorag"`` or ``"dense"``, ranker).
+    """
+    page_position: dict[str, int] = {}
+    for item in items:
+        page_position.setdefault(item["question"].tags.get("page", ""), len(page_position))
+    for kind, ranker in rankers.values():
+        prime_texts(ranker, [doc for item in items for doc in item[kind]], cache)
+    rows: dict[str, dict[str, list[dict[str, float]]]] = {name: {"tune": [], "check": []} for name in rankers}
+    for item in items:
+        question = item["question"]
+        half = "tune" if page_position[question.tags.get("page", "")] % 2 == 0 else "check"
+        for name, (kind, ranker) in rankers.items():
+            docs = ranker.run(question.question, item[kind], item["constraint"], top_k=5)["documents"]
+            rows[name][half].append(ranked_metrics(question.answers, set(question.gold_ids), docs))
+    return {
+        name: {
+            "tune": mean_table(parts["tune"]),
+            "check": mean_table(parts["check"]),
+            "all": mean_table(parts["tune"] + parts["check"]),
+            "n": {"tune": len(parts["tune"]), "check": len(parts["check"])},
+        }
+        for name, parts in rows.items()
+    }
+
+
+def evaluation(args: argparse.Namespace) -> dict[str, Any]:
+    """The rankers on the evaluation's candidates: ``dense+semantic``, ``mrag`` and ``chronorag``'s hybrid."""
+    if not args.store:
+        raise SystemExit("--what eval needs --store (the TimeQA store built by chronorag eval timeqa)")
+    items = prepare_eval(args.data, Path(args.store), args.cache, args.candidates)
+    weights = json.loads(args.hybrid) if args.hybrid else {}
+    rankers = {
+        "dense+semantic": ("dense", SemanticTemporalRanker(mode="semantic", cross_encoder=None)),
+        "mrag": ("dense", SemanticTemporalRanker(mode="mrag", cross_encoder=None)),
+        "chronorag": ("chronorag", SemanticTemporalRanker(mode="hybrid", cross_encoder=None, **weights)),
+    }
+    if args.systems:
+        rankers = {name: value for name, value in rankers.items() if name in args.systems.split(",")}
+    started = time.time()
+    table = run_eval(items, rankers, args.cache)
+    return {
+        "data": "timeqa dev (chronorag eval timeqa's store and candidates)",
+        "candidates": args.candidates,
+        "questions": len(items),
+        "split": "tune: questions of pages at even positions; check: odd (held out)",
+        "hybrid_params": (
+            rankers["chronorag"][1].to_dict()["init_parameters"] if "chronorag" in rankers else None
+        ),
+        "results": table,
+        "seconds": round(time.time() - started, 1),
+    }
+
+
 # --- RealTimeQA -----------------------------------------------------------------------------------
 def run_realtimeqa(prepared: Any, systems: dict[str, tuple[Any, bool]], rows: list[int]) -> dict[str, Any]:
     """AR@5, gold-article R@5 and leak@5 per system; ``systems``: name -> (fusion module or None, as-of)."""
@@ -461,7 +587,9 @@ def realtimeqa(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", choices=["timeqa", "realtimeqa"], default="timeqa")
+    parser.add_argument("--what", choices=["timeqa", "realtimeqa", "eval"], default="timeqa")
+    parser.add_argument("--store", default="", help="the TimeQA store of chronorag eval (--what eval)")
+    parser.add_argument("--candidates", type=int, default=20, help="candidates per first stage (--what eval)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument(
         "--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "chronorag-rankers"
@@ -475,7 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     configure_threads()
-    result = timeqa(args) if args.what == "timeqa" else realtimeqa(args)
+    handlers = {"timeqa": timeqa, "realtimeqa": realtimeqa, "eval": evaluation}
+    result = handlers[args.what](args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else RESULTS / f"rankers_{args.what}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
