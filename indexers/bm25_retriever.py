@@ -23,8 +23,12 @@ class ChronoBM25Retriever(TimeAwareStoreRetriever):
     """
 
     def warm_up(self) -> None:
-        """Build or load the lexical index now rather than on the first query."""
+        """Build or load the lexical index now rather than on the first query (once: ``retrieve`` calls
+        every component's ``warm_up`` before each run, and a search here would cost as much as a query's)."""
+        if getattr(self, "_warmed_up", False):
+            return
         self.document_store.bm25_search("warm up", top_k=1)
+        self._warmed_up = True
 
     @component.output_types(documents=list[Document])
     def run(

@@ -55,10 +55,16 @@ from chronorag.indexers.errors import (
 )
 from chronorag.temporal.model import MAX_DAY, MIN_DAY, Interval
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 logger = logging.getLogger(__name__)
 
 SQLITE_FILE = "store.sqlite"
 FAISS_FILE = "vectors.faiss"
+LOCK_FILE = "store.lock"
 SCHEMA_VERSION = 2
 INDEX_TYPES = ("flat", "flat16", "ivf", "hnsw")
 DEFAULT_DIM = 384
@@ -79,6 +85,43 @@ def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
         chunk = values[start : start + _SQL_CHUNK]
         chunk = chunk.tolist() if isinstance(chunk, np.ndarray) else list(chunk)
         yield chunk, ",".join("?" * len(chunk))
+
+
+class _FolderLock:
+    """An exclusive ``flock`` on the store folder's ``store.lock``, shared by every process writing the store.
+
+    SQLite serialises commits by itself; this lock also covers what follows a commit (the FAISS file and
+    the derived lexical index), so two processes serving one store (``chronorag serve`` with several
+    workers) never interleave their writes or number two commits with the same generation. Re-entrant in
+    the thread that holds it; a no-op where ``fcntl`` is missing (one process per store there).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._mutex = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._mutex:
+            if self._depth == 0 and fcntl is not None:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    fd, self._fd = self._fd, None
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
 
 
 _SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
@@ -308,6 +351,10 @@ class ChronoDocumentStore:
 
         self._folder = Path(self.path)
         self._lock = threading.RLock()
+        # Taken after ``_lock`` (never before it): writes, index saves and lexical-index rebuilds.
+        self._folder_lock = _FolderLock(self._folder / LOCK_FILE)
+        self._pub_days: tuple[int, int | None, int | None] | None = None  # (generation, min, max)
+        self._num_gpus: int | None = None
         self._index: Any = None
         self._gpu_index: Any = None
         self._index_stale = False
@@ -546,7 +593,19 @@ class ChronoDocumentStore:
             self._save_index()
 
     def _save_index(self) -> None:
-        """Write the FAISS file atomically, then record its generation and checksum in SQLite."""
+        """Write the FAISS file atomically, then record its generation and checksum in SQLite.
+
+        Under the folder lock; an index behind the database (another process committed since this one
+        last looked) is not saved: that file is the other process's to write, and a file left behind by
+        a crash is rebuilt from SQLite on the next open anyway.
+        """
+        with self._folder_lock.held():
+            if int(self._info("generation") or 0) != self._generation:
+                self._dirty = False
+                return
+            self._save_index_locked()
+
+    def _save_index_locked(self) -> None:
         faiss = _faiss()
         target = self._folder / FAISS_FILE
         tmp = target.with_name(FAISS_FILE + ".tmp")
@@ -590,8 +649,10 @@ class ChronoDocumentStore:
     def _gpu_enabled(self) -> bool:
         if self.use_gpu is False or self.use_gpu == "false":
             return False
-        faiss = _faiss()
-        return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+        if self._num_gpus is None:  # asked once: the driver call costs more than a small search
+            faiss = _faiss()
+            self._num_gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+        return self._num_gpus > 0
 
     @property
     def device(self) -> str:
@@ -709,8 +770,9 @@ class ChronoDocumentStore:
         rows = [self._document_to_row(d) for d in documents]
         with self._lock:
             self._check_writable()
-            self._sync_with_disk()
-            return self._write_rows(documents, rows, policy, sources or {}, list(replace_sources))
+            with self._folder_lock.held():
+                self._sync_with_disk()
+                return self._write_rows(documents, rows, policy, sources or {}, list(replace_sources))
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -795,15 +857,29 @@ class ChronoDocumentStore:
                     "INSERT OR REPLACE INTO sources(doc_id, content_hash, passages) VALUES (?, ?, ?)",
                     (doc_id, content_hash, count),
                 )
-            self._generation += 1
-            self._set_info("generation", self._generation)
+            behind = self._next_generation()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             self._generation = int(self._info("generation") or 0)
             raise
-        self._apply_to_index(removed, added_ids, added_vectors)
+        if behind:
+            self._rebuild_index_locked(save=not self.read_only)
+        else:
+            self._apply_to_index(removed, added_ids, added_vectors)
         return len(chosen)
+
+    def _next_generation(self) -> bool:
+        """Number the write in progress (inside its transaction) from the database's own counter.
+
+        :returns: whether the in-memory index was behind the database (a commit this process did not see),
+            in which case the caller rebuilds it from SQLite rather than applying the write to it.
+        """
+        on_disk = int(self._info("generation") or 0)
+        behind = on_disk != self._generation
+        self._generation = on_disk + 1
+        self._set_info("generation", self._generation)
+        return behind
 
     def _existing_rowids(self, ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -878,11 +954,12 @@ class ChronoDocumentStore:
         """
         with self._lock:
             self._check_writable()
-            self._sync_with_disk()
-            rowids = list(self._existing_rowids(list(document_ids)).values())
-            if not rowids:
-                return
-            self._commit_deletion(lambda: self._delete_rowids(rowids))
+            with self._folder_lock.held():
+                self._sync_with_disk()
+                rowids = list(self._existing_rowids(list(document_ids)).values())
+                if not rowids:
+                    return
+                self._commit_deletion(lambda: self._delete_rowids(rowids))
 
     def delete_source(self, doc_id: str) -> int:
         """
@@ -893,16 +970,17 @@ class ChronoDocumentStore:
         """
         with self._lock:
             self._check_writable()
-            self._sync_with_disk()
-            count = self._conn.execute(
-                "SELECT count(*) FROM passages WHERE doc_id = ?", (doc_id,)
-            ).fetchone()[0]
 
             def delete() -> list[int]:
                 self._conn.execute("DELETE FROM sources WHERE doc_id = ?", (doc_id,))
                 return self._delete_where("doc_id = ?", [doc_id])
 
-            self._commit_deletion(delete)
+            with self._folder_lock.held():
+                self._sync_with_disk()
+                count = self._conn.execute(
+                    "SELECT count(*) FROM passages WHERE doc_id = ?", (doc_id,)
+                ).fetchone()[0]
+                self._commit_deletion(delete)
             return count
 
     def delete_all_documents(self) -> None:
@@ -916,22 +994,25 @@ class ChronoDocumentStore:
                 self._conn.execute("DELETE FROM passages")
                 return []
 
-            self._commit_deletion(delete)
-            self._index = self._new_index(np.zeros((0, self.dim), np.float32))
-            self._index_stale = False
+            with self._folder_lock.held():
+                self._commit_deletion(delete)
+                self._index = self._new_index(np.zeros((0, self.dim), np.float32))
+                self._index_stale = False
 
     def _commit_deletion(self, delete: Any) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             removed = delete()
-            self._generation += 1
-            self._set_info("generation", self._generation)
+            behind = self._next_generation()
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
             self._generation = int(self._info("generation") or 0)
             raise
-        self._apply_to_index(removed, [], [])
+        if behind:
+            self._rebuild_index_locked(save=True)
+        else:
+            self._apply_to_index(removed, [], [])
 
     # ------------------------------------------------------------------ reading helpers
     def _row_to_document(self, data: str, vector: bytes | None, score: float | None = None) -> Document:
@@ -1057,8 +1138,13 @@ class ChronoDocumentStore:
         every rowid as a pre-filter would cost more than the search it restricts."""
         if before is None and after is None:
             return before, after
-        # MIN/MAX over an indexed column are single index lookups in SQLite.
-        low, high = self._conn.execute("SELECT MIN(pub_day), MAX(pub_day) FROM passages").fetchone()
+        if self._pub_days is None or self._pub_days[0] != self._generation:
+            # One index lookup each, as separate subqueries: SQLite answers "SELECT MIN(x), MAX(x)" by a scan.
+            low, high = self._conn.execute(
+                "SELECT (SELECT MIN(pub_day) FROM passages), (SELECT MAX(pub_day) FROM passages)"
+            ).fetchone()
+            self._pub_days = (self._generation, low, high)
+        _, low, high = self._pub_days
         if before is not None and (high is None or before.toordinal() >= high):
             before = None
         if after is not None and (low is None or after.toordinal() <= low):
@@ -1261,7 +1347,17 @@ class ChronoDocumentStore:
 
         with self._lock:
             self._sync_with_disk()
-            bm25 = BM25Index.for_store(self)
+            cached = getattr(self, "_bm25_cache", None)
+            if cached is not None and cached.generation == self._generation:
+                bm25 = cached
+            elif self.read_only:
+                bm25 = BM25Index.for_store(self)
+            else:
+                # Loading or rebuilding (and saving) ``bm25/``: one process at a time, so a second worker
+                # loads what the first one saved instead of racing it on the same temp folder.
+                with self._folder_lock.held():
+                    self._sync_with_disk()
+                    bm25 = BM25Index.for_store(self)
             restricted = filters or time_window or published_on_or_before or published_on_or_after
             # BM25 covers passages without vectors too.
             candidates = (
@@ -1299,16 +1395,17 @@ class ChronoDocumentStore:
         with self._lock:
             if self.read_only:
                 return
-            if self._index_stale:
-                self._rebuild_index_locked(save=True)
-            elif self._dirty:
-                self._save_index()
-            if (
-                self.index_type == "ivf"
-                and self._index.ntotal >= _IVF_MIN_VECTORS
-                and self.actual_index_type == "flat"
-            ):
-                self._rebuild_index_locked(save=True)
+            with self._folder_lock.held():
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._index_stale:
+            self._rebuild_index_locked(save=True)
+        elif self._dirty:
+            self._save_index()
+        ivf_due = self.index_type == "ivf" and self._index.ntotal >= _IVF_MIN_VECTORS
+        if ivf_due and self.actual_index_type == "flat":
+            self._rebuild_index_locked(save=True)
 
     def close(self) -> None:
         """Save pending index changes and close the database."""
@@ -1327,7 +1424,9 @@ class ChronoDocumentStore:
         """
         with self._lock:
             self._check_writable()
-            self._rebuild_index_locked(save=True)
+            with self._folder_lock.held():
+                self._sync_with_disk()
+                self._rebuild_index_locked(save=True)
             return int(self._index.ntotal)
 
     @property
