@@ -7,7 +7,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from chronorag.pipeline.evidence import format_interval, matched_sentence, normalize_answer
+from chronorag.pipeline.evidence import format_interval, matched_sentence, normalize_answer, unsupported_words
 from chronorag.pipeline.extractive_answerer import NO_ANSWER
 from chronorag.temporal.model import TemporalConstraint
 
@@ -36,7 +36,11 @@ class ChronoAnswerBuilder:
     """
 
     def __init__(
-        self, snippet_chars: int = 240, max_answer_chars: int = 400, explain_conflicts: bool = True
+        self,
+        snippet_chars: int = 240,
+        max_answer_chars: int = 400,
+        explain_conflicts: bool = True,
+        max_unsupported: float = 0.25,
     ) -> None:
         """
         Create the builder.
@@ -44,10 +48,15 @@ class ChronoAnswerBuilder:
         :param snippet_chars: the longest citation snippet.
         :param max_answer_chars: replies are cut (at a sentence end when possible) to this length.
         :param explain_conflicts: add the temporal self-consistency note when passages disagree.
+        :param max_unsupported: the largest share of a reply's content words that the question and the
+            cited passages may lack; a reply with more is taken as invented and replaced by the
+            extractor's answer with its passage and time (small local LLMs embroider). 1.0 turns the
+            check off.
         """
         self.snippet_chars = snippet_chars
         self.max_answer_chars = max_answer_chars
         self.explain_conflicts = explain_conflicts
+        self.max_unsupported = max_unsupported
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -60,6 +69,7 @@ class ChronoAnswerBuilder:
             snippet_chars=self.snippet_chars,
             max_answer_chars=self.max_answer_chars,
             explain_conflicts=self.explain_conflicts,
+            max_unsupported=self.max_unsupported,
         )
 
     @classmethod
@@ -95,6 +105,8 @@ class ChronoAnswerBuilder:
         """
         candidates = candidates or []
         text = self._clean(replies[0]) if replies else ""
+        if text and candidates and not self._grounded(text, query, documents):
+            text = _extracted_answer(candidates[0])
         if not text:
             text = candidates[0]["answer"] if candidates else NO_ANSWER
         note = self._conflict_note(candidates, constraint) if self.explain_conflicts else None
@@ -113,6 +125,12 @@ class ChronoAnswerBuilder:
                 "constraint": constraint.to_dict() if constraint else None,
             }
         }
+
+    def _grounded(self, text: str, query: str, documents: list[Document]) -> bool:
+        titles = [str((doc.meta or {}).get("title") or "") for doc in documents]
+        evidence = [query, *titles, *(doc.content or "" for doc in documents)]
+        unsupported, checked = unsupported_words(text, evidence)
+        return not checked or len(unsupported) / checked <= self.max_unsupported
 
     def _clean(self, reply: str) -> str:
         # The first non-empty line is the answer; small models add "Explanation: ..." lines after it.
@@ -176,6 +194,12 @@ class ChronoAnswerBuilder:
             f"passage [{rival['passage']}] describes {rival['time']}: {rival['answer']})"
         )
         return best["answer"], why
+
+
+def _extracted_answer(candidate: dict[str, Any]) -> str:
+    """The extractor's answer, where and when it is written: "Mona Pedersen (passage [1], 2015–present)"."""
+    where = [f"passage [{candidate['passage']}]"] + ([candidate["time"]] if candidate.get("time") else [])
+    return f"{candidate['answer']} ({', '.join(where)})"
 
 
 def _float(value: Any) -> float | None:

@@ -267,6 +267,21 @@ def content_words(text: str) -> set[str]:
     return {word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS and not word.isdigit()}
 
 
+def unsupported_words(text: str, evidence: list[str]) -> tuple[list[str], int]:
+    """
+    The content words (numbers included) of `text` that no evidence text contains, for grounding checks.
+    A word counts as found when its first five letters begin a word of the evidence, so inflections
+    ("chaired" / "chair", "Norwegian" / "Norway") do not count as new claims.
+
+    :param text: a generated reply.
+    :param evidence: the texts the reply may rest on (passages, titles, the question).
+    :returns: the unsupported words and the number of content words checked.
+    """
+    found = {word[:5] for source in evidence for word in _WORD.findall(source.lower())}
+    checked = [word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS]
+    return [word for word in checked if word[:5] not in found], len(checked)
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
     words = re.sub(r"[^a-z0-9 ]", " ", text.lower()).split()

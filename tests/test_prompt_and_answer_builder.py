@@ -172,3 +172,32 @@ def test_snippet_drops_the_title_prefix_of_the_matched_sentence():
     )
     citation = ChronoAnswerBuilder().run(query="Q?", documents=[doc], replies=["A"])["answer"]["citations"][0]
     assert citation["snippet"] == "She attended Sehwa Girls High School ."
+
+
+def test_an_invented_reply_is_replaced_by_the_extracted_answer():
+    # Half of this reply's content words are in neither the question nor the passages: it is embroidery.
+    answer = ChronoAnswerBuilder(explain_conflicts=False).run(
+        query=QUESTION,
+        documents=_ranked(),
+        replies=["Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy."],
+        constraint=CONSTRAINT,
+        candidates=_candidates(),
+    )["answer"]["answer"]
+    assert answer == "Carlo Ancelotti (passage [1], 2009–2011)"
+
+
+def test_a_grounded_reply_is_kept_and_the_check_can_be_turned_off():
+    grounded = "Carlo Ancelotti managed Chelsea from 2009 to 2011."
+    invented = "Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy."
+    for builder, reply in (
+        (ChronoAnswerBuilder(), grounded),
+        (ChronoAnswerBuilder(max_unsupported=1.0), invented),
+    ):
+        answer = builder.run(
+            query=QUESTION,
+            documents=_ranked(),
+            replies=[reply],
+            constraint=CONSTRAINT,
+            candidates=_candidates(),
+        )["answer"]["answer"]
+        assert answer.startswith(reply)
