@@ -74,6 +74,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.service = service
+    # What a worker process needs to build the same app (``serve`` with several workers).
+    app.state.create_args = {"pipeline_path": pipeline_path, "store_path": store_path, "settings": settings}
     app.state.metrics = registry
     registry.register_gauge(
         "chronorag_store_passages", "Passages (Haystack documents) in the store.", service.passages_in_store

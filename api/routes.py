@@ -6,6 +6,7 @@ Pipeline and store calls are blocking (torch, FAISS, SQLite), so they run in the
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -89,7 +90,9 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     if not ready:
         response.status_code = 503
     count = await run_in_threadpool(service.passages_in_store) if ready else None
-    return ReadyResponse(ready=ready, status=service.state, error=service.error, passages_in_store=count)
+    return ReadyResponse(
+        ready=ready, status=service.state, error=service.error, passages_in_store=count, worker=os.getpid()
+    )
 
 
 @router.get(

@@ -369,6 +369,9 @@ class ReadyResponse(BaseModel):
     status: Literal["starting", "ready", "failed", "stopping"]
     error: str | None = Field(default=None, description="Why loading failed, when it did.")
     passages_in_store: int | None = None
+    worker: int | None = Field(
+        default=None, description="The answering worker's process id (servers may run several workers)."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -2,10 +2,19 @@
 
 The background form serves tests and the benchmark a real HTTP server on loopback, so they exercise
 the same sockets, middleware and shutdown path as production.
+
+Several worker processes (``CHRONORAG_API_WORKERS=2``): the pipeline is Python-heavy and holds the GIL
+for most of a request, so one process uses about one core however many threads serve it; a worker per
+core serves proportionally more. Each worker loads the pipeline (its own models and in-memory index,
+~0.7 GB) one after the other; they share the store, whose writes are serialised across processes by its
+folder lock, and each follows the others' commits (generation check per search). ``/metrics`` then
+describes the worker that answered the scrape.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import threading
 import time
@@ -16,15 +25,22 @@ from fastapi import FastAPI
 
 # In-flight requests get this long to finish after SIGTERM/SIGINT before connections are closed.
 GRACEFUL_SHUTDOWN_S = 30
+WORKERS_ENV = "CHRONORAG_API_WORKERS"
+# How the parent hands create_app's arguments to worker processes (they start from a fresh interpreter).
+_APP_SPEC_ENV = "CHRONORAG_API_APP_SPEC"
+_FACTORY = "chronorag.api.server:app_from_environment"
 
 
-def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def uvicorn_config(
+    app: FastAPI | str, host: str, port: int, log_level: str = "info", workers: int = 1
+) -> uvicorn.Config:
     """The uvicorn configuration shared by the CLI, tests and the benchmark.
 
-    :param app: the app from ``create_app``.
+    :param app: the app from ``create_app``, or (several workers) the import string of an app factory.
     :param host: interface to bind.
     :param port: TCP port (0 is not allowed here: pick one with :func:`free_port`).
     :param log_level: uvicorn's log level.
+    :param workers: worker processes (more than one needs ``app`` as a factory's import string).
     :returns: the config.
     """
     return uvicorn.Config(
@@ -34,21 +50,75 @@ def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") 
         log_level=log_level,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        # The pipeline is loaded once per process: several workers would load it several times.
-        workers=1,
+        workers=workers,
+        factory=isinstance(app, str),
         access_log=log_level == "debug",
     )
 
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+def worker_count(workers: int | None = None) -> int:
+    """
+    :param workers: the count asked for, or ``None`` to read ``CHRONORAG_API_WORKERS`` (default 1).
+    :returns: worker processes to run (at least 1).
+    :raises ValueError: when the environment variable is not an integer.
+    """
+    if workers is None:
+        value = os.environ.get(WORKERS_ENV, "").strip()
+        try:
+            workers = int(value) if value else 1
+        except ValueError as exc:
+            raise ValueError(f"{WORKERS_ENV} must be an integer, not {value!r}") from exc
+    return max(1, workers)
+
+
+def serve(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    workers: int | None = None,
+) -> None:
     """Serve in the foreground until SIGINT/SIGTERM, then shut down gracefully.
 
-    :param app: the app.
+    :param app: the app (from ``create_app``; with several workers each worker builds its own from the
+        same arguments).
     :param host: interface to bind.
     :param port: TCP port.
     :param log_level: uvicorn's log level.
+    :param workers: worker processes; ``None`` reads ``CHRONORAG_API_WORKERS`` (default 1).
     """
-    uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
+    count = worker_count(workers)
+    if count == 1:
+        uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    spec = app.state.create_args
+    os.environ[_APP_SPEC_ENV] = json.dumps(
+        {
+            "pipeline_path": spec["pipeline_path"],
+            "store_path": spec["store_path"],
+            "settings": spec["settings"].model_dump(mode="json"),
+        }
+    )
+    config = uvicorn_config(_FACTORY, host, port, log_level, workers=count)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory each worker process calls (``serve`` with several workers).
+
+    :returns: the app built from the arguments the parent's ``create_app`` was given.
+    """
+    from chronorag.api.app import create_app
+    from chronorag.api.settings import ApiSettings
+    from chronorag.models import configure_threads
+
+    configure_threads()
+    spec = json.loads(os.environ[_APP_SPEC_ENV])
+    app = create_app(spec["pipeline_path"], spec["store_path"], ApiSettings(**spec["settings"]))
+    app.state.service.serialise_loading = True
+    return app
 
 
 def free_port(host: str = "127.0.0.1") -> int:

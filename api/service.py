@@ -7,8 +7,12 @@ warm, and the pipeline routes answer 503 with ``Retry-After`` meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from chronorag.api.documents import DocumentWriter
@@ -16,7 +20,13 @@ from chronorag.api.errors import ApiError
 from chronorag.api.settings import ApiSettings
 from chronorag.indexers import ChronoDocumentStore
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 logger = logging.getLogger(__name__)
+LOAD_LOCK_FILE = "serve.lock"
 
 State = Literal["starting", "ready", "failed", "stopping"]
 
@@ -38,6 +48,9 @@ class ChronoService:
         self.pipeline: Any = None
         self.store: ChronoDocumentStore | None = None
         self.writer: DocumentWriter | None = None
+        # Worker processes of one server load one at a time: loading may build and save derived files
+        # beside the store (event index, lexical index), which two processes must not write at once.
+        self.serialise_loading = False
         self._loader: threading.Thread | None = None
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -50,8 +63,9 @@ class ChronoService:
         from chronorag.api.pipeline_bridge import embedder_for, load_pipeline, store_of, warm_up
 
         try:
-            pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
-            warm_up(pipeline)
+            with self._loading_turn():
+                pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
+                warm_up(pipeline)
             store = store_of(pipeline)
             self.writer = DocumentWriter(store, embedder_for(store))
             self.pipeline, self.store = pipeline, store
@@ -63,6 +77,21 @@ class ChronoService:
             logger.exception("loading the pipeline failed")
             self.error = f"{type(exc).__name__}: {exc}"
             self.state = "failed"
+
+    @contextlib.contextmanager
+    def _loading_turn(self) -> Iterator[None]:
+        """Hold ``serve.lock`` in the store folder while loading, when workers share the store."""
+        if not self.serialise_loading or fcntl is None:
+            yield
+            return
+        folder = Path(self.store_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOAD_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def close(self) -> None:
         """Stop: wait for the loader and any write in progress, then save and close the store."""

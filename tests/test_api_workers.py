@@ -1,0 +1,99 @@
+"""`chronorag serve` with two worker processes over one store: a write through one worker is seen by both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chronorag.api.server import WORKERS_ENV, free_port
+from chronorag.indexers import ChronoDocumentStore
+
+API_KEY = "workers-key-81b"
+KEY = {"X-API-Key": API_KEY}
+
+pytestmark = pytest.mark.slow  # two processes each load the pipeline (~20 s)
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, embedder) -> Path:
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
+    path = tmp_path_factory.mktemp("workers") / "store"
+    store = open_store_for(str(path), model_id, dim)
+    try:
+        source = shared_data / "timeqa" / "human_annotated_test.dev.json"
+        ingest([str(source)], store, embed, fmt="timeqa", limit=1, progress=False)
+    finally:
+        store.close()
+    return path
+
+
+def _fresh(url: str, method: str, path: str, **kwargs: object) -> httpx.Response:
+    # A new connection each time: the kernel hands it to either worker.
+    with httpx.Client(base_url=url, timeout=60) as http:
+        return http.request(method, path, **kwargs)
+
+
+def _wait_all_ready(url: str, process: subprocess.Popen, workers: int, timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    ready: set[int] = set()
+    while len(ready) < workers:
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, f"only workers {ready} became ready"
+        try:
+            response = _fresh(url, "GET", "/readyz")
+            if response.status_code == 200:
+                ready.add(response.json()["worker"])
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
+def test_two_workers_share_writes_and_shut_down_cleanly(small_store: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, WORKERS_ENV: "2", "CHRONORAG_API_KEY": API_KEY, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "chronorag.cli", "serve", "--store", str(small_store),
+               "--port", str(port), "--generator", "extractive", "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_all_ready(url, process, 2)
+        text = " ".join(f"In {1950 + i} the keeper of Varnholm light logged storm {i}." for i in range(9))
+        written = _fresh(
+            url,
+            "POST",
+            "/v1/documents",
+            json={"documents": [{"id": "varnholm", "title": "Varnholm", "text": text, "date": "1999-03-01"}]},
+            headers=KEY,
+        )
+        assert written.status_code == 200, written.text
+        passages = written.json()["passages_in_store"]
+        for _ in range(12):
+            assert _fresh(url, "GET", "/v1/documents/varnholm").status_code == 200
+            found = _fresh(url, "POST", "/v1/retrieve", json={"question": "Who logged storms at Varnholm?"})
+            assert found.status_code == 200, found.text
+            assert any(c["id"].startswith("varnholm#") for c in found.json()["citations"])
+            ready = _fresh(url, "GET", "/readyz").json()
+            assert ready["passages_in_store"] == passages
+        deleted = _fresh(url, "DELETE", "/v1/documents/varnholm", headers=KEY)
+        assert deleted.status_code == 200
+        for _ in range(12):
+            assert _fresh(url, "GET", "/v1/documents/varnholm").status_code == 404
+            found = _fresh(url, "POST", "/v1/retrieve", json={"question": "Who logged storms at Varnholm?"})
+            assert not any(c["id"].startswith("varnholm#") for c in found.json()["citations"])
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=120)[0].decode(errors="replace")
+    assert process.returncode == 0, output[-3000:]
+    store = ChronoDocumentStore(str(small_store))
+    try:
+        assert store.check() == []
+    finally:
+        store.close()
