@@ -9,11 +9,12 @@ Measured per mode:
   question over cached passages adds one question encoding (~10-30 ms here).
 
 ``hybrid`` is the default (sentence level for the 10 best candidates by the cheap signals, at most 16
-of their sentences encoded: ``sentence_budget``); ``hybrid_all_sentences_of_10`` encodes every sentence of
-those 10 (the previous default), ``hybrid_budget_8`` at most 8, ``hybrid_no_sentence_level`` none
-(``sentence_candidates=0``: stored passage embeddings, BM25 and time only, nothing to encode but the
-question). Configurations are interleaved question by question and the load average is recorded: the
-machine is shared, so compare configurations within one run.
+of their sentences encoded, ``sentence_budget``, by the int8 copy of MiniLM, ``sentence_int8``);
+``hybrid_fp32_sentences`` the same with the fp32 model; ``hybrid_all_sentences_of_10`` encodes every
+sentence of those 10 with fp32 (the previous default), ``hybrid_budget_8`` at most 8,
+``hybrid_no_sentence_level`` none (``sentence_candidates=0``: stored passage embeddings, BM25 and time
+only, nothing to encode but the question). Configurations are interleaved question by question and the
+load average is recorded: the machine is shared, so compare configurations within one run.
 
 Also a breakdown of cold default calls (question encoding, sentence encoding, BM25, temporal scoring)
 and, for scale, encoding every sentence of the 100 passages (MRAG mode's work). Writes
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     configs = {
         "hybrid": {"mode": "hybrid"},
-        "hybrid_all_sentences_of_10": {"mode": "hybrid", "sentence_budget": None},
+        "hybrid_all_sentences_of_10": {"mode": "hybrid", "sentence_budget": None, "sentence_int8": False},
+        "hybrid_fp32_sentences": {"mode": "hybrid", "sentence_int8": False},
         "hybrid_budget_8": {"mode": "hybrid", "sentence_budget": 8},
         "hybrid_no_sentence_level": {"mode": "hybrid", "sentence_candidates": 0},
         "semantic": {"mode": "semantic"},
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for question, constraint in zip(questions[1:], constraints[1:], strict=True):
         loads.append(os.getloadavg()[0])
         for mode, ranker in rankers.items():
-            ranker.scorer._cache.clear()
+            ranker.scorer.clear_cache()
             started = time.perf_counter()
             ranker.run(question, docs, constraint)
             timings[mode]["cold"].append(1000 * (time.perf_counter() - started))
@@ -157,16 +159,16 @@ def breakdown(docs, questions: list[str], constraints: list) -> dict[str, float]
     encode = scorer.encode
     calls: list[tuple[int, float]] = []
 
-    def timed(texts: list[str]):
+    def timed(texts: list[str], int8: bool = False):
         started = time.perf_counter()
-        vectors = encode(texts)
+        vectors = encode(texts, int8=int8)
         calls.append((len(texts), 1000 * (time.perf_counter() - started)))
         return vectors
 
     scorer.encode = timed
     parts: dict[str, list[float]] = {"total": [], "question": [], "sentences": [], "count": [], "bm25": []}
     for question, constraint in zip(questions, constraints, strict=True):
-        scorer._cache.clear()
+        scorer.clear_cache()
         calls.clear()
         started = time.perf_counter()
         ranker.run(question, docs, constraint)
@@ -186,9 +188,9 @@ def breakdown(docs, questions: list[str], constraints: list) -> dict[str, float]
     apply_ordinal(scores, constraints[0])
     temporal_ms = 1000 * (time.perf_counter() - started)
     every = [s for doc in docs for s in (lambda g: g if len(g) > 1 else [])(scorer._sentences(doc))]
-    scorer._cache.clear()
+    scorer.clear_cache()
     started = time.perf_counter()
-    scorer.encode(every)
+    scorer.encode(every)  # fp32, as MRAG mode
     every_ms = 1000 * (time.perf_counter() - started)
     median = statistics.median
     return {

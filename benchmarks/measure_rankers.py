@@ -224,6 +224,9 @@ def prepare_timeqa(data: Path, cache: Path) -> dict[str, Any]:
 
 def prime_sentences(ranker: SemanticTemporalRanker, passages: list[Document], cache: Path) -> None:
     """Fill the ranker's sentence-embedding cache for the whole corpus in one cached batch."""
+    if uses_int8(ranker):
+        prime_texts(ranker, [doc for doc in passages if len(split_sentences(doc.content or "")) > 1], cache)
+        return
     sentences = []
     for doc in passages:
         title = doc.meta.get("title") or ""
@@ -432,12 +435,19 @@ def prepare_eval(data: Path, store: Path, cache: Path, candidates: int = 20) -> 
     return items
 
 
+def uses_int8(ranker: SemanticTemporalRanker) -> bool:
+    """Whether the ranker encodes sentences with the int8 copy of the bi-encoder."""
+    return bool(ranker._int8 and ranker.scorer.warm_up_int8())
+
+
 def prime_texts(ranker: SemanticTemporalRanker, documents: Sequence[Document], cache: Path) -> None:
     """Fill the ranker's sentence-embedding cache with every sentence it may encode for ``documents``
-    (``cache/sentence-vectors.pkl`` keeps text -> vector across runs and variants)."""
+    (``cache/sentence-vectors[-int8].pkl`` keeps text -> vector across runs and variants), with the
+    encoder the ranker uses for sentences (fp32 or its int8 copy)."""
     import pickle
 
-    path = cache / "sentence-vectors.pkl"
+    int8 = uses_int8(ranker)
+    path = cache / ("sentence-vectors-int8.pkl" if int8 else "sentence-vectors.pkl")
     known: dict[str, np.ndarray] = pickle.loads(path.read_bytes()) if path.exists() else {}
     scorer = ranker.scorer
     scorer.warm_up()
@@ -445,7 +455,8 @@ def prime_texts(ranker: SemanticTemporalRanker, documents: Sequence[Document], c
     missing = [text for text in texts if text not in known]
     if missing:
         started = time.time()
-        vectors = scorer._encoder.encode(
+        encoder = scorer._int8 if int8 else scorer._encoder
+        vectors = encoder.encode(
             missing, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         known.update(zip(missing, vectors.astype(np.float32), strict=True))
@@ -453,8 +464,9 @@ def prime_texts(ranker: SemanticTemporalRanker, documents: Sequence[Document], c
         cache.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps(known))
     scorer.cache_size = max(scorer.cache_size, len(texts) + 1000)
+    target = scorer._cache_int8 if int8 else scorer._cache
     for text in texts:
-        scorer._cache[text] = known[text]
+        target[text] = known[text]
 
 
 def run_eval(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,8 +208,11 @@ class SemanticScorer:
         self.weights = (passage_weight / total, sentence_weight / total, lexical_weight / total)
         self.cache_size = cache_size
         self._encoder: Any = None
+        self._int8: Any = None
         self._cross: Any = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Sentence vectors of the int8 copy are kept apart: they are not the fp32 model's vectors.
+        self._cache_int8: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def warm_up(self) -> None:
         """Load the bi-encoder and, when configured, the cross-encoder."""
@@ -232,16 +236,38 @@ class SemanticScorer:
         return self._cross is not None
 
     # --- bi-encoder -----------------------------------------------------------------------
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Normalised embeddings of ``texts``, from the cache where possible, the rest in one batch.
+    def warm_up_int8(self) -> bool:
+        """Prepare the int8 sentence encoder (CPU only).
+
+        :returns: whether int8 sentence encoding is available (not on a GPU, not with a cross-encoder).
+        """
+        self.warm_up()
+        if self._int8 is None and self._cross is None:
+            device = str(getattr(self._encoder, "device", "cpu"))
+            self._int8 = _int8_copy(self._encoder) if device.startswith("cpu") else False
+        return bool(self._int8)
+
+    def clear_cache(self) -> None:
+        """Forget every cached embedding (benchmarks measure cold calls this way)."""
+        self._cache.clear()
+        self._cache_int8.clear()
+
+    def encode(self, texts: list[str], int8: bool = False) -> np.ndarray:
+        """Normalised embeddings of ``texts``, from the cache where possible, the rest in one call
+        (length-sorted batches).
 
         :param texts: texts to embed.
+        :param int8: use the int8-quantised copy of the bi-encoder (CPU; ~3x faster, cosine ~0.98 to the
+            fp32 vectors) when available: for sentences, never for what is compared with stored vectors.
         :returns: an ``(n, dim)`` float32 array.
         """
         self.warm_up()
-        missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
+        encoder, cache = self._encoder, self._cache
+        if int8 and self.warm_up_int8():
+            encoder, cache = self._int8, self._cache_int8
+        missing = list(dict.fromkeys(text for text in texts if text not in cache))
         if missing:
-            vectors = self._encoder.encode(
+            vectors = encoder.encode(
                 missing,
                 batch_size=ENCODE_BATCH,
                 normalize_embeddings=True,
@@ -249,13 +275,13 @@ class SemanticScorer:
                 show_progress_bar=False,
             )
             for text, vector in zip(missing, vectors, strict=True):
-                self._cache[text] = vector.astype(np.float32)
+                cache[text] = vector.astype(np.float32)
         rows = []
         for text in texts:
-            self._cache.move_to_end(text)
-            rows.append(self._cache[text])
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            cache.move_to_end(text)
+            rows.append(cache[text])
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
         dim = _dimension(self._encoder)
         return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
 
@@ -284,6 +310,7 @@ class SemanticScorer:
         documents: list[Document],
         sentence_candidates: int | None = None,
         sentence_budget: int | None = None,
+        int8_sentences: bool = False,
     ) -> list[SemanticEvidence]:
         """Semantic evidence for every passage.
 
@@ -294,6 +321,7 @@ class SemanticScorer:
         :param sentence_budget: bi-encoder only: encode at most this many of those passages' sentences,
             the best by passage prescore + sentence BM25 (every such passage keeps its lexically best
             one); ``None``: all of them. A passage's sentence score is its best *encoded* sentence.
+        :param int8_sentences: bi-encoder on CPU only: encode sentences with the int8 copy of the model.
         :returns: one :class:`SemanticEvidence` per document, in order.
         """
         if not documents:
@@ -309,7 +337,14 @@ class SemanticScorer:
             sentence_sim = [_sigmoid(raw) for raw in sentence_raw]
         else:
             passage_raw, sentence_raw, sentences = self._bi_scores(
-                query, documents, texts, sentences, lexical, sentence_candidates, sentence_budget
+                query,
+                documents,
+                texts,
+                sentences,
+                lexical,
+                sentence_candidates,
+                sentence_budget,
+                int8_sentences,
             )
             passage_sim = np.clip(passage_raw, 0.0, 1.0)
             sentence_sim = [np.clip(raw, 0.0, 1.0) for raw in sentence_raw]
@@ -348,6 +383,7 @@ class SemanticScorer:
         lexical: np.ndarray,
         sentence_candidates: int | None,
         sentence_budget: int | None = None,
+        int8_sentences: bool = False,
     ) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
         query_vector = self.encode([query])[0]
         passage_vectors = self._passage_vectors(documents, texts)
@@ -366,7 +402,11 @@ class SemanticScorer:
             keep.setdefault(i, []).append(j)
         # One call for every kept sentence not cached yet.
         flat = [sentences[i][j] for i, j in pool]
-        sentence_vectors = self.encode(flat) if flat else np.zeros((0, passage_vectors.shape[1]), np.float32)
+        sentence_vectors = (
+            self.encode(flat, int8=int8_sentences)
+            if flat
+            else np.zeros((0, passage_vectors.shape[1]), np.float32)
+        )
         sentence_raw: list[np.ndarray] = []
         scored: list[list[str]] = []
         offset = 0
@@ -435,6 +475,32 @@ def _within_budget(
     picked = [index for index in order if index in first][:budget]
     picked += [index for index in order if index not in first][: budget - len(picked)]
     return [pool[index] for index in sorted(picked)]
+
+
+_INT8_COPIES: dict[int, Any] = {}
+_INT8_LOCK = threading.Lock()
+
+
+def _int8_copy(encoder: Any) -> Any:
+    """A copy of ``encoder`` with every ``Linear`` dynamically quantised to int8 (per-channel weights),
+    made once per process and encoder (~0.5 s, ~25 MB). The fp32 model stays as it is: stored passage
+    vectors and questions keep using it."""
+    with _INT8_LOCK:
+        copy_ = _INT8_COPIES.get(id(encoder))
+        if copy_ is None:
+            import copy
+            import warnings
+
+            import torch
+
+            copy_ = copy.deepcopy(encoder)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.ao.quantization.quantize_dynamic(
+                    copy_, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, inplace=True
+                )
+            _INT8_COPIES[id(encoder)] = copy_
+        return copy_
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
