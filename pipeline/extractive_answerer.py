@@ -23,6 +23,8 @@ from chronorag.pipeline.evidence import (
 from chronorag.temporal.model import TemporalConstraint
 
 NO_ANSWER = "No answer was found in the evidence."
+# Weight of the ranker's order against the reader's own span score when passages offer different answers.
+RANK_PRIOR = 1.0
 
 
 @dataclass
@@ -172,7 +174,7 @@ class ExtractiveAnswerer:
             "time": format_interval(interval) if interval else None,
             "fit": fit,
             # A rank prior so a weak later passage does not outvote the ranker's choice.
-            "score": score / 2.6 + 1.0 / (rank + 1),
+            "score": score / 2.6 + RANK_PRIOR / (rank + 1),
             "_names": [span.text for span in spans if span.label == "PERSON" and " " in span.text],
         }
 
