@@ -126,6 +126,7 @@ class _FolderLock:
 
 _SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
 _IVF_MIN_VECTORS = 10_000  # below this an IVF index is not worth training: keep exact search
+_SPLIT_MIN_VECTORS = 32_768  # below this a flat scan is too short to gain from splitting across threads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT);
@@ -314,6 +315,7 @@ class ChronoDocumentStore:
         ivf_nprobe: int = 16,
         hnsw_ef_search: int = 64,
         read_only: bool = False,
+        search_threads: int | None = None,
     ) -> None:
         """
         Open the store in ``path``, creating it when the folder holds none.
@@ -331,6 +333,10 @@ class ChronoDocumentStore:
         :param ivf_nprobe: IVF lists probed per query.
         :param hnsw_ef_search: HNSW search depth.
         :param read_only: never write (the FAISS file is not saved either).
+        :param search_threads: threads one unfiltered exact search of a large flat index (>= 32k vectors) is
+            split across, each scanning a contiguous share of the vectors (the same exact scores; a single
+            query does not parallelise inside FAISS). ``None`` reads ``CHRONORAG_SEARCH_THREADS`` (default 1:
+            a server answering several queries at once already keeps its cores busy).
 
         ``CHRONORAG_FAISS_THREADS`` in the environment sets FAISS's OpenMP threads (process-wide).
         :raises StoreMismatchError: when the store holds vectors of another model or dimension.
@@ -348,6 +354,10 @@ class ChronoDocumentStore:
         self.ivf_nprobe = ivf_nprobe
         self.hnsw_ef_search = hnsw_ef_search
         self.read_only = read_only
+        self.search_threads = search_threads
+        self._threads = max(1, int(search_threads or os.environ.get("CHRONORAG_SEARCH_THREADS") or 1))
+        self._pool: Any = None
+        self._index_positions: np.ndarray | None = None  # FAISS position -> id, for split searches
 
         self._folder = Path(self.path)
         self._lock = threading.RLock()
@@ -539,6 +549,7 @@ class ChronoDocumentStore:
             inner.hnsw.efSearch = self.hnsw_ef_search
         self._gpu_index = None
         self._vector_ids_cache = None
+        self._index_positions = None
         return index
 
     def _new_index(self, vectors: np.ndarray) -> Any:
@@ -689,6 +700,7 @@ class ChronoDocumentStore:
             ivf_nprobe=self.ivf_nprobe,
             hnsw_ef_search=self.hnsw_ef_search,
             read_only=self.read_only,
+            **({"search_threads": self.search_threads} if self.search_threads is not None else {}),
         )
 
     @classmethod
@@ -934,6 +946,7 @@ class ChronoDocumentStore:
             self._index_stale = True
         self._gpu_index = None
         self._vector_ids_cache = None
+        self._index_positions = None
         self._dirty = True
         self._maybe_save()
 
@@ -1219,6 +1232,8 @@ class ChronoDocumentStore:
         exact = self.actual_index_type == "flat"
         if candidates is None:
             index = self._search_index()
+            if exact and self._threads > 1 and index is self._index and index.ntotal >= _SPLIT_MIN_VECTORS:
+                return self._split_flat_search(query, min(top_k, index.ntotal))
             # Approximate indexes fetch a margin and re-score it exactly from the stored vectors.
             k = min(top_k if exact else 2 * top_k, index.ntotal)
             if k == 0:
@@ -1247,6 +1262,34 @@ class ChronoDocumentStore:
         if exact:
             return ids_list, scores_list
         return self._score_directly(query, top_k, np.asarray(ids_list, dtype=np.int64))
+
+    def _split_flat_search(self, query: np.ndarray, k: int) -> tuple[list, list]:
+        """An exact flat search split into contiguous shares of the vectors, scanned in parallel (FAISS
+        releases the GIL), then merged: what ``IndexFlatIP.search`` returns, on several cores."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        faiss = _faiss()
+        flat = faiss.downcast_index(self._index.index)
+        n = flat.ntotal
+        if self._index_positions is None:
+            self._index_positions = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="chronorag-search")
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)  # no copy
+        bounds = np.linspace(0, n, self._threads + 1).astype(np.int64)
+
+        def scan(part: int) -> tuple[np.ndarray, np.ndarray]:
+            low, high = int(bounds[part]), int(bounds[part + 1])
+            ip = faiss.METRIC_INNER_PRODUCT
+            scores, positions = faiss.knn(query, vectors[low:high], min(k, high - low), metric=ip)
+            return scores[0], positions[0] + low
+
+        pending = [self._pool.submit(scan, part) for part in range(1, self._threads)]
+        parts = [scan(0)] + [future.result() for future in pending]
+        scores = np.concatenate([p[0] for p in parts])
+        positions = np.concatenate([p[1] for p in parts])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return self._index_positions[positions[order]].tolist(), scores[order].tolist()
 
     def _search_params(self, selector: Any) -> Any:
         faiss = _faiss()
@@ -1415,6 +1458,9 @@ class ChronoDocumentStore:
             self.flush()
             self._conn.close()
             self._conn = None  # type: ignore[assignment]
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
 
     def rebuild(self) -> int:
         """

@@ -405,3 +405,23 @@ def test_index_type_is_recorded_and_kept(tmp_path):
     assert converted.actual_index_type == "flat"
     converted.close()
     assert ChronoDocumentStore(path).index_type == "flat"
+
+
+def test_split_flat_search_matches_faiss(tmp_path):
+    """Above 32k vectors, ``search_threads`` splits the exact scan; results are FAISS's own."""
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((33_000, 8)).astype(np.float32)
+    docs = [Document(id=f"v{i}", content="x", embedding=v.tolist()) for i, v in enumerate(vectors)]
+    path = str(tmp_path / "big")
+    with ChronoDocumentStore(path, embedding_dim=8) as single:
+        single.write_documents(docs)
+        queries = rng.standard_normal((10, 8)).astype(np.float32)
+        expected = [[(d.id, d.score) for d in single.search(q, top_k=25)] for q in queries]
+    for threads in (2, 3):
+        with ChronoDocumentStore(path, search_threads=threads) as split:
+            assert split.to_dict()["init_parameters"]["search_threads"] == threads
+            for query, want in zip(queries, expected, strict=True):
+                got = [(d.id, d.score) for d in split.search(query, top_k=25)]
+                assert [i for i, _ in got] == [i for i, _ in want]
+                assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-6)
+            assert len(split.search(queries[0], top_k=40_000)) == 33_000
