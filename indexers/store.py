@@ -53,6 +53,7 @@ from chronorag.indexers.errors import (
     StoreError,
     StoreMismatchError,
 )
+from chronorag.indexers.store_extended import ExtendedStoreMixin
 from chronorag.temporal.model import MAX_DAY, MIN_DAY, Interval
 
 try:
@@ -294,7 +295,7 @@ def validate_filters(filters: dict[str, Any]) -> None:
         validate_filters(condition)
 
 
-class ChronoDocumentStore:
+class ChronoDocumentStore(ExtendedStoreMixin):
     """A Haystack DocumentStore over SQLite (documents, dates, spans) and FAISS (vectors).
 
     Usage::
@@ -468,16 +469,38 @@ class ChronoDocumentStore:
         self._generation = int(self._info("generation") or 0)
 
     def _load_index(self) -> None:
+        if not self.read_only:
+            # Under the folder lock: no other process commits or saves while the file and rows are compared.
+            with self._folder_lock.held():
+                self._load_index_once(last_try=True)
+            return
+        for attempt in range(3):
+            # Without the lock a writer may save a later generation between our look at the database and our
+            # read of the file: look again rather than call that corruption.
+            if self._load_index_once(last_try=attempt == 2):
+                return
+
+    def _load_index_once(self, last_try: bool) -> bool:
+        """Load or rebuild the index; ``False``: the file is newer than the database (not ``last_try``)."""
         faiss_path = self._folder / FAISS_FILE
-        vector_rows = self._conn.execute("SELECT count(*) FROM passages WHERE has_vector = 1").fetchone()[0]
+        self._conn.execute("BEGIN")  # one snapshot for the generation and the row count
+        try:
+            self._generation = int(self._info("generation") or 0)
+            vector_rows = self._conn.execute(
+                "SELECT count(*) FROM passages WHERE has_vector = 1"
+            ).fetchone()[0]
+        finally:
+            self._conn.execute("COMMIT")
         if not faiss_path.exists():
             if vector_rows:
                 logger.warning(
                     "%s: %s is missing; rebuilding it from the SQLite vectors", self.path, FAISS_FILE
                 )
             self._rebuild_index_locked(save=not self.read_only)
-            return
+            return True
         generation, ntotal, index = self._read_faiss_file(faiss_path)
+        if generation > self._generation and not last_try:
+            return False
         if generation > self._generation:
             raise StoreCorruptError(
                 self.path,
@@ -492,7 +515,7 @@ class ChronoDocumentStore:
                 self._generation,
             )
             self._rebuild_index_locked(save=not self.read_only)
-            return
+            return True
         if ntotal != vector_rows:
             raise StoreCorruptError(
                 self.path, f"{FAISS_FILE} holds {ntotal} vectors but the database {vector_rows}"
@@ -502,6 +525,7 @@ class ChronoDocumentStore:
                 self.path, f"{FAISS_FILE} holds {index.d}-d vectors, the store records {self.dim}"
             )
         self._index = self._configure(index)
+        return True
 
     def _read_faiss_file(self, faiss_path: Path) -> tuple[int, int, Any]:
         faiss = _faiss()
@@ -1002,10 +1026,13 @@ class ChronoDocumentStore:
             self._check_writable()
 
             def delete() -> list[int]:
+                # Returned so the index drops them before it is saved at the new generation.
+                rows = self._conn.execute("SELECT rowid FROM passages WHERE has_vector = 1")
+                with_vectors = [r[0] for r in rows]
                 self._conn.execute("DELETE FROM sources")
                 self._conn.execute("DELETE FROM spans")
                 self._conn.execute("DELETE FROM passages")
-                return []
+                return with_vectors
 
             with self._folder_lock.held():
                 self._commit_deletion(delete)
