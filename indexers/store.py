@@ -244,6 +244,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 _SQL_COLUMNS = {"id": "id", "meta.doc_id": "doc_id"}
+_PLAIN_PAYLOAD = frozenset({"id", "content", "blob", "meta", "sparse_embedding", "score", "embedding"})
 
 
 def _narrowing_sql(filters: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -1057,8 +1058,19 @@ class ChronoDocumentStore(ExtendedStoreMixin):
     # ------------------------------------------------------------------ reading helpers
     def _row_to_document(self, data: str, vector: bytes | None, score: float | None = None) -> Document:
         payload = json.loads(data)
-        if vector is not None:
-            payload["embedding"] = _decode_vector(vector, self.dim).tolist()
+        embedding = _decode_vector(vector, self.dim).tolist() if vector is not None else None
+        plain = payload.get("blob") is None and payload.get("sparse_embedding") is None
+        if plain and payload.keys() <= _PLAIN_PAYLOAD:
+            # What from_dict would build, without its generic field sorting (a third of the cost of a row).
+            return Document(
+                id=payload["id"],
+                content=payload.get("content"),
+                meta=payload.get("meta") or {},
+                embedding=embedding,
+                score=score,
+            )
+        if embedding is not None:
+            payload["embedding"] = embedding
         payload["score"] = score
         return Document.from_dict(payload)
 
