@@ -56,7 +56,7 @@ class SemanticTemporalRanker:
         cross_encoder: str | None = "env",
         device: str = "auto",
         semantic_weight: float = 0.45,
-        temporal_weight: float = 0.55,
+        temporal_weight: float = 0.75,
         recency_weight: float = 0.1,
         passage_weight: float = 0.35,
         sentence_weight: float = 0.4,

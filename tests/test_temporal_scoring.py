@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from chronorag.rankers.temporal_scoring import NO_EVIDENCE, apply_ordinal, score_passage
+from chronorag.rankers.temporal_scoring import NO_EVIDENCE, OVERLAP_FLOOR, apply_ordinal, score_passage
 from chronorag.temporal.model import Granularity, Interval, Ordinal, Relation, TemporalConstraint, TimeMention
 
 REF = date(2024, 1, 1)
@@ -33,7 +33,7 @@ def test_in_overlap_beats_neighbour_and_decays_with_distance():
     bush = score_passage([years(2001, 2009)], None, c).score
     far = score_passage([years(2015, 2017)], None, c).score
     assert clinton > bush > far
-    assert 0.0 <= far < bush < 0.8 <= clinton <= 1.0
+    assert 0.0 <= far < bush < OVERLAP_FLOOR <= clinton <= 1.0
 
 
 def test_month_resolution_june_is_not_december():
@@ -101,7 +101,7 @@ def test_no_evidence_gets_the_documented_constant_and_publication_date_counts():
     c = constraint(Relation.IN, Interval.year(2021))
     assert score_passage([], None, c).score == NO_EVIDENCE
     published = score_passage([], date(2021, 5, 1), c)
-    assert published.score >= 0.8
+    assert published.score >= OVERLAP_FLOOR
     assert published.span is not None and "published" in published.span.text
 
 
@@ -147,3 +147,29 @@ def test_ordinal_picks_the_extreme_span_within_a_passage():
     assert first.span.text == "2001-2001" and last.span.text == "2008-2008"
     earliest = score_passage(spans, None, constraint(Relation.NONE, None, Ordinal.EARLIEST))
     assert earliest.span.text == "2001-2001"
+
+
+def test_between_a_span_marking_the_start_beats_a_lifespan_containing_the_range():
+    # "Which country did Imich hold citizenship in from 1952 to 2014?": "In 1952, he emigrated to the
+    # United States" is the evidence; his lifespan 1903-2014 merely contains (and ends with) the range.
+    c = constraint(Relation.BETWEEN, Interval.years(1952, 2014))
+    exact = score_passage([years(1952, 2014)], None, c)
+    start = score_passage([years(1952)], None, c)
+    end = score_passage([years(2014)], None, c)
+    lifespan = score_passage([years(1903, 2014)], None, c)
+    middle = score_passage([years(1980)], None, c)
+    assert exact.score == pytest.approx(1.0)
+    assert start.score == pytest.approx(end.score)
+    assert exact.score > start.score > lifespan.score
+    assert start.score > middle.score >= OVERLAP_FLOOR
+    assert "starts or ends with" in start.reason
+
+
+def test_boundary_at_the_coarser_granularity_and_not_for_one_unit_targets():
+    # "from Jul 1930 to Jul 1944": the year "1930" marks its start.
+    c = constraint(Relation.BETWEEN, Interval(date(1930, 7, 1), date(1944, 7, 31), Granularity.MONTH))
+    assert score_passage([years(1930)], None, c).score > score_passage([years(1937)], None, c).score
+    # "in June 2010" has no separate start and end: the year 2010 is only a vague overlap.
+    june = constraint(Relation.IN, Interval.month(2010, 6))
+    whole_year = score_passage([years(2010)], None, june).score
+    assert OVERLAP_FLOOR <= whole_year < 0.7
