@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from haystack import Document
 from haystack.document_stores.errors import DuplicateDocumentError
-from haystack.testing.document_store import DocumentStoreBaseTests
+from haystack.testing.document_store import (
+    CountDocumentsByFilterTest,
+    CountUniqueMetadataByFilterTest,
+    DocumentStoreBaseExtendedTests,
+    DocumentStoreBaseTests,
+    GetMetadataFieldMinMaxTest,
+    GetMetadataFieldsInfoTest,
+    GetMetadataFieldUniqueValuesTest,
+)
 
 from chronorag.indexers import ChronoDocumentStore
 
@@ -32,3 +40,15 @@ class TestChronoDocumentStoreSuite(DocumentStoreBaseTests):
         reopened = ChronoDocumentStore(document_store.path)
         assert reopened.filter_documents() == filterable_docs
         reopened.close()
+
+
+class TestChronoDocumentStoreExtendedSuite(
+    TestChronoDocumentStoreSuite,
+    DocumentStoreBaseExtendedTests,
+    CountDocumentsByFilterTest,
+    CountUniqueMetadataByFilterTest,
+    GetMetadataFieldsInfoTest,
+    GetMetadataFieldMinMaxTest,
+    GetMetadataFieldUniqueValuesTest,
+):
+    """Haystack's extended suite (delete_all/delete_by_filter/update_by_filter) and its metadata tests."""
