@@ -1,25 +1,42 @@
-"""A faster CPU path for ingestion: the bi-encoder exported to ONNX (optionally int8) and run by onnxruntime.
+"""Faster CPU ingestion: the bi-encoder exported to ONNX, run by OpenVINO (bf16) or onnxruntime (int8).
 
 The model is exported once from the local sentence-transformers copy (nothing is downloaded) into a
-cache folder (``CHRONORAG_CACHE_DIR``, default ``~/.cache/chronorag``) and reused. Vectors stay in the
-fp32 model's space (cosine >= 0.98 to the fp32 vectors for int8), so stores built this way answer
-fp32 query embeddings; ``benchmarks/results/ingest.json`` records the measured retrieval cost.
-Needs ``pip install onnxruntime onnx``.
+cache folder (``CHRONORAG_CACHE_DIR``, default ``~/.cache/chronorag``) and reused; the folder name
+carries a fingerprint of the model files, so a changed model is exported again.
+
+- :func:`openvino_embedder` runs the fp32 ONNX graph with OpenVINO; on a CPU with bf16 dot products
+  (AVX512_BF16 or AMX) it computes in bf16 (cosine >= 0.9999 to the fp32 vectors). ``pip install
+  openvino onnx`` (the ``openvino`` extra).
+- :func:`onnx_embedder` runs it with onnxruntime, optionally dynamically quantised to int8
+  (cosine ~0.99 to fp32). ``pip install onnxruntime onnx`` (the ``onnx`` extra).
+- :func:`cpu_embedder` picks the fastest backend installed (``auto``).
+
+Vectors stay in the fp32 model's space, so stores built this way answer fp32 query embeddings and record the
+same model id; ``benchmarks/results/ingest.json`` records the measured speed and retrieval cost.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import importlib.util
+import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 EmbedFn = Callable[[list[str]], np.ndarray]
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_EXPORT_VERSION = 2  # 2: eager attention (a graph onnxruntime's transformer optimizer and OpenVINO fuse)
 _export_lock = threading.Lock()
+BACKENDS = ("auto", "openvino", "onnx", "torch")
 
 
 def cache_dir() -> Path:
@@ -29,11 +46,28 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CHRONORAG_CACHE_DIR") or Path.home() / ".cache" / "chronorag") / "onnx"
 
 
+def _fingerprint(model: Any) -> str:
+    """A short hash of the export version and the model folder's files (names, sizes, config)."""
+    digest = hashlib.sha1(f"v{_EXPORT_VERSION}".encode())
+    folder = Path(getattr(model[0].auto_model.config, "name_or_path", "") or "")
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                digest.update(f"{path.name}:{path.stat().st_size}".encode())
+                if path.name == "config.json":
+                    digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def _export(model: Any, target: Path) -> None:
-    """Export the transformer of a sentence-transformers model to ONNX (atomically)."""
+    """Export the transformer of a sentence-transformers model to ONNX (atomically), with eager attention."""
     import torch
 
-    transformer = model[0].auto_model
+    transformer = copy.deepcopy(model[0].auto_model).to("cpu").eval()
+    try:
+        transformer.set_attn_implementation("eager")
+    except (AttributeError, ValueError):
+        transformer.config._attn_implementation = "eager"
 
     class _LastHiddenState(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -45,12 +79,13 @@ def _export(model: Any, target: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
-    sample = model.tokenizer(["an example sentence"], return_tensors="pt")
+    sample = model.tokenizer(["an example sentence", "another one"], padding=True, return_tensors="pt")
     axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
     tmp = target.with_name(target.name + ".tmp")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
-            _LastHiddenState(transformer).eval(),
+            _LastHiddenState(transformer),
             tuple(sample[name] for name in _INPUTS),
             str(tmp),
             input_names=list(_INPUTS),
@@ -72,24 +107,79 @@ def _quantize(source: Path, target: Path) -> None:
 
 def model_file(model: Any, model_id: str, quantize: str | None) -> Path:
     """
-    The ONNX file of ``model``, exported (and quantised) on first use.
+    The ONNX file of ``model``, exported (and quantised) on first use; later calls reuse the file.
 
     :param model: the loaded sentence-transformers model.
-    :param model_id: its stable id (names the cache folder).
-    :param quantize: ``"int8"`` or ``None``.
+    :param model_id: its stable id (names the cache folder, with a fingerprint of the model files).
+    :param quantize: ``"int8"`` (onnxruntime dynamic, per channel) or ``None`` for fp32.
     :returns: the file path.
     """
-    folder = cache_dir() / model_id
+    folder = cache_dir() / f"{model_id}-{_fingerprint(model)}"
     fp32 = folder / "model.onnx"
     target = folder / ("model_int8.onnx" if quantize == "int8" else "model.onnx")
     with _export_lock:
         if not target.exists():
             folder.mkdir(parents=True, exist_ok=True)
+            logger.warning(
+                "building the %s%s ONNX model once (a few seconds); cached in %s",
+                model_id,
+                " int8" if quantize == "int8" else "",
+                folder,
+            )
             if not fp32.exists():
                 _export(model, fp32)
             if target != fp32:
                 _quantize(fp32, target)
     return target
+
+
+def _load(model_name: str | None) -> tuple[Any, str, int]:
+    """The shared sentence-transformers model (CPU), its id and dimension; mean pooling is required."""
+    from chronorag.models import embedding_model_id, get_sentence_transformer
+
+    model = get_sentence_transformer(model_name, device="cpu")
+    pooling = model[1] if len(model) > 1 else None
+    mean = getattr(pooling, "pooling_mode", None) == "mean" or getattr(
+        pooling, "pooling_mode_mean_tokens", False
+    )
+    if not mean:
+        raise ValueError("the ONNX embedders support mean-pooling models only; use the torch embedder")
+    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return model, embedding_model_id(model_name), int(dimension())
+
+
+def _threads(threads: int | None) -> int:
+    if threads:
+        return threads
+    import torch
+
+    return int(os.environ.get("CHRONORAG_NUM_THREADS") or 0) or torch.get_num_threads()
+
+
+def _pooled_embedder(
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+    tokenizer: Any,
+    limit: int,
+    batch_size: int,
+    dim: int,
+) -> EmbedFn:
+    """Texts -> unit mean-pooled vectors; texts are sorted by length first, so batches pad little."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        result = np.zeros((len(texts), dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            encoded = tokenizer(
+                [texts[i] for i in rows], padding=True, truncation=True, max_length=limit, return_tensors="np"
+            )
+            hidden = run({name: encoded[name].astype(np.int64) for name in _INPUTS})
+            mask = encoded["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            result[rows] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return result
+
+    return embed
 
 
 def onnx_embedder(
@@ -105,53 +195,99 @@ def onnx_embedder(
     :param model_name: ``None``/``"default"`` or a local sentence-transformers folder (mean pooling only).
     :param quantize: ``"int8"`` (dynamic, per channel) or ``None`` for fp32.
     :param batch_size: texts per run; texts are sorted by length first so batches pad little.
-    :param max_seq_length: token limit.
+    :param max_seq_length: token limit (the model's own limit caps it).
     :param threads: onnxruntime intra-op threads (default: ``CHRONORAG_NUM_THREADS`` or torch's).
     :returns: ``(embed, model_id, dimension)``.
     :raises ValueError: for a model whose pooling is not a mean, or an unknown ``quantize``.
     """
     import onnxruntime as ort
 
-    from chronorag.models import embedding_model_id, get_sentence_transformer
-
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
-    model = get_sentence_transformer(model_name, device="cpu")
-    pooling = model[1] if len(model) > 1 else None
-    mean = getattr(pooling, "pooling_mode", None) == "mean" or getattr(
-        pooling, "pooling_mode_mean_tokens", False
-    )
-    if not mean:
-        raise ValueError("the onnx embedder supports mean-pooling models only; use the torch embedder")
-    model_id = embedding_model_id(model_name)
+    model, model_id, dim = _load(model_name)
     options = ort.SessionOptions()
-    if threads is None:
-        import torch
-
-        threads = int(os.environ.get("CHRONORAG_NUM_THREADS") or 0) or torch.get_num_threads()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = _threads(threads)
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(
         str(model_file(model, model_id, quantize)), options, providers=["CPUExecutionProvider"]
     )
-    tokenizer = model.tokenizer
     limit = min(model.max_seq_length or max_seq_length, max_seq_length)
-    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    dim = int(dimension())
 
-    def embed(texts: list[str]) -> np.ndarray:
-        result = np.zeros((len(texts), dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            encoded = tokenizer(
-                [texts[i] for i in rows], padding=True, truncation=True, max_length=limit, return_tensors="np"
-            )
-            feeds = {name: encoded[name].astype(np.int64) for name in _INPUTS}
-            hidden = session.run(None, feeds)[0]
-            mask = encoded["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-            result[rows] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return result
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return session.run(None, feeds)[0]
 
-    return embed, model_id, dim
+    return _pooled_embedder(run, model.tokenizer, limit, batch_size, dim), model_id, dim
+
+
+def openvino_bf16_supported() -> bool:
+    """
+    :returns: whether OpenVINO is installed and the CPU has native bf16 dot products (AVX512_BF16 or AMX).
+    """
+    if importlib.util.find_spec("openvino") is None:
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def openvino_embedder(
+    model_name: str | None = None,
+    precision: str = "auto",
+    batch_size: int = 16,
+    max_seq_length: int = 256,
+    threads: int | None = None,
+) -> tuple[EmbedFn, str, int]:
+    """
+    An embedding function running the fp32 ONNX graph with OpenVINO on CPU (mean pooling, unit vectors).
+
+    :param model_name: ``None``/``"default"`` or a local sentence-transformers folder (mean pooling only).
+    :param precision: ``"bf16"``, ``"f32"``, or ``"auto"``: bf16 where the CPU computes it natively, else f32.
+    :param batch_size: texts per inference; texts are sorted by length first so batches pad little.
+    :param max_seq_length: token limit (the model's own limit caps it).
+    :param threads: inference threads (default: ``CHRONORAG_NUM_THREADS`` or torch's).
+    :returns: ``(embed, model_id, dimension)``.
+    :raises ValueError: for a model whose pooling is not a mean, or an unknown ``precision``.
+    """
+    import openvino as ov
+
+    if precision not in ("auto", "bf16", "f32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'f32', not {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if openvino_bf16_supported() else "f32"
+    model, model_id, dim = _load(model_name)
+    core = ov.Core()
+    compiled = core.compile_model(
+        core.read_model(str(model_file(model, model_id, None))),
+        "CPU",
+        {
+            "INFERENCE_PRECISION_HINT": precision,
+            "INFERENCE_NUM_THREADS": _threads(threads),
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+        },
+    )
+    names = [port.get_any_name() for port in compiled.inputs]
+    local = threading.local()
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        request = getattr(local, "request", None)
+        if request is None:  # one infer request per calling thread
+            request = local.request = compiled.create_infer_request()
+        return np.array(request.infer({name: feeds[name] for name in names})[0], copy=True)
+
+    limit = min(model.max_seq_length or max_seq_length, max_seq_length)
+    return _pooled_embedder(run, model.tokenizer, limit, batch_size, dim), model_id, dim
+
+
+def best_cpu_backend() -> str:
+    """
+    The fastest CPU backend installed: ``openvino`` (with ``onnx``), else ``onnx``, else ``torch``.
+
+    :returns: a backend name.
+    """
+    has = {name: importlib.util.find_spec(name) is not None for name in ("openvino", "onnxruntime", "onnx")}
+    if has["openvino"] and has["onnx"]:
+        return "openvino"
+    if has["onnxruntime"] and has["onnx"]:
+        return "onnx"
+    return "torch"
