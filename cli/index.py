@@ -9,18 +9,11 @@ import typer
 from chronorag.cli._common import console, err_console, fail
 
 
-def _embedder(backend: str, quantize: str, device: str | None) -> tuple:
-    """The embedding function the options ask for: ``(embed, model_id, dimension)``."""
-    level = None if quantize in ("none", "", None) else quantize
-    if backend == "onnx":
-        from chronorag.indexers.onnx_embedder import onnx_embedder
+def _embedder(backend: str, quantize: str, device: str | None, max_seq_length: int | None = None) -> tuple:
+    """The embedding function the options ask for: ``(embed, model_id, dimension, description)``."""
+    from chronorag.indexers.onnx_embedder import ingestion_embedder
 
-        return onnx_embedder(quantize=level)
-    if backend != "torch":
-        raise ValueError(f"--backend must be torch or onnx, not {backend!r}")
-    from chronorag.indexers.ingest import sentence_transformer_embedder
-
-    return sentence_transformer_embedder(device=device, batch_size=64, quantize=level)
+    return ingestion_embedder(backend, quantize, device, max_seq_length)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,12 +38,20 @@ def register(app: typer.Typer) -> None:
         ),
         device: str = typer.Option(None, "--device", help="Torch device for embedding (default: auto)."),
         backend: str = typer.Option(
-            "torch",
+            "auto",
             "--backend",
-            help="torch, or onnx (CPU, onnxruntime; needs `pip install onnxruntime onnx`).",
+            help="auto, openvino, onnx or torch. auto: torch on a GPU, else the fastest CPU backend "
+            "installed (openvino bf16, then onnxruntime int8, then torch fp32); every backend gives the same "
+            "model's vectors.",
         ),
         quantize: str = typer.Option(
-            "none", "--quantize", help="none or int8 (CPU; faster, slightly lossy)."
+            "auto",
+            "--quantize",
+            help="auto (bf16 for openvino where the CPU has it, int8 for onnx, none for torch), none (fp32), "
+            "int8 (onnx, torch) or bf16 (openvino).",
+        ),
+        max_seq_length: int = typer.Option(
+            None, "--max-seq-length", help="Passage token limit for embedding (default 256)."
         ),
         no_embed: bool = typer.Option(
             False, "--no-embed", help="Store passages without vectors (BM25 only)."
@@ -68,7 +69,8 @@ def register(app: typer.Typer) -> None:
                 embed = None
                 target = ChronoDocumentStore(store, index_type=index_type)
             else:
-                embed, model_id, dim = _embedder(backend, quantize, device)
+                embed, model_id, dim, description = _embedder(backend, quantize, device, max_seq_length)
+                err_console.print(f"embedding with {description}")
                 target = ChronoDocumentStore(
                     store, embedding_model=model_id, embedding_dim=dim, index_type=index_type
                 )

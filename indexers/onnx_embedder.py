@@ -37,6 +37,8 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _EXPORT_VERSION = 2  # 2: eager attention (a graph onnxruntime's transformer optimizer and OpenVINO fuse)
 _export_lock = threading.Lock()
 BACKENDS = ("auto", "openvino", "onnx", "torch")
+# Passage token limit for ingestion (sentence-transformers' default for all-MiniLM-L6-v2 is 256).
+DEFAULT_MAX_SEQ_LENGTH = 256
 
 
 def cache_dir() -> Path:
@@ -291,3 +293,64 @@ def best_cpu_backend() -> str:
     if has["onnxruntime"] and has["onnx"]:
         return "onnx"
     return "torch"
+
+
+def ingestion_embedder(
+    backend: str = "auto",
+    quantize: str = "auto",
+    device: str | None = None,
+    max_seq_length: int | None = None,
+    model_name: str | None = None,
+) -> tuple[EmbedFn, str, int, str]:
+    """
+    The passage embedder ``chronorag index`` uses: the fastest installed CPU backend unless told otherwise.
+
+    ``auto`` takes torch on a GPU, else OpenVINO (bf16 where the CPU has it), else onnxruntime int8, else
+    torch fp32. Every backend gives vectors of the same model (the store records the same model id).
+
+    :param backend: ``auto``, ``openvino``, ``onnx`` or ``torch``.
+    :param quantize: ``auto`` (bf16 for OpenVINO where supported, int8 for onnxruntime, none for torch),
+        ``none`` (fp32 everywhere), ``int8`` (onnx, torch) or ``bf16`` (openvino).
+    :param device: torch device (``None``: auto); a GPU makes ``auto`` pick torch.
+    :param max_seq_length: token limit (``None``: :data:`DEFAULT_MAX_SEQ_LENGTH`).
+    :param model_name: ``None``/``"default"`` or a local sentence-transformers folder.
+    :returns: ``(embed, model_id, dimension, description)``, the description naming backend and precision.
+    :raises ValueError: for an unknown backend or a quantisation the backend does not offer.
+    :raises ImportError: when the backend asked for is not installed.
+    """
+    from chronorag.models import resolve_device
+
+    limit = max_seq_length or DEFAULT_MAX_SEQ_LENGTH
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "auto":
+        backend = "torch" if resolve_device(device) != "cpu" else best_cpu_backend()
+        if backend == "torch" and resolve_device(device) == "cpu":
+            logger.warning(
+                "embedding with torch fp32 on CPU; `pip install 'chronorag[openvino]'` makes ingestion "
+                "several times faster"
+            )
+    if quantize in ("", None):
+        quantize = "none"
+    if backend == "openvino":
+        precisions = {"auto": "auto", "none": "f32", "f32": "f32", "bf16": "bf16"}
+        if quantize not in precisions:
+            raise ValueError(f"the openvino backend computes in bf16 or f32 (none), not {quantize!r}")
+        precision = precisions[quantize]
+        if precision == "auto":
+            precision = "bf16" if openvino_bf16_supported() else "f32"
+        embed, model_id, dim = openvino_embedder(model_name, precision=precision, max_seq_length=limit)
+        return embed, model_id, dim, f"openvino {precision}, max {limit} tokens"
+    if quantize not in ("auto", "none", "int8"):
+        raise ValueError(f"the {backend} backend takes --quantize auto, none or int8, not {quantize!r}")
+    if backend == "onnx":
+        level = None if quantize == "none" else "int8"
+        embed, model_id, dim = onnx_embedder(model_name, quantize=level, max_seq_length=limit)
+        return embed, model_id, dim, f"onnxruntime {level or 'fp32'}, max {limit} tokens"
+    from chronorag.indexers.ingest import sentence_transformer_embedder
+
+    level = "int8" if quantize == "int8" else None
+    embed, model_id, dim = sentence_transformer_embedder(
+        model_name, device=device, batch_size=64, max_seq_length=limit, quantize=level
+    )
+    return embed, model_id, dim, f"torch {level or 'fp32'}, max {limit} tokens"
