@@ -10,11 +10,12 @@ Per relation (X is the constraint's interval):
 
 - in / on / around / during: a span overlapping X scores ``OVERLAP_FLOOR`` plus a bonus for how
   well it fits X: its tightness (shared days over the longer of the two), or ``BOUNDARY_FIT`` when it
-  marks X's start or end (and is not much longer than X); a span outside X decays with its distance
-  ``NEAR_CEILING / (1 + units)``, so an overlap always beats a near miss.
+  marks X's start (``END_BOUNDARY_FIT`` its end; not for spans much longer than X); a passage whose
+  spans mark both the start and the end fits like an exact range (``PAIR_FIT``); a span outside X
+  decays with its distance ``NEAR_CEILING / (1 + units)``, so an overlap always beats a near miss.
 - between: as for in, the tightness measured against the whole range; "from 1952 to 2014" is best
-  evidenced by "1952-2014", then by "in 1952, he emigrated" (the start), far less by a lifespan
-  "1903-2014" that merely contains it.
+  evidenced by "1952-2014" or "married 1952, divorced 2014", then by "in 1952, he emigrated" (the
+  start), then by "in 2014 ..." (the end), far less by a lifespan "1903-2014" that merely contains it.
 - before / until / as-of: spans ending at or before X's end score by closeness of their end to X
   (``0.5 + 0.5 * decay``); spans that began before X and still run at X hold *at* X (1.0 for
   as-of/until, 0.9 for before); spans starting after X violate the relation (``VIOLATION`` x decay).
@@ -50,8 +51,14 @@ from chronorag.temporal.model import (
 # eval): a low floor lets a tight fit (an exact or boundary span) clearly beat a vague overlap (a lifespan).
 OVERLAP_FLOOR = 0.6
 NEAR_CEILING = 0.5
-# A span marking the start or the end of the asked interval fits it this well (an exact match: 1).
+# A span marking the start of the asked interval fits it this well ("In 1952 he emigrated" for "from
+# 1952 to 2014"); one marking its end less so (the passage often tells what came next: "since 2009 the
+# president is ..."); one span doing both, or a passage with one span marking the start and another
+# the end ("married 1972, divorced 1984"), fits it as an exact range does.
 BOUNDARY_FIT = 0.8
+END_BOUNDARY_FIT = 0.6
+BOTH_ENDS_FIT = 1.0
+PAIR_FIT = 1.0
 # Spans on the wrong side of a before/after boundary keep a little credit: extraction can be off.
 VIOLATION = 0.15
 # Passages with no usable time evidence under a constraint: below any overlap, above violations.
@@ -125,6 +132,8 @@ def score_passage(
     unit = max(interval.granularity.days, 1)
     candidates = [_score_span(item, relation, interval, unit) for item in items]
     best = max(candidates, key=lambda candidate: candidate.score)
+    if PAIR_FIT > 0 and relation in _DURING_LIKE:
+        best = _paired(items, candidates, best, interval, unit)
     ordinal = constraint.ordinal if constraint else None
     if ordinal in _EARLY_ORDINALS or ordinal in _LATE_ORDINALS:
         # Among the spans that fit about as well as the best, an ordinal question wants the extreme one.
@@ -152,6 +161,37 @@ def _score_span(item: TimeMention, relation: Relation, target: Interval, unit: i
     score = NEAR_CEILING / (1.0 + units)
     return TemporalScore(
         score, item, f"'{item.text}' is {units:.1f} {_unit_name(target)} from {target}", span.end_day
+    )
+
+
+def _paired(
+    items: list[TimeMention],
+    candidates: list[TemporalScore],
+    best: TemporalScore,
+    target: Interval,
+    unit: int,
+) -> TemporalScore:
+    """A passage whose spans mark both the start and the end of the target fits it as a range does."""
+    marks = [_boundary_marks(item.interval, target, unit) for item in items]
+    pair = next(
+        (
+            (i, j)
+            for i, (start, _) in enumerate(marks)
+            if start
+            for j, (_, end) in enumerate(marks)
+            if end and j != i
+        ),
+        None,
+    )
+    score = OVERLAP_FLOOR + (1.0 - OVERLAP_FLOOR) * PAIR_FIT
+    if pair is None or score <= best.score:
+        return best
+    first, last = items[pair[0]], items[pair[1]]
+    return TemporalScore(
+        score,
+        first,
+        f"'{first.text}' and '{last.text}' mark the start and end of {target}",
+        candidates[pair[0]].anchor_day,
     )
 
 
@@ -239,23 +279,29 @@ def _tightness(span: Interval, target: Interval, unit: int) -> float:
     return min(shared / longest, 1.0)
 
 
-def _boundary_fit(span: Interval, target: Interval, unit: int) -> float:
-    """How well a span marks where the asked interval begins or ends ("In 1952 he emigrated" for "from
-    1952 to 2014"): ``BOUNDARY_FIT`` when its start (end) lies within one unit of the target's start
-    (end), 1.0 when both do, 0 otherwise or when the span is much longer than the target (a lifespan
-    that happens to end with it). A unit is the coarser of the two granularities ("1930" marks the
-    start of "Jul 1930 to Jul 1944")."""
-    if BOUNDARY_FIT <= 0 or target.start is None or target.end is None:
-        return 0.0
+def _boundary_marks(span: Interval, target: Interval, unit: int) -> tuple[bool, bool]:
+    """Whether a span marks where the asked interval begins (its start lies within one unit of the
+    target's start) and where it ends (same for the ends). Never for a span much longer than the target
+    (a lifespan that happens to end with it) nor for a target of about one unit. A unit is the coarser
+    of the two granularities ("1930" marks the start of "Jul 1930 to Jul 1944")."""
+    if target.start is None or target.end is None:
+        return False, False
     tolerance = max(unit, span.granularity.days)
     if _length(target, unit) < 2 * tolerance or _length(span, unit) > _length(target, unit) + 2 * tolerance:
         # A target of about one unit has no separate start and end ("in June 2010" and a "2010" span).
-        return 0.0
+        return False, False
     starts = span.start is not None and abs(span.start_day - target.start_day) < tolerance
     ends = span.end is not None and abs(span.end_day - target.end_day) < tolerance
-    if starts and ends:
-        return 1.0
-    return BOUNDARY_FIT if starts or ends else 0.0
+    return starts, ends
+
+
+def _boundary_fit(span: Interval, target: Interval, unit: int) -> float:
+    """How well a span marks the asked interval's start ("In 1952 he emigrated" for "from 1952 to 2014":
+    ``BOUNDARY_FIT``) or end (``END_BOUNDARY_FIT``); 0 when it marks neither."""
+    starts, ends = _boundary_marks(span, target, unit)
+    if starts and ends and BOTH_ENDS_FIT > 0:
+        return BOTH_ENDS_FIT
+    return max(BOUNDARY_FIT if starts else 0.0, END_BOUNDARY_FIT if ends else 0.0)
 
 
 def _length(interval: Interval, unit: int) -> int:

@@ -159,8 +159,7 @@ def test_between_a_span_marking_the_start_beats_a_lifespan_containing_the_range(
     lifespan = score_passage([years(1903, 2014)], None, c)
     middle = score_passage([years(1980)], None, c)
     assert exact.score == pytest.approx(1.0)
-    assert start.score == pytest.approx(end.score)
-    assert exact.score > start.score > lifespan.score
+    assert exact.score > start.score > end.score > lifespan.score
     assert start.score > middle.score >= OVERLAP_FLOOR
     assert "starts or ends with" in start.reason
 
@@ -173,3 +172,14 @@ def test_boundary_at_the_coarser_granularity_and_not_for_one_unit_targets():
     june = constraint(Relation.IN, Interval.month(2010, 6))
     whole_year = score_passage([years(2010)], None, june).score
     assert OVERLAP_FLOOR <= whole_year < 0.7
+
+
+def test_spans_marking_start_and_end_fit_like_the_range():
+    # "Who was Schröder married to from 1972 to 1984?": "married 1972, divorced 1984" is the range;
+    # "married 1968, divorced 1972" only touches its start.
+    c = constraint(Relation.BETWEEN, Interval.years(1972, 1984))
+    anne = score_passage([years(1972), years(1984)], None, c)
+    eva = score_passage([years(1968), years(1972)], None, c)
+    assert anne.score == pytest.approx(1.0)
+    assert "mark the start and end" in anne.reason
+    assert anne.score > eva.score
