@@ -470,23 +470,28 @@ def prime_texts(ranker: SemanticTemporalRanker, documents: Sequence[Document], c
 
 
 def run_eval(
-    items: list[dict[str, Any]], rankers: dict[str, tuple[str, SemanticTemporalRanker]], cache: Path
+    items: list[dict[str, Any]], rankers: dict[str, tuple[str, SemanticTemporalRanker | None]], cache: Path
 ) -> dict[str, Any]:
     """AR/ER@1/5 per system on the tuning half (even page positions), the check half and all questions.
 
-    :param rankers: name -> (candidate list ``"chronorag"`` or ``"dense"``, ranker).
+    :param rankers: name -> (candidate list ``"chronorag"`` or ``"dense"``, ranker; ``None``: as retrieved).
     """
     page_position: dict[str, int] = {}
     for item in items:
         page_position.setdefault(item["question"].tags.get("page", ""), len(page_position))
     for kind, ranker in rankers.values():
-        prime_texts(ranker, [doc for item in items for doc in item[kind]], cache)
+        if ranker is not None:
+            prime_texts(ranker, [doc for item in items for doc in item[kind]], cache)
     rows: dict[str, dict[str, list[dict[str, float]]]] = {name: {"tune": [], "check": []} for name in rankers}
     for item in items:
         question = item["question"]
         half = "tune" if page_position[question.tags.get("page", "")] % 2 == 0 else "check"
         for name, (kind, ranker) in rankers.items():
-            docs = ranker.run(question.question, item[kind], item["constraint"], top_k=5)["documents"]
+            docs = (
+                item[kind][:5]
+                if ranker is None
+                else ranker.run(question.question, item[kind], item["constraint"], top_k=5)["documents"]
+            )
             rows[name][half].append(ranked_metrics(question.answers, set(question.gold_ids), docs))
     return {
         name: {
@@ -505,10 +510,26 @@ def evaluation(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("--what eval needs --store (the TimeQA store built by chronorag eval timeqa)")
     items = prepare_eval(args.data, Path(args.store), args.cache, args.candidates)
     weights = json.loads(args.hybrid) if args.hybrid else {}
-    rankers = {
+    rankers: dict[str, tuple[str, SemanticTemporalRanker | None]] = {
+        "dense": ("dense", None),
         "dense+semantic": ("dense", SemanticTemporalRanker(mode="semantic", cross_encoder=None)),
         "mrag": ("dense", SemanticTemporalRanker(mode="mrag", cross_encoder=None)),
         "chronorag": ("chronorag", SemanticTemporalRanker(mode="hybrid", cross_encoder=None, **weights)),
+        # The speed variants of the default hybrid (benchmarks/bench_ranker.py times them).
+        "chronorag fp32 sentences": (
+            "chronorag",
+            SemanticTemporalRanker(mode="hybrid", cross_encoder=None, sentence_int8=False, **weights),
+        ),
+        "chronorag all sentences of 10, fp32": (
+            "chronorag",
+            SemanticTemporalRanker(
+                mode="hybrid", cross_encoder=None, sentence_int8=False, sentence_budget=None, **weights
+            ),
+        ),
+        "chronorag passage level": (
+            "chronorag",
+            SemanticTemporalRanker(mode="hybrid", cross_encoder=None, sentence_candidates=0, **weights),
+        ),
     }
     if args.systems:
         rankers = {name: value for name, value in rankers.items() if name in args.systems.split(",")}
@@ -520,7 +541,7 @@ def evaluation(args: argparse.Namespace) -> dict[str, Any]:
         "questions": len(items),
         "split": "tune: questions of pages at even positions; check: odd (held out)",
         "hybrid_params": (
-            rankers["chronorag"][1].to_dict()["init_parameters"] if "chronorag" in rankers else None
+            rankers["chronorag"][1].to_dict()["init_parameters"] if rankers.get("chronorag") else None
         ),
         "results": table,
         "seconds": round(time.time() - started, 1),
