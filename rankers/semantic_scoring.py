@@ -477,7 +477,8 @@ def _within_budget(
     return [pool[index] for index in sorted(picked)]
 
 
-_INT8_COPIES: dict[int, Any] = {}
+# id(encoder) -> (encoder, its int8 copy); holding the encoder keeps its id from being reused.
+_INT8_COPIES: dict[int, tuple[Any, Any]] = {}
 _INT8_LOCK = threading.Lock()
 
 
@@ -486,7 +487,8 @@ def _int8_copy(encoder: Any) -> Any:
     made once per process and encoder (~0.5 s, ~25 MB). The fp32 model stays as it is: stored passage
     vectors and questions keep using it."""
     with _INT8_LOCK:
-        copy_ = _INT8_COPIES.get(id(encoder))
+        held = _INT8_COPIES.get(id(encoder))
+        copy_ = held[1] if held is not None else None
         if copy_ is None:
             import copy
             import warnings
@@ -499,7 +501,7 @@ def _int8_copy(encoder: Any) -> Any:
                 torch.ao.quantization.quantize_dynamic(
                     copy_, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, inplace=True
                 )
-            _INT8_COPIES[id(encoder)] = copy_
+            _INT8_COPIES[id(encoder)] = (encoder, copy_)
         return copy_
 
 
