@@ -6,9 +6,15 @@ tuning half (pages with an even position) and the check half (odd). RealTimeQA: 
 the question embedding, as of question_date or not, with and without the event expander
 (training-free or trained weights); AR@5, gold-article R@5 and leak@5.
 
+``--what eval --store STORE``: the exact candidates ``chronorag eval timeqa`` reranks (its store; 20
+time-aware dense + BM25 candidates fused by RRF for ``chronorag``, 20 dense ones for ``dense+semantic``
+and ``mrag``), reranked by each system and by the hybrid's speed variants, per half as above: the same
+numbers as the full evaluation in seconds once candidates and sentence vectors are cached. The hybrid's
+defaults were tuned on the tuning half only; the check half is held out.
+
 Run: ``python -m chronorag.benchmarks.measure_rankers --what timeqa`` from the repository's parent, or
 ``python benchmarks/measure_rankers.py`` from the repository root. Results go to
-``benchmarks/results/rankers_<what>.json``. Embeddings are cached under ``--cache``.
+``benchmarks/results/rankers_<what>.json`` (``--out`` overrides). Embeddings are cached under ``--cache``.
 """
 
 from __future__ import annotations
