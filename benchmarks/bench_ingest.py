@@ -248,6 +248,7 @@ def bench_quality(args: argparse.Namespace) -> dict[str, Any]:
         np.save(queries_file, queries)
     by_query = {"question_queries": queries[: len(questions)], "content_queries": queries[len(questions) :]}
     results: dict[str, Any] = {}
+    reference_hits: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for variant in ["fp32", *[v for v in args.variants if v != "fp32"]]:
         for corpus, (texts, ids) in corpora.items():
             vectors = _vectors(cache, variant, corpus, texts)
@@ -260,7 +261,18 @@ def bench_quality(args: argparse.Namespace) -> dict[str, Any]:
                 "cosine_to_fp32_mean": round(float(cosine.mean()), 5),
             }
             for name, matrix in by_query.items():
-                entry[name] = _recall(matrix @ vectors.T, questions, texts, ids)
+                entry[name], hits = _recall(matrix @ vectors.T, questions, texts, ids)
+                if variant == "fp32":
+                    reference_hits[(corpus, name)] = hits
+                else:  # paired against fp32: questions gained and lost at each cut-off
+                    entry[name]["vs_fp32"] = {
+                        key: {
+                            "delta_points": round(100 * float(hits[key].mean() - base.mean()), 2),
+                            "gained": int((hits[key] & ~base).sum()),
+                            "lost": int((~hits[key] & base).sum()),
+                        }
+                        for key, base in reference_hits[(corpus, name)].items()
+                    }
             results.setdefault(variant, {})[corpus] = entry
             print("quality", variant, corpus, json.dumps(entry), flush=True)
     return {
@@ -291,18 +303,26 @@ def _vectors(cache: Path, variant: str, corpus: str, texts: list[str]) -> np.nda
 
 def _recall(
     scores: np.ndarray, questions: list[Any], texts: list[str], ids: list[str] | None
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """AR@1/5/20 (and ER@5 with passage ids) in points, and the per-question AR@1/AR@5 hits."""
     from chronorag.evals.metrics import has_answer as dpr_has_answer
 
     top = np.argsort(-scores, axis=1)[:, :20]
-    out = {}
+    out: dict[str, float] = {}
+    hits: dict[str, np.ndarray] = {}
     for k in (1, 5, 20):
-        hits = [any(dpr_has_answer(q.answers, texts[j]) for j in top[i, :k]) for i, q in enumerate(questions)]
-        out[f"AR@{k}"] = round(100 * float(np.mean(hits)), 2)
+        found = np.array(
+            [any(dpr_has_answer(q.answers, texts[j]) for j in top[i, :k]) for i, q in enumerate(questions)]
+        )
+        out[f"AR@{k}"] = round(100 * float(found.mean()), 2)
+        if k in (1, 5):
+            hits[f"AR@{k}"] = found
     if ids is not None:
-        hits = [any(ids[j] in set(q.gold_ids) for j in top[i, :5]) for i, q in enumerate(questions)]
-        out["ER@5"] = round(100 * float(np.mean(hits)), 2)
-    return out
+        found = np.array(
+            [any(ids[j] in set(q.gold_ids) for j in top[i, :5]) for i, q in enumerate(questions)]
+        )
+        out["ER@5"] = round(100 * float(found.mean()), 2)
+    return out, hits
 
 
 # ---------------------------------------------------------------------- TimeQA pages (the original benchmark)

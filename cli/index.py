@@ -40,9 +40,8 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option(
             "auto",
             "--backend",
-            help="auto, openvino, onnx or torch. auto: torch on a GPU, else the fastest CPU backend "
-            "installed (openvino bf16, then onnxruntime int8, then torch fp32); every backend gives the same "
-            "model's vectors.",
+            help="auto, openvino, onnx or torch. auto: torch on a GPU, else openvino (bf16 where the CPU "
+            "has it) when installed, else torch fp32; every backend gives the same model's vectors.",
         ),
         quantize: str = typer.Option(
             "auto",
