@@ -126,10 +126,10 @@ class SemanticTemporalRanker:
         )
 
     def warm_up(self) -> None:
-        """Load the bi-encoder (shared per process), its int8 copy for sentences (hybrid and semantic modes
-        on CPU) and the configured cross-encoder, if any."""
+        """Load the bi-encoder (shared per process), its int8 copy for sentences (when sentences are scored
+        with it, on CPU) and the configured cross-encoder, if any."""
         self.scorer.warm_up()
-        if self._int8:
+        if self._int8 and self.sentence_candidates != 0:
             self.scorer.warm_up_int8()
 
     def to_dict(self) -> dict[str, Any]:
