@@ -88,10 +88,11 @@ class SemanticTemporalRanker:
             encode but the question: ~20 ms for 100 passages). On the TimeQA evaluation's candidates AR@1 is
             63.0 with 0 and 63.2 with the default (``benchmarks/results/rankers_eval_timeqa.json``). MRAG
             mode scores every sentence, as MRAG does.
-        :param sentence_budget: hybrid/semantic modes: of those passages' sentences, encode at most this
+        :param sentence_budget: hybrid mode: of those passages' sentences, encode at most this
             many, chosen by passage prescore + sentence BM25 (each passage keeps its lexically best one);
             encoding sentences is what a cold call spends its time on. ``None``: all of them. With int8
-            sentences a cold rerank of 100 passages takes ~75 ms on two busy CPU cores (``bench_ranker.py``).
+            sentences a cold rerank of 100 passages takes ~75-115 ms on two busy CPU cores
+            (``bench_ranker.py``). The ``semantic`` baseline encodes every sentence of its candidates.
         :param sentence_int8: encode sentences with an int8-quantised copy of the bi-encoder (CPU only; ~3x
             faster, questions and stored passage vectors stay fp32). ``None`` (default): in hybrid mode only,
             so the ``semantic`` baseline keeps its full-precision sentences (int8 costs it ~1 point of TimeQA
@@ -237,9 +238,8 @@ class SemanticTemporalRanker:
 
     # --- semantic baseline -----------------------------------------------------------------
     def _rank_semantic(self, question: str, documents: list[Document]) -> list[Document]:
-        semantic = self.scorer.score(
-            question, documents, self.sentence_candidates, self.sentence_budget, self._int8
-        )
+        # The non-temporal baseline keeps every sentence of its sentence candidates (no budget).
+        semantic = self.scorer.score(question, documents, self.sentence_candidates, None, self._int8)
         return [
             _explained(doc, sem.score, sem, None, None, "semantic mode: time is not scored")
             for doc, sem in zip(documents, semantic, strict=True)
