@@ -127,6 +127,9 @@ class _FolderLock:
 
 _SMALL_INDEX_BYTES = 8 << 20  # indexes up to this size are saved after every write
 _IVF_MIN_VECTORS = 10_000  # below this an IVF index is not worth training: keep exact search
+# The most an inner product of unit vectors can move when the stored side is rounded to fp16 (relative error
+# <= 2^-11 per component, so ||x16 - x|| <= 2^-11 plus subnormals), with fp32 summation error on both sides.
+_FP16_SCORE_ERROR = 6e-4
 _SPLIT_MIN_VECTORS = 32_768  # below this a flat scan is too short to gain from splitting across threads
 
 _SCHEMA = """
@@ -1273,6 +1276,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             index = self._search_index()
             if exact and self._threads > 1 and index is self._index and index.ntotal >= _SPLIT_MIN_VECTORS:
                 return self._split_flat_search(query, min(top_k, index.ntotal))
+            if index is self._index and self.actual_index_type == "flat16":
+                return self._fp16_search(query, top_k, index.ntotal)
             # Approximate indexes fetch a margin and re-score it exactly from the stored vectors.
             k = min(top_k if exact else 2 * top_k, index.ntotal)
             if k == 0:
@@ -1293,6 +1298,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         k = min(top_k if exact else 2 * top_k, len(candidates))
         selector = faiss.IDSelectorBatch(candidates)
         params = self._search_params(selector)
+        if self.actual_index_type == "flat16":
+            return self._fp16_search(query, top_k, len(candidates), params)
         scores, ids = self._index.search(query, k, params=params)
         ids_list, scores_list = self._valid(ids[0], scores[0])
         if len(ids_list) < k:
@@ -1339,6 +1346,28 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             return faiss.SearchParametersHNSW(sel=selector, efSearch=self.hnsw_ef_search)
         return faiss.SearchParameters(sel=selector)
 
+    def _fp16_search(
+        self, query: np.ndarray, top_k: int, available: int, params: Any = None
+    ) -> tuple[list, list]:
+        """Exact results from an fp16 index: shortlist by fp16 scores (half the memory traffic of fp32),
+        re-score the shortlist from the fp32 vectors in SQLite, and widen it until no vector left out can
+        beat the k-th exact score (its fp16 score is at most the shortlist's last, so its exact score at
+        most that plus ``_FP16_SCORE_ERROR``)."""
+        k = min(top_k, available)
+        if k <= 0:
+            return [], []
+        width = min(2 * k, available)
+        while True:
+            approximate, ids = self._index.search(query, width, params=params)
+            found, found_scores = self._valid(ids[0], approximate[0])
+            if not found:
+                return [], []
+            ranked_ids, ranked_scores = self._exact_top(query, k, np.asarray(found, dtype=np.int64))
+            complete = len(found) < width or width >= available
+            if complete or ranked_scores[-1] >= found_scores[-1] + _FP16_SCORE_ERROR:
+                return ranked_ids, ranked_scores
+            width = min(4 * width, available)
+
     def _score_directly(self, query: np.ndarray, top_k: int, candidates: np.ndarray) -> tuple[list, list]:
         faiss = _faiss()
         if isinstance(faiss.downcast_index(self._index.index), faiss.IndexScalarQuantizer) and (
@@ -1347,7 +1376,17 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             # fp16 copies from memory shortlist; only the shortlist is read from SQLite for exact scores.
             approximate = self._index.reconstruct_batch(candidates) @ query[0]
             keep = np.argpartition(-approximate, 2 * top_k - 1)[: 2 * top_k]
-            candidates = candidates[np.sort(keep)]
+            shortlist = candidates[np.sort(keep)]
+            ids, scores = self._exact_top(query, top_k, shortlist)
+            # Any passage whose exact score reaches the k-th found has an fp16 score within the error bound.
+            wider = candidates[approximate >= scores[-1] - _FP16_SCORE_ERROR]
+            if np.isin(wider, shortlist).all():
+                return ids, scores
+            return self._exact_top(query, top_k, wider)
+        return self._exact_top(query, top_k, candidates)
+
+    def _exact_top(self, query: np.ndarray, top_k: int, candidates: np.ndarray) -> tuple[list, list]:
+        """The ``top_k`` of ``candidates`` by their exact (stored fp32) scores, best first."""
         vectors = self._candidate_vectors(candidates)
         scores = vectors @ query[0]
         k = min(top_k, len(scores))

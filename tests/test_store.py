@@ -425,3 +425,28 @@ def test_split_flat_search_matches_faiss(tmp_path):
                 assert [i for i, _ in got] == [i for i, _ in want]
                 assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-6)
             assert len(split.search(queries[0], top_k=40_000)) == 33_000
+
+
+def test_flat16_is_exact_when_fp16_rounding_reorders(tmp_path):
+    """Near-duplicates closer than fp16 can tell apart: the shortlist widens until the result is exact."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal(DIM).astype(np.float32)
+    base /= np.linalg.norm(base)
+    vectors = np.concatenate(
+        [base + 5e-3 * rng.standard_normal((300, DIM)), rng.standard_normal((3000, DIM))]
+    ).astype(np.float32)
+    docs = [
+        Document(id=f"n{i}", content="x", meta={"date": f"{1990 + i % 30}-06-01"}, embedding=v.tolist())
+        for i, v in enumerate(vectors)
+    ]
+    store = ChronoDocumentStore(str(tmp_path / "f16"), embedding_dim=DIM, index_type="flat16")
+    store.write_documents(docs)
+    store.rebuild()
+    assert store.actual_index_type == "flat16"
+    for query in (base, base + 3e-3 * rng.standard_normal(DIM)):
+        assert [d.id for d in store.search(query, 10)] == _brute_force(docs, query, 10)
+        for cutoff in (date(1995, 1, 1), date(2015, 1, 1)):  # few candidates, then a selector scan
+            keep = _published_on_or_before(cutoff)
+            found = store.search(query, 10, published_on_or_before=cutoff)
+            assert [d.id for d in found] == _brute_force(docs, query, 10, keep)
+    store.close()
