@@ -427,8 +427,12 @@ def main() -> None:
         "load_average_at_start": _load(),
     }
     for section in args.sections:
-        if section == "news":
-            results["news_passages"] = bench_news(args)
+        if section == "news":  # variants measured in an earlier run and not now are kept
+            previous = results.get("news_passages", {})
+            news = bench_news(args)
+            for key in ("embedding_only", "chronorag_index"):
+                news[key] = {**previous.get(key, {}), **news[key]}
+            results["news_passages"] = news
         elif section == "quality":
             results["quality_timeqa_dev"] = bench_quality(args)
         elif section == "timeqa":
