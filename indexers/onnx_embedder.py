@@ -282,11 +282,16 @@ def openvino_embedder(
     def embed(texts: list[str]) -> np.ndarray:
         result = np.zeros((len(texts), dim), dtype=np.float32)
 
+        errors: list[BaseException] = []
+
         def done(request: Any, userdata: tuple[np.ndarray, np.ndarray]) -> None:
-            rows, mask = userdata
-            pooled = (request.get_output_tensor(0).data * mask).sum(axis=1)
-            pooled /= np.clip(mask.sum(axis=1), 1e-9, None)
-            result[rows] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            try:
+                rows, mask = userdata
+                pooled = (request.get_output_tensor(0).data * mask).sum(axis=1)
+                pooled /= np.clip(mask.sum(axis=1), 1e-9, None)
+                result[rows] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            except BaseException as exc:  # raised below: a lost batch must not leave zero vectors
+                errors.append(exc)
 
         order = np.argsort([-len(t) for t in texts], kind="stable")
         with lock:  # the queue serves one call at a time
@@ -303,6 +308,8 @@ def openvino_embedder(
                 feeds = {name: encoded[name].astype(np.int64) for name in names}
                 queue.start_async(feeds, (rows, encoded["attention_mask"][..., None].astype(np.float32)))
             queue.wait_all()
+        if errors:
+            raise RuntimeError("OpenVINO embedding failed") from errors[0]
         return result
 
     return embed, model_id, dim
