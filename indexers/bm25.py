@@ -41,7 +41,8 @@ class BM25Index:
         self.generation = generation
         self.retriever = retriever
         self.rowids = rowids
-        self._position = {int(r): i for i, r in enumerate(rowids)}
+        self._sorted_rowids: np.ndarray | None = None  # built on the first filtered search
+        self._sorted_positions: np.ndarray | None = None
 
     @classmethod
     def for_store(cls, store: ChronoDocumentStore) -> BM25Index:
@@ -113,6 +114,18 @@ class BM25Index:
         tmp.rename(self.folder)
         shutil.rmtree(old, ignore_errors=True)
 
+    def _positions_of(self, candidates: np.ndarray) -> np.ndarray:
+        """Positions in the BM25 index of the allowed row ids (ids it does not hold are dropped)."""
+        if self._sorted_rowids is None:
+            rowids = np.asarray(self.rowids, dtype=np.int64)
+            order = np.argsort(rowids, kind="stable")
+            self._sorted_rowids, self._sorted_positions = rowids[order], order
+        wanted = np.asarray(candidates, dtype=np.int64)
+        where = np.searchsorted(self._sorted_rowids, wanted)
+        where = np.clip(where, 0, max(0, len(self._sorted_rowids) - 1))
+        hit = self._sorted_rowids[where] == wanted if len(self._sorted_rowids) else np.zeros(0, dtype=bool)
+        return self._sorted_positions[where[hit]]
+
     def search(self, query: str, top_k: int, candidates: np.ndarray | None) -> tuple[list[int], list[float]]:
         """
         :param query: the query text.
@@ -127,14 +140,16 @@ class BM25Index:
         mask = None
         if candidates is not None:
             mask = np.zeros(len(self.rowids), dtype=np.float32)
-            positions = [self._position[int(r)] for r in candidates if int(r) in self._position]
-            if not positions:
+            positions = self._positions_of(candidates)
+            if positions.size == 0:
                 return [], []
             mask[positions] = 1.0
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
         k = min(top_k, len(self.rowids))
+        # n_threads=0 scores in this thread: bm25s starts a thread pool per call for any other value
+        # (1-1.5 ms a query, and GIL contention under concurrent requests).
         found, scores = self.retriever.retrieve(
-            tokens, k=k, show_progress=False, weight_mask=mask, n_threads=1
+            tokens, k=k, show_progress=False, weight_mask=mask, n_threads=0
         )
         rowids: list[int] = []
         kept: list[float] = []

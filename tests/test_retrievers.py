@@ -180,3 +180,17 @@ def test_hybrid_pipeline_round_trip(store, query_embedding):
     documents = result["fuse"]["documents"]
     assert 0 < len(documents) <= 4
     assert all(d.meta.get("date") is None or d.meta["date"] <= "2010-01-01" for d in documents)
+
+
+def test_bm25_index_positions_of_allowed_rows():
+    from pathlib import Path
+
+    import numpy as np
+
+    from chronorag.indexers.bm25 import BM25Index
+
+    index = BM25Index(Path("unused"), 0, None, np.asarray([40, 7, 19, 3], dtype=np.int64))
+    positions = index._positions_of(np.asarray([3, 19, 99, 40, 1000], dtype=np.int64))
+    # Row ids the index does not hold (99, 1000) are dropped; the others map to their index positions.
+    assert sorted(positions.tolist()) == [0, 2, 3]
+    assert index._positions_of(np.asarray([5], dtype=np.int64)).size == 0
