@@ -44,6 +44,12 @@ def register(app: typer.Typer) -> None:
             8.0, "--max-body-mb", help="Largest request body accepted, in MiB."
         ),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+        workers: int = typer.Option(
+            None,
+            "--workers",
+            min=1,
+            help="Worker processes (default: CHRONORAG_API_WORKERS, else 1); one per core.",
+        ),
     ) -> None:
         from pydantic import ValidationError
 
@@ -77,4 +83,6 @@ def register(app: typer.Typer) -> None:
                 "(set it, or pass --insecure-open-writes)"
             )
         configure_threads()
-        run_server(create_app(pipeline, store, settings), host=host, port=port, log_level=log_level)
+        run_server(
+            create_app(pipeline, store, settings), host=host, port=port, log_level=log_level, workers=workers
+        )

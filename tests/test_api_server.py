@@ -535,9 +535,18 @@ def test_serve_command_checks_its_options(tmp_path: Path, monkeypatch: pytest.Mo
     if not cli.app.registered_commands:
         cli._register_all()
     runner = CliRunner()
-    usage = runner.invoke(cli.app, ["serve", "--help"])
+    usage = runner.invoke(cli.app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert usage.exit_code == 0
-    for option in ("--store", "--pipeline", "--host", "--port", "--insecure-open-writes", "--protect-reads"):
+    options = (
+        "--store",
+        "--pipeline",
+        "--host",
+        "--port",
+        "--insecure-open-writes",
+        "--protect-reads",
+        "--workers",
+    )
+    for option in options:
         assert option in usage.output
     missing = runner.invoke(
         cli.app, ["serve", "--store", str(tmp_path), "--pipeline", str(tmp_path / "no.yaml")]
