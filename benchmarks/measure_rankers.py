@@ -172,6 +172,19 @@ class TimeQAQuestion:
     gold_ids: list[str]
 
 
+def halves_table(rows: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, Any]:
+    """Per system: mean metrics of the tuning half, the held-out (check) half, both, and the counts."""
+    return {
+        name: {
+            "tune": mean_table(parts["tune"]),
+            "check": mean_table(parts["check"]),
+            "all": mean_table(parts["tune"] + parts["check"]),
+            "n": {"tune": len(parts["tune"]), "check": len(parts["check"])},
+        }
+        for name, parts in rows.items()
+    }
+
+
 def read_timeqa(data: Path, max_words: int = 200) -> tuple[list[Document], list[TimeQAQuestion], int]:
     """Every page's paragraphs (title in meta, long ones split) and the answerable questions.
 
@@ -273,15 +286,7 @@ def run_timeqa(
                 else ranker.run(question.question, candidates, constraint, top_k=5)["documents"]
             )
             rows[name][half].append(ranked_metrics(question.answers, gold, docs))
-    return {
-        name: {
-            "tune": mean_table(parts["tune"]),
-            "check": mean_table(parts["check"]),
-            "all": mean_table(parts["tune"] + parts["check"]),
-            "n": {"tune": len(parts["tune"]), "check": len(parts["check"])},
-        }
-        for name, parts in rows.items()
-    }
+    return halves_table(rows)
 
 
 def tune_timeqa(prepared: dict[str, Any], ranker: SemanticTemporalRanker) -> dict[str, Any]:
@@ -499,15 +504,7 @@ def run_eval(
                 else ranker.run(question.question, item[kind], item["constraint"], top_k=5)["documents"]
             )
             rows[name][half].append(ranked_metrics(question.answers, set(question.gold_ids), docs))
-    return {
-        name: {
-            "tune": mean_table(parts["tune"]),
-            "check": mean_table(parts["check"]),
-            "all": mean_table(parts["tune"] + parts["check"]),
-            "n": {"tune": len(parts["tune"]), "check": len(parts["check"])},
-        }
-        for name, parts in rows.items()
-    }
+    return halves_table(rows)
 
 
 def evaluation(args: argparse.Namespace) -> dict[str, Any]:

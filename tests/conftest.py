@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 # Set before anything imports transformers/torch: nothing may reach a hub, and two threads stall here.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -59,3 +60,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+def build_timeqa_store(path: Path, data_dir: Path, pages: int) -> Any:
+    """Index the first `pages` TimeQA dev pages into a new store at `path` (as `chronorag index` does).
+
+    :returns: the ingestion report.
+    """
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
+    store = open_store_for(str(path), model_id, dim)
+    try:
+        source = data_dir / "timeqa" / "human_annotated_test.dev.json"
+        return ingest([str(source)], store, embed, fmt="timeqa", limit=pages, progress=False)
+    finally:
+        store.close()

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from conftest import build_timeqa_store
 from fastapi import FastAPI
 
 from chronorag.api.app import create_app
@@ -33,16 +34,8 @@ PAGES = 2  # TimeQA pages in the store: ~140 passages, embedded in a few seconds
 @pytest.fixture(scope="module")
 def timeqa_store(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, embedder) -> Path:
     """A store of the first TimeQA pages, built by the indexers' ingestion (as `chronorag index` does)."""
-    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
-
-    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
     path = tmp_path_factory.mktemp("api") / "store"
-    store = open_store_for(str(path), model_id, dim)
-    try:
-        source = shared_data / "timeqa" / "human_annotated_test.dev.json"
-        report = ingest([str(source)], store, embed, fmt="timeqa", limit=PAGES, progress=False)
-    finally:
-        store.close()
+    report = build_timeqa_store(path, shared_data, PAGES)
     assert report.documents_written == PAGES
     return path
 

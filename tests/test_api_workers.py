@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import build_timeqa_store
 
 from chronorag.api.server import WORKERS_ENV, free_port
 from chronorag.indexers import ChronoDocumentStore
@@ -22,16 +23,8 @@ pytestmark = pytest.mark.slow  # two processes each load the pipeline (~20 s)
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, embedder) -> Path:
-    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
-
-    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
     path = tmp_path_factory.mktemp("workers") / "store"
-    store = open_store_for(str(path), model_id, dim)
-    try:
-        source = shared_data / "timeqa" / "human_annotated_test.dev.json"
-        ingest([str(source)], store, embed, fmt="timeqa", limit=1, progress=False)
-    finally:
-        store.close()
+    build_timeqa_store(path, shared_data, 1)
     return path
 
 
