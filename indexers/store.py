@@ -808,15 +808,24 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         if policy == DuplicatePolicy.NONE:
             policy = DuplicatePolicy.FAIL
         rows = [self._document_to_row(d) for d in documents]
-        with self._lock:
-            self._check_writable()
-            with self._folder_lock.held():
-                self._sync_with_disk()
-                return self._write_rows(documents, rows, policy, sources or {}, list(replace_sources))
+        with self._writing():
+            return self._write_rows(documents, rows, policy, sources or {}, list(replace_sources))
 
     def _check_writable(self) -> None:
         if self.read_only:
             raise StoreError(f"store {self.path!r} was opened read-only")
+
+    @contextlib.contextmanager
+    def _writing(self, sync: bool = True) -> Iterator[None]:
+        """Held from a write's selection to its commit: the thread lock, then (the store being writable)
+        the folder lock, both re-entrant; with ``sync`` the index first catches up with other processes'
+        commits."""
+        with self._lock:
+            self._check_writable()
+            with self._folder_lock.held():
+                if sync:
+                    self._sync_with_disk()
+                yield
 
     def _document_to_row(
         self, document: Document
@@ -993,13 +1002,9 @@ class ChronoDocumentStore(ExtendedStoreMixin):
 
         :param document_ids: the ids to delete.
         """
-        with self._lock:
-            self._check_writable()
-            with self._folder_lock.held():
-                self._sync_with_disk()
-                rowids = list(self._existing_rowids(list(document_ids)).values())
-                if not rowids:
-                    return
+        with self._writing():
+            rowids = list(self._existing_rowids(list(document_ids)).values())
+            if rowids:
                 self._commit_deletion(lambda: self._delete_rowids(rowids))
 
     def delete_source(self, doc_id: str) -> int:
@@ -1009,39 +1014,34 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         :param doc_id: the source document's id (``meta["doc_id"]``).
         :returns: the number of passages deleted.
         """
-        with self._lock:
-            self._check_writable()
 
-            def delete() -> list[int]:
-                self._conn.execute("DELETE FROM sources WHERE doc_id = ?", (doc_id,))
-                return self._delete_where("doc_id = ?", [doc_id])
+        def delete() -> list[int]:
+            self._conn.execute("DELETE FROM sources WHERE doc_id = ?", (doc_id,))
+            return self._delete_where("doc_id = ?", [doc_id])
 
-            with self._folder_lock.held():
-                self._sync_with_disk()
-                count = self._conn.execute(
-                    "SELECT count(*) FROM passages WHERE doc_id = ?", (doc_id,)
-                ).fetchone()[0]
-                self._commit_deletion(delete)
-            return count
+        with self._writing():
+            count = self._conn.execute(
+                "SELECT count(*) FROM passages WHERE doc_id = ?", (doc_id,)
+            ).fetchone()[0]
+            self._commit_deletion(delete)
+        return count
 
     def delete_all_documents(self) -> None:
         """Delete every passage (the store keeps its model and dimension)."""
-        with self._lock:
-            self._check_writable()
 
-            def delete() -> list[int]:
-                # Returned so the index drops them before it is saved at the new generation.
-                rows = self._conn.execute("SELECT rowid FROM passages WHERE has_vector = 1")
-                with_vectors = [r[0] for r in rows]
-                self._conn.execute("DELETE FROM sources")
-                self._conn.execute("DELETE FROM spans")
-                self._conn.execute("DELETE FROM passages")
-                return with_vectors
+        def delete() -> list[int]:
+            # Returned so the index drops them before it is saved at the new generation.
+            rows = self._conn.execute("SELECT rowid FROM passages WHERE has_vector = 1")
+            with_vectors = [r[0] for r in rows]
+            self._conn.execute("DELETE FROM sources")
+            self._conn.execute("DELETE FROM spans")
+            self._conn.execute("DELETE FROM passages")
+            return with_vectors
 
-            with self._folder_lock.held():
-                self._commit_deletion(delete)
-                self._index = self._new_index(np.zeros((0, self.dim), np.float32))
-                self._index_stale = False
+        with self._writing(sync=False):  # everything goes: nothing to catch up with
+            self._commit_deletion(delete)
+            self._index = self._new_index(np.zeros((0, self.dim), np.float32))
+            self._index_stale = False
 
     def _commit_deletion(self, delete: Any) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
@@ -1546,11 +1546,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
 
         :returns: the number of vectors indexed.
         """
-        with self._lock:
-            self._check_writable()
-            with self._folder_lock.held():
-                self._sync_with_disk()
-                self._rebuild_index_locked(save=True)
+        with self._writing():
+            self._rebuild_index_locked(save=True)
             return int(self._index.ntotal)
 
     @property

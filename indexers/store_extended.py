@@ -41,7 +41,6 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
 from haystack.utils.filters import document_matches_filter
 
-from chronorag.indexers.errors import StoreError
 from chronorag.indexers.text import passage_text
 
 logger = logging.getLogger(__name__)
@@ -119,8 +118,7 @@ class ExtendedStoreMixin:
         :raises StoreError: when the store was opened read-only.
         """
         _check_filters(filters, required=True)
-        self._require_writable()
-        with self._exclusive():
+        with self._writing():  # type: ignore[attr-defined]
             ids = [doc.id for doc in self._iter_matching(filters)]
             if ids:
                 self.delete_documents(ids)  # type: ignore[attr-defined]
@@ -143,8 +141,7 @@ class ExtendedStoreMixin:
         _check_filters(filters, required=True)
         if not isinstance(meta, dict):
             raise ValueError(f"meta must be a dict, not {type(meta).__name__}")
-        self._require_writable()
-        with self._exclusive():
+        with self._writing():  # type: ignore[attr-defined]
             matching = list(self._iter_matching(filters, with_vectors=True))
             if not matching:
                 return 0
@@ -313,16 +310,6 @@ class ExtendedStoreMixin:
         return [unique[k] for k in ordered[from_ : from_ + size]], len(ordered)
 
     # ------------------------------------------------------------------ helpers
-    def _require_writable(self) -> None:
-        if self.read_only:
-            raise StoreError(f"store {self.path!r} was opened read-only")
-
-    @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """The store's thread lock and folder lock (both re-entrant), held from a selection to its write."""
-        with self._lock, self._folder_lock.held():
-            yield
-
     def _iter_matching(
         self, filters: dict[str, Any] | None, with_vectors: bool = False
     ) -> Iterator[Document]:
