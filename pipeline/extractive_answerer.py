@@ -114,12 +114,12 @@ class ExtractiveAnswerer:
         nouns = question_nouns(query)
         asked = content_words(constraint.content if constraint and constraint.content else query)
         question_words = content_words(query) | {word.lower() for word in query.split()}
-        candidates = []
+        candidates, names = [], []
         for rank, doc in enumerate(documents[: self.max_passages], start=1):
-            candidate = self._passage_candidate(doc, rank, (kind, nouns), asked, question_words, constraint)
-            if candidate is not None:
-                candidates.append(candidate)
-        names = [name for candidate in candidates for name in candidate.pop("_names")]
+            found = self._passage_candidate(doc, rank, (kind, nouns), asked, question_words, constraint)
+            if found is not None:
+                candidates.append(found[0])
+                names.extend(found[1])
         texts = [doc.content or "" for doc in documents[: self.max_passages]]
         for candidate in candidates:
             candidate["answer"] = _full_name(_strip_possessive(candidate["answer"], texts), names)
@@ -137,7 +137,8 @@ class ExtractiveAnswerer:
         asked: set[str],
         question_words: set[str],
         constraint: TemporalConstraint | None,
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], list[str]] | None:
+        """The passage's best answer candidate, and the full person names it writes (to complete surnames)."""
         text = doc.content or ""
         if not text.strip():
             return None
@@ -164,7 +165,7 @@ class ExtractiveAnswerer:
         ]
         interval = merge_intervals(fitting or sentence.intervals)
         fit = interval_fit(sentence.intervals, constraint)
-        return {
+        candidate = {
             "passage": rank,
             "id": doc.id,
             "answer": span.text,
@@ -175,8 +176,8 @@ class ExtractiveAnswerer:
             "fit": fit,
             # A rank prior so a weak later passage does not outvote the ranker's choice.
             "score": score / 2.6 + RANK_PRIOR / (rank + 1),
-            "_names": [span.text for span in spans if span.label == "PERSON" and " " in span.text],
         }
+        return candidate, [span.text for span in spans if span.label == "PERSON" and " " in span.text]
 
     def _typed_spans(
         self, parsed: Any, kind: str, question_words: set[str], sentences: list[Sentence], nouns: set[str]
@@ -244,7 +245,7 @@ def _strip_possessive(answer: str, texts: list[str]) -> str:
     if not words or len(words[-1]) < 4 or not words[-1].endswith("s") or not words[-1][0].isupper():
         return answer
     stem = answer[:-1]
-    bare = re.compile(rf"\b{re.escape(stem)}\b(?!s)")
+    bare = re.compile(rf"\b{re.escape(stem)}\b")
     return stem if any(bare.search(text) for text in texts) else answer
 
 
