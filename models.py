@@ -114,6 +114,36 @@ def get_sentence_transformer(
         return _load_sentence_transformer(path, resolve_device(device))
 
 
+# id(model) -> (model, its int8 copy); holding the model keeps its id from being reused.
+_INT8_COPIES: dict[int, tuple[Any, Any]] = {}
+_int8_lock = threading.Lock()
+
+
+def int8_copy(model: Any) -> Any:
+    """A copy of a (shared) sentence-transformers model with every ``Linear`` dynamically quantised to int8
+    (per-channel weights), made once per process and model (~0.5 s, ~25 MB); the fp32 model is untouched.
+
+    :param model: a loaded model on the CPU.
+    :returns: the quantised copy.
+    """
+    with _int8_lock:
+        held = _INT8_COPIES.get(id(model))
+        if held is None:
+            import copy
+            import warnings
+
+            import torch
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantised = quantize_dynamic(
+                    copy.deepcopy(model), {torch.nn.Linear: per_channel_dynamic_qconfig}
+                )
+            held = _INT8_COPIES[id(model)] = (model, quantised)
+        return held[1]
+
+
 def resolve_cross_encoder(path: str | None = None) -> str | None:
     """The local CrossEncoder folder, if one is configured.
 

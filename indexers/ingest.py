@@ -215,13 +215,13 @@ def sentence_transformer_embedder(
         fast on CPU; see ``benchmarks/results/ingest.json`` for its measured retrieval cost), or ``None``.
     :returns: ``(embed, model_id, dimension)``.
     """
-    from chronorag.models import embedding_model_id, get_sentence_transformer
+    from chronorag.models import embedding_model_id, get_sentence_transformer, int8_copy
 
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
     model = get_sentence_transformer(model_name, device="cpu" if quantize else device)
     if quantize:
-        model = _int8_copy(model)
+        model = int8_copy(model)
     model.max_seq_length = min(model.max_seq_length or max_seq_length, max_seq_length)
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -235,26 +235,6 @@ def sentence_transformer_embedder(
 
     dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return embed, embedding_model_id(model_name), int(dimension())
-
-
-_INT8_MODELS: dict[int, Any] = {}
-
-
-def _int8_copy(model: Any) -> Any:
-    """A per-channel dynamically quantised copy (the shared fp32 model stays untouched), made once."""
-    if id(model) not in _INT8_MODELS:
-        import copy
-        import warnings
-
-        import torch
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _INT8_MODELS[id(model)] = quantize_dynamic(
-                copy.deepcopy(model), {torch.nn.Linear: per_channel_dynamic_qconfig}
-            )
-    return _INT8_MODELS[id(model)]
 
 
 # ---------------------------------------------------------------------- the run

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
-from chronorag.models import get_sentence_transformer, resolve_cross_encoder
+from chronorag.models import get_sentence_transformer, int8_copy, resolve_cross_encoder
 
 _SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"“(A-Z0-9])")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -244,7 +243,7 @@ class SemanticScorer:
         self.warm_up()
         if self._int8 is None and self._cross is None:
             device = str(getattr(self._encoder, "device", "cpu"))
-            self._int8 = _int8_copy(self._encoder) if device.startswith("cpu") else False
+            self._int8 = int8_copy(self._encoder) if device.startswith("cpu") else False
         return bool(self._int8)
 
     def clear_cache(self) -> None:
@@ -475,34 +474,6 @@ def _within_budget(
     picked = [index for index in order if index in first][:budget]
     picked += [index for index in order if index not in first][: budget - len(picked)]
     return [pool[index] for index in sorted(picked)]
-
-
-# id(encoder) -> (encoder, its int8 copy); holding the encoder keeps its id from being reused.
-_INT8_COPIES: dict[int, tuple[Any, Any]] = {}
-_INT8_LOCK = threading.Lock()
-
-
-def _int8_copy(encoder: Any) -> Any:
-    """A copy of ``encoder`` with every ``Linear`` dynamically quantised to int8 (per-channel weights),
-    made once per process and encoder (~0.5 s, ~25 MB). The fp32 model stays as it is: stored passage
-    vectors and questions keep using it."""
-    with _INT8_LOCK:
-        held = _INT8_COPIES.get(id(encoder))
-        copy_ = held[1] if held is not None else None
-        if copy_ is None:
-            import copy
-            import warnings
-
-            import torch
-
-            copy_ = copy.deepcopy(encoder)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.ao.quantization.quantize_dynamic(
-                    copy_, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, inplace=True
-                )
-            _INT8_COPIES[id(encoder)] = (encoder, copy_)
-        return copy_
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
