@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +17,7 @@ from typing import Any, Literal
 from chronorag.api.documents import DocumentWriter
 from chronorag.api.errors import ApiError
 from chronorag.api.settings import ApiSettings
-from chronorag.indexers import ChronoDocumentStore
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
+from chronorag.indexers import ChronoDocumentStore, FolderLock
 
 logger = logging.getLogger(__name__)
 LOAD_LOCK_FILE = "serve.lock"
@@ -81,17 +75,13 @@ class ChronoService:
     @contextlib.contextmanager
     def _loading_turn(self) -> Iterator[None]:
         """Hold ``serve.lock`` in the store folder while loading, when workers share the store."""
-        if not self.serialise_loading or fcntl is None:
+        if not self.serialise_loading:
             yield
             return
         folder = Path(self.store_path)
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOAD_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with FolderLock(folder / LOAD_LOCK_FILE).held():
             yield
-        finally:
-            os.close(fd)  # releases the lock
 
     def close(self) -> None:
         """Stop: wait for the loader and any write in progress, then save and close the store."""

@@ -9,7 +9,7 @@ from chronorag.indexers.errors import (
     StoreMismatchError,
 )
 from chronorag.indexers.rrf import ReciprocalRankFusion
-from chronorag.indexers.store import ChronoDocumentStore
+from chronorag.indexers.store import ChronoDocumentStore, FolderLock
 from chronorag.indexers.text import passage_text
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "ChronoDocumentStore",
     "ChronoEmbeddingRetriever",
     "EmbeddingDimensionError",
+    "FolderLock",
     "ReciprocalRankFusion",
     "StoreCorruptError",
     "StoreError",

@@ -88,8 +88,8 @@ def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-class _FolderLock:
-    """An exclusive ``flock`` on the store folder's ``store.lock``, shared by every process writing the store.
+class FolderLock:
+    """An exclusive ``flock`` on a lock file (the store's: ``store.lock``), shared by every process using it.
 
     SQLite serialises commits by itself; this lock also covers what follows a commit (the FAISS file and
     the derived lexical index), so two processes serving one store (``chronorag serve`` with several
@@ -367,7 +367,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         self._folder = Path(self.path)
         self._lock = threading.RLock()
         # Taken after ``_lock`` (never before it): writes, index saves and lexical-index rebuilds.
-        self._folder_lock = _FolderLock(self._folder / LOCK_FILE)
+        self._folder_lock = FolderLock(self._folder / LOCK_FILE)
         self._pub_days: tuple[int, int | None, int | None] | None = None  # (generation, min, max)
         self._num_gpus: int | None = None
         self._index: Any = None
