@@ -26,15 +26,6 @@ def _half(qid: str) -> str:
     return "tune" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "held_out"
 
 
-def _read_rankings(path: str) -> dict[str, list[str]]:
-    rankings = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            rankings[record["qid"]] = record["ids"]
-    return rankings
-
-
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if not rows:
         return {"questions": 0}
@@ -60,12 +51,14 @@ def main() -> None:
 
     from chronorag.evals.loaders import load_timeqa
     from chronorag.evals.metrics import max_exact_match, max_f1, normalize_answer
+    from chronorag.evals.records import ResultCache
     from chronorag.indexers.store import ChronoDocumentStore
     from chronorag.pipeline.extractive_answerer import ExtractiveAnswerer
     from chronorag.temporal import decompose
 
     dataset = load_timeqa(args.data_dir)
-    rankings = _read_rankings(args.rankings)
+    ranked = Path(args.rankings)  # a per-question file of `chronorag eval`: {folder}/{system}.jsonl
+    rankings = {qid: record["ids"] for qid, record in ResultCache(ranked.parent, ranked.stem).records.items()}
     questions = [q for q in dataset.questions if q.answerable and q.qid in rankings]
     store = ChronoDocumentStore(args.store, read_only=True)
     reader = ExtractiveAnswerer(max_passages=args.passages)
