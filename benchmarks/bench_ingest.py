@@ -49,6 +49,7 @@ VARIANTS: dict[str, tuple[str, str, int]] = {
     "int8": ("torch", "int8", 256),
     "onnx-int8": ("onnx", "int8", 256),
     "openvino-bf16": ("openvino", "bf16", 256),
+    "openvino-int8": ("openvino", "int8", 256),
     "fp32-128": ("torch", "none", 128),
     "onnx-int8-128": ("onnx", "int8", 128),
     "openvino-bf16-128": ("openvino", "bf16", 128),
@@ -432,7 +433,7 @@ def main() -> None:
             news = bench_news(args)
             for key in ("embedding_only", "chronorag_index"):
                 news[key] = {**previous.get(key, {}), **news[key]}
-            results["news_passages"] = news
+            results["news_passages"] = {**previous, **news}  # notes of earlier runs stay
         elif section == "quality":
             results["quality_timeqa_dev"] = bench_quality(args)
         elif section == "timeqa":
