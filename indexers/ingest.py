@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -298,6 +299,7 @@ def ingest(
     pending: list[_Pending] = []
     pending_passages = 0
     bar = tqdm(unit=" passages", disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    writer = _OneBatchInFlight(report, on_batch)
     try:
         for item in _items(inputs, fmt, report):
             if isinstance(item, RejectedRecord):
@@ -318,19 +320,50 @@ def ingest(
             pending.append(entry)
             pending_passages += len(entry.passages)
             if pending_passages >= batch_passages:
-                _flush(pending, store, embed, report, bar)
+                writer.submit(_flush, pending, store, embed, report, bar)
                 pending, pending_passages = [], 0
-                if on_batch is not None:
-                    on_batch(report)
         if pending:
-            _flush(pending, store, embed, report, bar)
-            if on_batch is not None:
-                on_batch(report)
+            writer.submit(_flush, pending, store, embed, report, bar)
+        writer.wait()
         store.flush()
     finally:
+        writer.close()
         bar.close()
         report.seconds = time.perf_counter() - started
     return report
+
+
+class _OneBatchInFlight:
+    """Embeds and writes one batch in a worker thread while the caller reads, splits and dates the next.
+
+    The embedding backends compute outside the GIL, so preparing the next batch fills the gaps the model
+    leaves (measured ~5% more passages/s end to end on 2 cores). At most one batch is in flight and
+    batches are written in order; a batch's error is raised at the next submit or wait.
+    """
+
+    def __init__(self, report: IngestReport, on_batch: Callable[[IngestReport], None] | None) -> None:
+        self._report = report
+        self._on_batch = on_batch
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chronorag-ingest")
+        self._future: Future[None] | None = None
+
+    def submit(self, flush: Callable[..., None], *args: Any) -> None:
+        """Wait for the batch in flight, then start ``flush(*args)``."""
+        self.wait()
+        self._future = self._pool.submit(flush, *args)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight (raising its error) and report it to ``on_batch``."""
+        future, self._future = self._future, None
+        if future is None:
+            return
+        future.result()
+        if self._on_batch is not None:
+            self._on_batch(self._report)
+
+    def close(self) -> None:
+        """Let a started batch finish its transaction (even when the caller failed), then stop the thread."""
+        self._pool.shutdown(wait=True)
 
 
 def _items(inputs: Sequence[str], fmt: str, report: IngestReport) -> Iterable[SourceItem]:
