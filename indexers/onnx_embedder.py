@@ -200,7 +200,7 @@ def openvino_int8_file(model: Any, model_id: str) -> Path:
     target = fp32.with_name(f"openvino_int8_v{_INT8_VERSION}.xml")
     with _export_lock:
         if not target.exists():
-            logger.warning("calibrating the %s int8 model once (~10 s); cached in %s", model_id, target.parent)
+            logger.warning("calibrating the %s int8 model once (~10 s); in %s", model_id, target.parent)
             _quantize_openvino(model, fp32, target)
     return target
 
