@@ -206,6 +206,7 @@ def main() -> None:
         "runs": runs,
     }
     existing = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
+
     def key(run: dict[str, Any]) -> tuple:
         return run["index_type"], run["size"], run["faiss_threads"], run.get("search_threads", 1)
 

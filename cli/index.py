@@ -40,14 +40,15 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option(
             "auto",
             "--backend",
-            help="auto, openvino, onnx or torch. auto: torch on a GPU, else openvino (bf16 where the CPU "
-            "has it) when installed, else torch fp32; every backend gives the same model's vectors.",
+            help="auto, openvino, onnx or torch. auto: torch on a GPU, else openvino when installed, else "
+            "torch fp32; every backend gives the same model's vectors.",
         ),
         quantize: str = typer.Option(
             "auto",
             "--quantize",
-            help="auto (bf16 for openvino where the CPU has it, int8 for onnx, none for torch), none (fp32), "
-            "int8 (onnx, torch) or bf16 (openvino).",
+            help="auto (openvino: int8 where the CPU has it and nncf is installed, else bf16 where the "
+            "CPU has it, else f32; onnx: int8; torch: none), none (fp32), int8 (every backend) or bf16 "
+            "(openvino).",
         ),
         max_seq_length: int = typer.Option(
             None, "--max-seq-length", help="Passage token limit for embedding (default 256)."

@@ -490,9 +490,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         self._conn.execute("BEGIN")  # one snapshot for the generation and the row count
         try:
             self._generation = int(self._info("generation") or 0)
-            vector_rows = self._conn.execute(
-                "SELECT count(*) FROM passages WHERE has_vector = 1"
-            ).fetchone()[0]
+            count_vectors = "SELECT count(*) FROM passages WHERE has_vector = 1"
+            vector_rows = self._conn.execute(count_vectors).fetchone()[0]
         finally:
             self._conn.execute("COMMIT")
         if not faiss_path.exists():
