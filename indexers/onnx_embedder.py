@@ -12,7 +12,8 @@ carries a fingerprint of the model files, so a changed model is exported again.
 - :func:`onnx_embedder` runs it with onnxruntime, optionally dynamically quantised to int8
   (cosine ~0.99 to fp32). ``pip install onnxruntime onnx`` (the ``onnx`` extra).
 - :func:`ingestion_embedder` builds the embedder ``chronorag index`` asks for; ``auto`` is OpenVINO when
-  installed (bf16 measured lossless on the TimeQA dev split), else torch fp32.
+  installed (int8 where the CPU has it: a store built so keeps chronorag's TimeQA dev AR@5; else bf16,
+  measured lossless), else torch fp32.
 
 Vectors stay in the fp32 model's space, so stores built this way answer fp32 query embeddings and record the
 same model id; ``benchmarks/results/ingest.json`` records the measured speed and retrieval cost.
