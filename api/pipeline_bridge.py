@@ -13,6 +13,7 @@ the generator's ``stream``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from chronorag.temporal import EmptyQuestionError, QuestionTooLongError
 from chronorag.temporal.model import InvalidIntervalError
 
 _RETRY_HINT = "the retrieved passages are still available from POST /v1/retrieve"
+
+logger = logging.getLogger(__name__)
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -84,16 +87,18 @@ def store_of(pipeline: Pipeline) -> ChronoDocumentStore:
     return store
 
 
-def embedder_for(store: ChronoDocumentStore) -> Callable[[list[str]], Any]:
-    """The ingestion embedding function (the shared bi-encoder), checked against the store's model.
+def embedder_for(store: ChronoDocumentStore, backend: str = "auto") -> Callable[[list[str]], Any]:
+    """The ingestion embedding function, as ``chronorag index`` builds it, checked against the store's model.
 
     :param store: the store documents will be written to.
+    :param backend: ``auto``, ``openvino``, ``onnx`` or ``torch`` (``ingestion_embedder``'s backends).
     :returns: texts -> unit vectors.
     :raises StoreMismatchError: when the store holds vectors of another model or dimension.
     """
-    from chronorag.indexers.ingest import sentence_transformer_embedder
+    from chronorag.indexers.onnx_embedder import ingestion_embedder
 
-    embed, model_id, dim = sentence_transformer_embedder()
+    embed, model_id, dim, description = ingestion_embedder(backend)
+    logger.info("documents written through the API are embedded with %s", description)
     if (store.model_id, store.dim) != (model_id, dim):
         raise StoreMismatchError(
             f"store {store.path!r} holds {store.dim}-d vectors of {store.model_id!r}, but the server embeds "

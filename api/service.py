@@ -61,7 +61,7 @@ class ChronoService:
                 pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
                 warm_up(pipeline)
             store = store_of(pipeline)
-            self.writer = DocumentWriter(store, embedder_for(store))
+            self.writer = DocumentWriter(store, embedder_for(store, self.settings.ingest_backend))
             self.pipeline, self.store = pipeline, store
             if self.state == "starting":
                 self.state = "ready"

@@ -7,7 +7,7 @@ test), configures every route; nothing reads the environment after the app is cr
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +20,7 @@ MAX_ID_CHARS = 256
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 API_KEY_ENV = "CHRONORAG_API_KEY"
+INGEST_BACKEND_ENV = "CHRONORAG_INGEST_BACKEND"
 
 
 class ApiSettings(BaseModel):
@@ -36,6 +37,9 @@ class ApiSettings(BaseModel):
     :param max_batch_documents: most documents in one ingest request.
     :param max_document_chars: longest document text accepted in an ingest request.
     :param stream_timeout_s: how long a streaming answer may wait for its next token before it is cut off.
+    :param ingest_backend: how ``/v1/documents`` embeds passages, as ``chronorag index --backend``: ``auto``
+        (the fastest installed CPU backend, OpenVINO int8 where available; torch on a GPU), ``openvino``,
+        ``onnx`` or ``torch``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -51,6 +55,7 @@ class ApiSettings(BaseModel):
     max_batch_documents: int = Field(default=MAX_BATCH_DOCUMENTS, ge=1, le=MAX_BATCH_DOCUMENTS)
     max_document_chars: int = Field(default=MAX_DOCUMENT_CHARS, ge=1, le=MAX_DOCUMENT_CHARS)
     stream_timeout_s: float = Field(default=120.0, gt=0)
+    ingest_backend: Literal["auto", "openvino", "onnx", "torch"] = "auto"
 
     @field_validator("api_key")
     @classmethod
@@ -74,11 +79,14 @@ class ApiSettings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> ApiSettings:
-        """Settings with the API key read from ``CHRONORAG_API_KEY``.
+        """Settings with the API key read from ``CHRONORAG_API_KEY`` (and the ingestion backend from
+        ``CHRONORAG_INGEST_BACKEND`` when set).
 
         :param overrides: any field, taking precedence over the environment.
         :returns: the settings.
         """
         values: dict[str, object] = {"api_key": os.environ.get(API_KEY_ENV)}
+        if os.environ.get(INGEST_BACKEND_ENV):
+            values["ingest_backend"] = os.environ[INGEST_BACKEND_ENV]
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

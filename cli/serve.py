@@ -43,6 +43,12 @@ def register(app: typer.Typer) -> None:
         max_body_mb: float = typer.Option(
             8.0, "--max-body-mb", help="Largest request body accepted, in MiB."
         ),
+        ingest_backend: str = typer.Option(
+            None,
+            "--ingest-backend",
+            help="How /v1/documents embeds: auto (the fastest installed, as `chronorag index`), openvino, "
+            "onnx or torch (default: CHRONORAG_INGEST_BACKEND, else auto).",
+        ),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
         workers: int = typer.Option(
             None,
@@ -71,6 +77,7 @@ def register(app: typer.Typer) -> None:
                 preset=preset,
                 pipeline_options={"generator": generator} if generator else {},
                 max_body_bytes=int(max_body_mb * 1024 * 1024),
+                ingest_backend=ingest_backend,
             )
         except ValidationError as exc:
             problems = "; ".join(

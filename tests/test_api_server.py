@@ -538,6 +538,7 @@ def test_serve_command_checks_its_options(tmp_path: Path, monkeypatch: pytest.Mo
         "--insecure-open-writes",
         "--protect-reads",
         "--workers",
+        "--ingest-backend",
     )
     for option in options:
         assert option in usage.output
@@ -554,3 +555,43 @@ def test_serve_command_checks_its_options(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("CHRONORAG_API_KEY", raising=False)
     keyless = runner.invoke(cli.app, ["serve", "--store", str(tmp_path), "--protect-reads"])
     assert keyless.exit_code == 2 and "protect_reads needs an API key" in " ".join(keyless.output.split())
+
+
+def test_ingest_backend_is_a_setting_and_embeds_in_the_stores_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/v1/documents embeds as `chronorag index` does: the fastest installed backend unless told otherwise."""
+    import numpy as np
+    from pydantic import ValidationError
+
+    from chronorag.api.pipeline_bridge import embedder_for
+    from chronorag.indexers import ChronoDocumentStore, StoreMismatchError
+    from chronorag.indexers.ingest import sentence_transformer_embedder
+
+    assert ApiSettings().ingest_backend == "auto"
+    with pytest.raises(ValidationError, match="ingest_backend"):
+        ApiSettings(ingest_backend="tensorflow")
+    monkeypatch.setenv("CHRONORAG_INGEST_BACKEND", "torch")
+    assert ApiSettings.from_env().ingest_backend == "torch"
+    assert ApiSettings.from_env(ingest_backend="onnx").ingest_backend == "onnx"
+
+    texts = ["The Riverside Bridge opened in March 2003.", "Tomatoes need sun."]
+    reference = sentence_transformer_embedder()[0](texts)
+    store = ChronoDocumentStore(str(tmp_path / "s"))
+    assert np.allclose(embedder_for(store, "torch")(texts), reference, atol=1e-5)
+    fast = embedder_for(store, "auto")(texts)
+    assert fast.shape == reference.shape and (fast * reference).sum(axis=1).min() > 0.98
+    store.close()
+    other = ChronoDocumentStore(str(tmp_path / "o"), embedding_model="another-model", embedding_dim=8)
+    with pytest.raises(StoreMismatchError, match="CHRONORAG_EMBEDDING_MODEL"):
+        embedder_for(other, "torch")
+    other.close()
+
+    from typer.testing import CliRunner
+
+    from chronorag import cli
+
+    if not cli.app.registered_commands:
+        cli._register_all()
+    bad = CliRunner().invoke(cli.app, ["serve", "--store", str(tmp_path), "--ingest-backend", "tensorflow"])
+    assert bad.exit_code == 2 and "ingest_backend" in " ".join(bad.output.split())
