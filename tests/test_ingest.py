@@ -245,6 +245,43 @@ def test_ingest_rejects_duplicates_and_unreadable_inputs(tmp_path, embed):
     store.close()
 
 
+def test_ingest_batches_are_written_in_order_and_a_failing_batch_stops_the_run(tmp_path, embed):
+    """Batches are embedded and written in a worker thread while the next is prepared; a failure there
+    surfaces in the caller, and every batch reported through on_batch before it is in the store."""
+    function, model_id, dim = embed
+    corpus = tmp_path / "c.jsonl"
+    rows = [{"id": f"d{i}", "text": f"Town {i} built a mill in {1800 + i}."} for i in range(9)]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows))
+    calls: list[int] = []
+    reported: list[int] = []
+
+    def failing_third_batch(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise RuntimeError("embedding backend died")
+        return function(texts)
+
+    store = open_store_for(str(tmp_path / "s"), model_id, dim)
+    with pytest.raises(RuntimeError, match="embedding backend died"):
+        ingest(
+            [str(corpus)],
+            store,
+            failing_third_batch,
+            batch_passages=3,
+            progress=False,
+            on_batch=lambda report: reported.append(report.documents_written),
+        )
+    assert calls == [3, 3, 3] and reported == [3, 6]
+    # The two batches that returned are durable, whole and in order; nothing of the failed one is stored.
+    assert sorted(d.meta["doc_id"] for d in store.filter_documents()) == [f"d{i}" for i in range(6)]
+    assert store.check() == []
+    store.close()
+    store = open_store_for(str(tmp_path / "s"), model_id, dim)
+    resumed = ingest([str(corpus)], store, function, progress=False)
+    assert resumed.documents_unchanged == 6 and resumed.documents_written == 3
+    store.close()
+
+
 def test_ingest_without_embeddings_supports_bm25(tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(
