@@ -362,7 +362,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         self.search_threads = search_threads
         self._threads = max(1, int(search_threads or os.environ.get("CHRONORAG_SEARCH_THREADS") or 1))
         self._pool: Any = None
-        self._index_positions: np.ndarray | None = None  # FAISS position -> id, for split searches
+        self._index_positions: np.ndarray | None = None  # FAISS position -> id
+        self._positions_by_id: tuple[np.ndarray, np.ndarray] | None = None  # sorted ids, their positions
 
         self._folder = Path(self.path)
         self._lock = threading.RLock()
@@ -574,10 +575,15 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             inner.nprobe = self.ivf_nprobe
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = self.hnsw_ef_search
+        self._forget_index_caches()
+        return index
+
+    def _forget_index_caches(self) -> None:
+        """Drop what was derived from the index (GPU copy, id lists, position maps): it changed."""
         self._gpu_index = None
         self._vector_ids_cache = None
         self._index_positions = None
-        return index
+        self._positions_by_id = None
 
     def _new_index(self, vectors: np.ndarray) -> Any:
         """An empty index of the configured type, trained on ``vectors`` when it needs training."""
@@ -980,9 +986,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
                 "%s: updating the vector index failed; it will be rebuilt from SQLite", self.path
             )
             self._index_stale = True
-        self._gpu_index = None
-        self._vector_ids_cache = None
-        self._index_positions = None
+        self._forget_index_caches()
         self._dirty = True
         self._maybe_save()
 
@@ -1290,14 +1294,17 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             return [], []
         if self._index_stale:
             self._rebuild_index_locked(save=False)
-        # Few candidates: scoring them directly beats a FAISS scan; many: a selector scan.
-        if len(candidates) <= max(4096, self._index.ntotal // 50):
+        # Few candidates: scoring them directly beats a FAISS scan; many: a selector scan. fp16 copies cost
+        # a conversion each (~0.8 us), so flat16 hands over sooner (a 100k selector scan: ~1.6 ms).
+        fp16 = self.actual_index_type == "flat16"
+        few = max(1024, self._index.ntotal // 100) if fp16 else max(4096, self._index.ntotal // 50)
+        if len(candidates) <= few:
             return self._score_directly(query, top_k, candidates)
         faiss = _faiss()
         k = min(top_k if exact else 2 * top_k, len(candidates))
         selector = faiss.IDSelectorBatch(candidates)
         params = self._search_params(selector)
-        if self.actual_index_type == "flat16":
+        if fp16:
             return self._fp16_search(query, top_k, len(candidates), params)
         scores, ids = self._index.search(query, k, params=params)
         ids_list, scores_list = self._valid(ids[0], scores[0])
@@ -1316,8 +1323,6 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         faiss = _faiss()
         flat = faiss.downcast_index(self._index.index)
         n = flat.ntotal
-        if self._index_positions is None:
-            self._index_positions = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="chronorag-search")
         vectors = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)  # no copy
@@ -1334,7 +1339,43 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         scores = np.concatenate([p[0] for p in parts])
         positions = np.concatenate([p[1] for p in parts])
         order = np.argsort(-scores, kind="stable")[:k]
-        return self._index_positions[positions[order]].tolist(), scores[order].tolist()
+        return self._ids_at(positions[order]).tolist(), scores[order].tolist()
+
+    def _ids_at(self, positions: np.ndarray) -> np.ndarray:
+        """The ids at FAISS positions (the id map, copied once per index change)."""
+        if self._index_positions is None:
+            self._index_positions = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+        return self._index_positions[positions]
+
+    def _positions_of(self, ids: np.ndarray) -> np.ndarray | None:
+        """The FAISS positions of ``ids`` (a sorted id map, cached); ``None`` when the index lacks one."""
+        if self._positions_by_id is None:
+            every = self._ids_at(slice(None))
+            order = np.argsort(every, kind="stable")
+            self._positions_by_id = (every[order], order)
+        sorted_ids, positions = self._positions_by_id
+        found = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
+        if len(sorted_ids) == 0 or not np.array_equal(sorted_ids[found], ids):
+            return None
+        return positions[found]
+
+    def _index_copies(self, ids: np.ndarray) -> np.ndarray | None:
+        """The index's own copies of these vectors (fp32, or fp16 widened), read in place by position;
+        ``None`` for index types that keep no plain copy or when the index lacks an id (per-id
+        ``reconstruct_batch`` costs ~1 us a vector)."""
+        faiss = _faiss()
+        inner = faiss.downcast_index(self._index.index)
+        n = inner.ntotal
+        fp16 = faiss.ScalarQuantizer.QT_fp16
+        if isinstance(inner, faiss.IndexFlat):
+            table = faiss.rev_swig_ptr(inner.get_xb(), n * self.dim).reshape(n, self.dim)
+        elif isinstance(inner, faiss.IndexScalarQuantizer) and inner.sq.qtype == fp16:
+            codes = faiss.rev_swig_ptr(inner.codes.data(), n * inner.code_size)
+            table = codes.view(np.float16).reshape(n, self.dim)
+        else:
+            return None
+        positions = self._positions_of(ids) if n else None
+        return None if positions is None else table[positions].astype(np.float32)
 
     def _search_params(self, selector: Any) -> Any:
         faiss = _faiss()
@@ -1369,11 +1410,14 @@ class ChronoDocumentStore(ExtendedStoreMixin):
 
     def _score_directly(self, query: np.ndarray, top_k: int, candidates: np.ndarray) -> tuple[list, list]:
         faiss = _faiss()
+        copies = None
         if isinstance(faiss.downcast_index(self._index.index), faiss.IndexScalarQuantizer) and (
             len(candidates) > 2 * top_k
         ):
+            copies = self._index_copies(candidates)
+        if copies is not None:
             # fp16 copies from memory shortlist; only the shortlist is read from SQLite for exact scores.
-            approximate = self._index.reconstruct_batch(candidates) @ query[0]
+            approximate = copies @ query[0]
             keep = np.argpartition(-approximate, 2 * top_k - 1)[: 2 * top_k]
             shortlist = candidates[np.sort(keep)]
             ids, scores = self._exact_top(query, top_k, shortlist)
@@ -1396,15 +1440,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
     def _candidate_vectors(self, candidates: np.ndarray) -> np.ndarray:
         faiss = _faiss()
         inner = faiss.downcast_index(self._index.index)
-        if isinstance(inner, faiss.IndexFlat):
-            return self._index.reconstruct_batch(candidates)
-        vectors = []
-        for chunk, marks in _in_chunks(candidates):
-            by_id = dict(
-                self._conn.execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", chunk)
-            )
-            vectors.extend(_decode_vector(by_id[r], self.dim) for r in chunk)
-        return _normalise(np.stack(vectors))
+        copies = self._index_copies(candidates) if isinstance(inner, faiss.IndexFlat) else None
+        return self._candidate_vectors_from_sql(candidates) if copies is None else copies
 
     @staticmethod
     def _valid(ids: np.ndarray, scores: np.ndarray) -> tuple[list, list]:
@@ -1621,13 +1658,14 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         return problems
 
     def _candidate_vectors_from_sql(self, rowids: np.ndarray) -> np.ndarray:
-        marks = ",".join("?" * len(rowids))
-        by_id = dict(
-            self._conn.execute(
-                f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", rowids.tolist()
+        """The stored fp32 vectors of ``rowids``, normalised, in their order."""
+        vectors = []
+        for chunk, marks in _in_chunks(rowids):
+            by_id = dict(
+                self._conn.execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", chunk)
             )
-        )
-        return _normalise(np.stack([_decode_vector(by_id[int(r)], self.dim) for r in rowids]))
+            vectors.extend(_decode_vector(by_id[r], self.dim) for r in chunk)
+        return _normalise(np.stack(vectors))
 
     def stats(self) -> dict[str, Any]:
         """

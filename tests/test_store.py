@@ -427,6 +427,48 @@ def test_split_flat_search_matches_faiss(tmp_path):
             assert len(split.search(queries[0], top_k=40_000)) == 33_000
 
 
+@pytest.mark.parametrize("index_type", ["flat", "flat16"])
+def test_filtered_search_reads_the_index_copies_right_after_deletes_and_upserts(tmp_path, index_type):
+    """Filtered searches score candidates from the index's own vectors, found by position through a cached id
+    map; deletes (which move positions) and upserts must not leave it pointing at another vector."""
+    docs = _docs(3000, seed=11)
+    store = ChronoDocumentStore(str(tmp_path / index_type), embedding_dim=DIM, index_type=index_type)
+    store.write_documents(docs)
+    store.rebuild()
+    assert store.actual_index_type == index_type
+    queries = np.random.default_rng(5).standard_normal((3, DIM)).astype(np.float32)
+    window = Interval(date(1950, 1, 1), date(1990, 12, 31))
+    cutoffs = (date(1992, 1, 1), date(2012, 1, 1))  # few candidates (scored directly), then many
+
+    def check(current: list[Document]) -> None:
+        for query in queries:
+            for cutoff in cutoffs:
+                found = store.search(query, 10, published_on_or_before=cutoff)
+                assert [d.id for d in found] == _brute_force(
+                    current, query, 10, _published_on_or_before(cutoff)
+                )
+            found = store.search(query, 10, time_window=window)
+            assert [d.id for d in found] == _brute_force(current, query, 10, _mentions(window))
+
+    check(docs)
+    store.delete_documents([f"p{i}" for i in range(0, 3000, 7)])
+    check([d for d in docs if int(d.id[1:]) % 7])
+    moved = [
+        Document(
+            id=f"p{i}",
+            content="moved",
+            meta=docs[i].meta,
+            embedding=(-np.asarray(docs[i].embedding)).tolist(),
+        )
+        for i in range(1, 3000, 11)
+    ]
+    store.write_documents(moved, policy=DuplicatePolicy.OVERWRITE)
+    by_id = {d.id: d for d in docs if int(d.id[1:]) % 7}
+    by_id.update({d.id: d for d in moved})
+    check(list(by_id.values()))
+    store.close()
+
+
 def test_flat16_is_exact_when_fp16_rounding_reorders(tmp_path):
     """Near-duplicates closer than fp16 can tell apart: the shortlist widens until the result is exact."""
     rng = np.random.default_rng(3)
