@@ -1359,23 +1359,20 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             return None
         return positions[found]
 
-    def _index_copies(self, ids: np.ndarray) -> np.ndarray | None:
-        """The index's own copies of these vectors (fp32, or fp16 widened), read in place by position;
-        ``None`` for index types that keep no plain copy or when the index lacks an id (per-id
-        ``reconstruct_batch`` costs ~1 us a vector)."""
+    def _fp16_copies(self, ids: np.ndarray) -> np.ndarray | None:
+        """A flat16 index's own copies of these vectors, widened to fp32 and read in place by position
+        (``reconstruct_batch`` decodes them one by one, ~1.3 us a vector); ``None`` when the index is not
+        flat16 or lacks an id."""
         faiss = _faiss()
         inner = faiss.downcast_index(self._index.index)
-        n = inner.ntotal
         fp16 = faiss.ScalarQuantizer.QT_fp16
-        if isinstance(inner, faiss.IndexFlat):
-            table = faiss.rev_swig_ptr(inner.get_xb(), n * self.dim).reshape(n, self.dim)
-        elif isinstance(inner, faiss.IndexScalarQuantizer) and inner.sq.qtype == fp16:
-            codes = faiss.rev_swig_ptr(inner.codes.data(), n * inner.code_size)
-            table = codes.view(np.float16).reshape(n, self.dim)
-        else:
+        if not isinstance(inner, faiss.IndexScalarQuantizer) or inner.sq.qtype != fp16 or inner.ntotal == 0:
             return None
-        positions = self._positions_of(ids) if n else None
-        return None if positions is None else table[positions].astype(np.float32)
+        positions = self._positions_of(ids)
+        if positions is None:
+            return None
+        codes = faiss.rev_swig_ptr(inner.codes.data(), inner.ntotal * inner.code_size)
+        return codes.view(np.float16).reshape(inner.ntotal, self.dim)[positions].astype(np.float32)
 
     def _search_params(self, selector: Any) -> Any:
         faiss = _faiss()
@@ -1409,12 +1406,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             width = min(4 * width, available)
 
     def _score_directly(self, query: np.ndarray, top_k: int, candidates: np.ndarray) -> tuple[list, list]:
-        faiss = _faiss()
-        copies = None
-        if isinstance(faiss.downcast_index(self._index.index), faiss.IndexScalarQuantizer) and (
-            len(candidates) > 2 * top_k
-        ):
-            copies = self._index_copies(candidates)
+        copies = self._fp16_copies(candidates) if len(candidates) > 2 * top_k else None
         if copies is not None:
             # fp16 copies from memory shortlist; only the shortlist is read from SQLite for exact scores.
             approximate = copies @ query[0]
@@ -1440,8 +1432,9 @@ class ChronoDocumentStore(ExtendedStoreMixin):
     def _candidate_vectors(self, candidates: np.ndarray) -> np.ndarray:
         faiss = _faiss()
         inner = faiss.downcast_index(self._index.index)
-        copies = self._index_copies(candidates) if isinstance(inner, faiss.IndexFlat) else None
-        return self._candidate_vectors_from_sql(candidates) if copies is None else copies
+        if isinstance(inner, faiss.IndexFlat):
+            return self._index.reconstruct_batch(candidates)
+        return self._candidate_vectors_from_sql(candidates)
 
     @staticmethod
     def _valid(ids: np.ndarray, scores: np.ndarray) -> tuple[list, list]:

@@ -429,8 +429,8 @@ def test_split_flat_search_matches_faiss(tmp_path):
 
 @pytest.mark.parametrize("index_type", ["flat", "flat16"])
 def test_filtered_search_reads_the_index_copies_right_after_deletes_and_upserts(tmp_path, index_type):
-    """Filtered searches score candidates from the index's own vectors, found by position through a cached id
-    map; deletes (which move positions) and upserts must not leave it pointing at another vector."""
+    """Filtered searches score candidates from the index's own vectors (flat16: read by position through
+    a cached id map); deletes (which move positions) and upserts must not leave it at another vector."""
     docs = _docs(3000, seed=11)
     store = ChronoDocumentStore(str(tmp_path / index_type), embedding_dim=DIM, index_type=index_type)
     store.write_documents(docs)
