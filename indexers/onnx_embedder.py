@@ -164,7 +164,9 @@ def _quantize_openvino(model: Any, source: Path, target: Path) -> None:
         ) from exc
     import openvino as ov
 
-    texts = calibration_texts()
+    texts = calibration_texts(CALIBRATION_FILE)
+    if not texts:
+        raise RuntimeError(f"no calibration passages in {CALIBRATION_FILE}")
     batches = []
     for start in range(0, len(texts), 8):
         encoded = model.tokenizer(
@@ -175,12 +177,15 @@ def _quantize_openvino(model: Any, source: Path, target: Path) -> None:
             return_tensors="np",
         )
         batches.append({name: encoded[name].astype(np.int64) for name in _INPUTS})
-    quantized = nncf.quantize(
-        ov.Core().read_model(str(source)),
-        nncf.Dataset(batches),
-        model_type=nncf.ModelType.TRANSFORMER,
-        subset_size=len(batches),
-    )
+    try:
+        quantized = nncf.quantize(
+            ov.Core().read_model(str(source)),
+            nncf.Dataset(batches),
+            model_type=nncf.ModelType.TRANSFORMER,
+            subset_size=len(batches),
+        )
+    except Exception as exc:  # NNCF raises its own error types; callers see one
+        raise RuntimeError(f"NNCF could not quantise {source}: {exc}") from exc
     # Unique temporary names: another process may be building the same file; the .xml lands last.
     tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.xml")
     ov.save_model(quantized, str(tmp))
@@ -467,10 +472,17 @@ def ingestion_embedder(
         if quantize not in precisions:
             raise ValueError(f"the openvino backend computes in int8, bf16 or f32 (none), not {quantize!r}")
         precision = precisions[quantize]
-        if precision == "auto":
-            precision = default_openvino_precision()
-        embed, model_id, dim = openvino_embedder(model_name, precision=precision, max_seq_length=limit)
-        return embed, model_id, dim, f"openvino {precision}, max {limit} tokens"
+        chosen = default_openvino_precision() if precision == "auto" else precision
+        try:
+            embed, model_id, dim = openvino_embedder(model_name, precision=chosen, max_seq_length=limit)
+        except RuntimeError as exc:
+            if precision != "auto" or chosen != "int8":
+                raise
+            # auto must not fail on a model NNCF cannot quantise: it falls back to the float path.
+            chosen = "bf16" if openvino_bf16_supported() else "f32"
+            logger.warning("int8 quantisation failed (%s); embedding with openvino %s", exc, chosen)
+            embed, model_id, dim = openvino_embedder(model_name, precision=chosen, max_seq_length=limit)
+        return embed, model_id, dim, f"openvino {chosen}, max {limit} tokens"
     if quantize not in ("auto", "none", "int8"):
         raise ValueError(f"the {backend} backend takes --quantize auto, none or int8, not {quantize!r}")
     if backend == "onnx":

@@ -91,6 +91,22 @@ def test_openvino_int8_embedder_stays_near_fp32_and_is_calibrated_once(openvino_
     assert np.allclose(again(TEXTS), vectors, atol=2e-3)
 
 
+def test_auto_falls_back_to_float_when_int8_calibration_fails(openvino_int8, tmp_path, monkeypatch):
+    """--quantize auto must not fail on a model NNCF cannot quantise; an explicit int8 says why."""
+    from chronorag.indexers import onnx_embedder
+
+    monkeypatch.setenv("CHRONORAG_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached: quantise again
+    empty = tmp_path / "calibration.jsonl"
+    empty.write_text("")
+    monkeypatch.setattr(onnx_embedder, "CALIBRATION_FILE", empty)
+    with pytest.raises(RuntimeError, match="no calibration passages"):
+        onnx_embedder.ingestion_embedder("openvino", "int8", device="cpu")
+    embed, _, dim, description = onnx_embedder.ingestion_embedder("openvino", "auto", device="cpu")
+    assert description.startswith(("openvino bf16", "openvino f32"))
+    assert embed(TEXTS).shape == (3, dim)
+    assert not list((tmp_path / "cache").glob("onnx/*/openvino_int8_v*"))
+
+
 def test_auto_backend_is_the_fast_one_and_options_are_checked(openvino, cache):
     from chronorag.indexers.onnx_embedder import best_cpu_backend, ingestion_embedder
 
