@@ -115,10 +115,11 @@ class DocumentWriter:
     """Writes validated batches to the store, one at a time, each in a single transaction.
 
     :param store: the store the pipeline reads.
-    :param embed: texts -> unit vectors (the shared bi-encoder).
+    :param embed: texts -> unit vectors (the ingestion embedder); ``None`` on a server whose writes are
+        refused (deletes still work).
     """
 
-    def __init__(self, store: ChronoDocumentStore, embed: EmbedFn) -> None:
+    def __init__(self, store: ChronoDocumentStore, embed: EmbedFn | None) -> None:
         self.store = store
         self.embed = embed
         # Serialises whole writes, from reading the stored hashes to the commit, so two batches touching
@@ -132,6 +133,8 @@ class DocumentWriter:
         :param settings: the server settings.
         :returns: what was written and what was rejected, with reasons.
         """
+        if self.embed is None:
+            raise RuntimeError("this server was started with writes disabled; it has no ingestion embedder")
         sources, rejected = self._validate(items, settings)
         with self.mutex:
             stored = self.store.source_hashes()

@@ -61,7 +61,10 @@ class ChronoService:
                 pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
                 warm_up(pipeline)
             store = store_of(pipeline)
-            self.writer = DocumentWriter(store, embedder_for(store, self.settings.ingest_backend))
+            # The ingestion embedder (~200 MB with OpenVINO) is only built where writes can happen.
+            writes = self.settings.writes_enabled
+            embed = embedder_for(store, self.settings.ingest_backend) if writes else None
+            self.writer = DocumentWriter(store, embed)
             self.pipeline, self.store = pipeline, store
             if self.state == "starting":
                 self.state = "ready"

@@ -361,6 +361,20 @@ def test_no_key_refuses_writes_unless_opened(tmp_path: Path) -> None:
         _assert_error(http.post("/v1/documents", json=batch), 503)  # past auth, then "pipeline unavailable"
 
 
+def test_read_only_server_builds_no_ingestion_embedder(timeqa_store: Path, tmp_path: Path) -> None:
+    """Without a key (writes refused) the server answers reads and skips the ~200 MB ingestion embedder."""
+    app = create_app(None, _copy(timeqa_store, tmp_path), ApiSettings(api_key=None))
+    with BackgroundServer(app) as background, httpx.Client(base_url=background.url, timeout=60) as http:
+        assert _wait_ready(http)["status"] == "ready"
+        assert http.post("/v1/retrieve", json={"question": QUESTION, "top_k": 2}).json()["citations"]
+        batch = {"documents": [{"id": "x", "text": "The canal opened in 1825."}]}
+        assert _assert_error(http.post("/v1/documents", json=batch), 403)["error"] == "writes_disabled"
+        writer = app.state.service.writer
+        assert writer.embed is None
+        with pytest.raises(RuntimeError, match="writes disabled"):
+            writer.write([], app.state.service.settings)
+
+
 def test_protected_reads(tmp_path: Path) -> None:
     settings = ApiSettings(api_key=API_KEY, protect_reads=True)
     app = create_app(str(tmp_path / "missing.yaml"), str(tmp_path / "store"), settings)
