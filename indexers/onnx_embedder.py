@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 EmbedFn = Callable[[list[str]], np.ndarray]
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _EXPORT_VERSION = 2  # 2: eager attention (a graph onnxruntime's transformer optimizer and OpenVINO fuse)
-_INT8_VERSION = 1  # bump when the calibration set or the quantisation settings change
+_INT8_VERSION = 1  # bump when the quantisation settings change
 _export_lock = threading.Lock()
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "calibration_passages.jsonl"
 BACKENDS = ("auto", "openvino", "onnx", "torch")
@@ -203,7 +203,9 @@ def openvino_int8_file(model: Any, model_id: str) -> Path:
     :raises ImportError: when NNCF is missing and the file is not cached yet.
     """
     fp32 = model_file(model, model_id, None)
-    target = fp32.with_name(f"openvino_int8_v{_INT8_VERSION}.xml")
+    # The name changes with the settings' version and the calibration passages, so an edit rebuilds it.
+    calibration = hashlib.sha1(CALIBRATION_FILE.read_bytes()).hexdigest()[:8]
+    target = fp32.with_name(f"openvino_int8_v{_INT8_VERSION}_{calibration}.xml")
     with _export_lock:
         if not target.exists():
             logger.warning("calibrating the %s int8 model once (~10 s); in %s", model_id, target.parent)
