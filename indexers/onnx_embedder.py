@@ -7,13 +7,13 @@ carries a fingerprint of the model files, so a changed model is exported again.
 - :func:`openvino_embedder` runs the fp32 ONNX graph with OpenVINO; on a CPU with bf16 dot products
   (AVX512_BF16 or AMX) it computes in bf16 (cosine >= 0.9999 to the fp32 vectors). With ``precision="int8"``
   it runs a copy statically quantised by NNCF (SmoothQuant, calibrated once on the passages shipped in
-  ``data/calibration_passages.jsonl``; cosine ~0.997 to fp32, ~1.5x bf16's speed on a CPU with VNNI).
+  ``data/calibration_passages.jsonl``; cosine ~0.997 to fp32, ~1.4x bf16's speed on a CPU with VNNI).
   ``pip install openvino onnx nncf`` (the ``openvino`` extra).
 - :func:`onnx_embedder` runs it with onnxruntime, optionally dynamically quantised to int8
   (cosine ~0.99 to fp32). ``pip install onnxruntime onnx`` (the ``onnx`` extra).
 - :func:`ingestion_embedder` builds the embedder ``chronorag index`` asks for; ``auto`` is OpenVINO when
-  installed (int8 where the CPU has it: a store built so keeps chronorag's TimeQA dev AR@5; else bf16,
-  measured lossless), else torch fp32.
+  installed (int8 where the CPU has it: a store built so keeps chronorag's TimeQA dev AR@5 within 0.2;
+  else bf16, measured lossless), else torch fp32.
 
 Vectors stay in the fp32 model's space, so stores built this way answer fp32 query embeddings and record the
 same model id; ``benchmarks/results/ingest.json`` records the measured speed and retrieval cost.
