@@ -22,6 +22,7 @@ same model id; ``benchmarks/results/ingest.json`` records the measured speed and
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.util
 import json
@@ -328,12 +329,14 @@ def onnx_embedder(
     return _pooled_embedder(run, model.tokenizer, limit, batch_size, dim), model_id, dim
 
 
-def _cpu_capabilities() -> set[str]:
+@functools.cache
+def _cpu_capabilities() -> frozenset[str]:
+    """What OpenVINO's CPU plugin can compute in (asked once per process; empty without OpenVINO)."""
     if importlib.util.find_spec("openvino") is None:
-        return set()
+        return frozenset()
     import openvino as ov
 
-    return set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return frozenset(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def openvino_bf16_supported() -> bool:
@@ -341,6 +344,13 @@ def openvino_bf16_supported() -> bool:
     :returns: whether OpenVINO is installed and the CPU has native bf16 dot products (AVX512_BF16 or AMX).
     """
     return "BF16" in _cpu_capabilities()
+
+
+def openvino_float_precision() -> str:
+    """
+    :returns: the floating precision OpenVINO runs in here: ``"bf16"`` where the CPU has it, else ``"f32"``.
+    """
+    return "bf16" if openvino_bf16_supported() else "f32"
 
 
 def openvino_int8_supported() -> bool:
@@ -373,7 +383,7 @@ def openvino_embedder(
 
     if precision not in ("auto", "int8", "bf16", "f32"):
         raise ValueError(f"precision must be 'auto', 'int8', 'bf16' or 'f32', not {precision!r}")
-    floating = "bf16" if openvino_bf16_supported() else "f32"
+    floating = openvino_float_precision()
     model, model_id, dim = _load(model_name)
     if precision == "int8":
         source, hint = openvino_int8_file(model, model_id), floating  # ops left unquantised run in bf16
@@ -433,9 +443,7 @@ def default_openvino_precision() -> str:
 
     :returns: ``"int8"``, ``"bf16"`` or ``"f32"``.
     """
-    if openvino_int8_supported():
-        return "int8"
-    return "bf16" if openvino_bf16_supported() else "f32"
+    return "int8" if openvino_int8_supported() else openvino_float_precision()
 
 
 def best_cpu_backend() -> str:
@@ -500,7 +508,7 @@ def ingestion_embedder(
             if precision != "auto" or chosen != "int8":
                 raise
             # auto must not fail on a model NNCF cannot quantise: it falls back to the float path.
-            chosen = "bf16" if openvino_bf16_supported() else "f32"
+            chosen = openvino_float_precision()
             logger.warning("int8 quantisation failed (%s); embedding with openvino %s", exc, chosen)
             embed, model_id, dim = openvino_embedder(model_name, precision=chosen, max_seq_length=limit)
         return embed, model_id, dim, f"openvino {chosen}, max {limit} tokens"
