@@ -1214,8 +1214,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         if self._index_stale:
             self._rebuild_index_locked(save=False)
         if self._vector_ids_cache is None:
-            ids = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
-            self._vector_ids_cache = np.unique(ids)
+            self._vector_ids_cache = np.unique(self._ids_at(slice(None)))
         return self._vector_ids_cache
 
     def _rowid_array(self, sql: str, params: list[Any]) -> np.ndarray:
