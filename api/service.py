@@ -60,10 +60,11 @@ class ChronoService:
             with self._loading_turn():
                 pipeline = load_pipeline(self.pipeline_source, self.store_path, self.settings)
                 warm_up(pipeline)
-            store = store_of(pipeline)
-            # The ingestion embedder (~200 MB with OpenVINO) is only built where writes can happen.
-            writes = self.settings.writes_enabled
-            embed = embedder_for(store, self.settings.ingest_backend) if writes else None
+                store = store_of(pipeline)
+                # Only built where writes can happen (~200 MB with OpenVINO), and in the loading turn: the
+                # first worker exports and calibrates the model into the cache, the others reuse it.
+                writes = self.settings.writes_enabled
+                embed = embedder_for(store, self.settings.ingest_backend) if writes else None
             self.writer = DocumentWriter(store, embed)
             self.pipeline, self.store = pipeline, store
             if self.state == "starting":
