@@ -9,13 +9,6 @@ import typer
 from chronorag.cli._common import console, err_console, fail
 
 
-def _embedder(backend: str, quantize: str, device: str | None, max_seq_length: int | None = None) -> tuple:
-    """The embedding function the options ask for: ``(embed, model_id, dimension, description)``."""
-    from chronorag.indexers.onnx_embedder import ingestion_embedder
-
-    return ingestion_embedder(backend, quantize, device, max_seq_length)
-
-
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
@@ -61,6 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from chronorag.indexers import ChronoDocumentStore, StoreError
         from chronorag.indexers.ingest import ingest
+        from chronorag.indexers.onnx_embedder import ingestion_embedder
         from chronorag.models import ModelNotInstalledError, configure_threads
 
         configure_threads()
@@ -69,7 +63,8 @@ def register(app: typer.Typer) -> None:
                 embed = None
                 target = ChronoDocumentStore(store, index_type=index_type)
             else:
-                embed, model_id, dim, description = _embedder(backend, quantize, device, max_seq_length)
+                embedder = ingestion_embedder(backend, quantize, device, max_seq_length)
+                embed, model_id, dim, description = embedder
                 err_console.print(f"embedding with {description}")
                 target = ChronoDocumentStore(
                     store, embedding_model=model_id, embedding_dim=dim, index_type=index_type
