@@ -362,15 +362,17 @@ class LocalLLMGenerator:
             tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False)
             kept = llm.detokenize(tokens[min(excess, len(tokens)) :]).decode("utf-8", "ignore")
             text = formatter(messages=self._messages(kept)).prompt + prefix
-        stops = list(formatted.stop) if isinstance(formatted.stop, list) else []
-        if isinstance(formatted.stop, str):
-            stops.append(formatted.stop)
-        return text, [*stops, *self.stop]
+        stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
+        # The end-of-turn token ends generation by itself; an empty stop string would end it at once.
+        return text, [stop for stop in [*stops, *self.stop] if stop]
 
     def _llama_cpp_completion(self, prompt: str, budget: int, prefix: str, stream: bool) -> Any:
         text, stops = self._llama_cpp_prompt(prompt, prefix, budget)
-        # llama.cpp reuses the key/value cache of the longest prefix shared with the previous prompt (the
-        # system prompt and template), so repeated questions only pay for their own tokens.
+        # Left alone, llama.cpp reuses the cache of the prefix shared with the previous prompt; tokens then
+        # go through other kernels (one at a time rather than in a batch) and greedy replies change with
+        # what was asked before. Answers must be reproducible: evaluate every prompt whole (the shared
+        # prefix is only the ~30-token system turn).
+        self._loaded.reset()
         return self._loaded.create_completion(
             prompt=text,
             max_tokens=budget,
