@@ -33,7 +33,9 @@ from chronorag.pipeline.openai_generator import OpenAICompatibleGenerator
 
 API_KEY = "test-key-llama"
 QUESTION = "Which university did Sabine Hossenfelder work for from 2006 to 2009?"
-CAPITAL = "What is the capital of France? Answer in one word."
+CAPITAL = (
+    "Passage: Paris is the capital and largest city of France.\n\nQuestion: What is the capital of France?"
+)
 
 
 def _free_port() -> int:
@@ -202,10 +204,18 @@ def test_garbage_replies_are_clear_errors(bad_llm: str, mode: str):
     assert info.value.reason == "bad_json" and info.value.status == 200
 
 
-def test_garbage_events_are_a_clear_error(bad_llm: str):
-    _BadLLM.mode = "events"
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("events", "streamed an event that is not JSON"),
+        ("html", "text/html without a single server-sent event"),
+        ("shape", "not an OpenAI chat completion"),
+    ],
+)
+def test_garbage_streams_are_clear_errors(bad_llm: str, mode: str, message: str):
+    _BadLLM.mode = mode
     generator = OpenAICompatibleGenerator(api_base_url=bad_llm, model="bad", max_retries=0)
-    with pytest.raises(GeneratorError, match="streamed an event that is not JSON") as info:
+    with pytest.raises(GeneratorError, match=message) as info:
         list(generator.stream("hi"))
     assert info.value.reason == "bad_json"
 
