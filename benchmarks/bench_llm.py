@@ -162,22 +162,11 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), items, args.max_tokens)))
         return
-    runs = []
+    runs: list[dict[str, Any]] = []
     for model in args.models.split(","):
         for threads in args.threads.split(","):
-            command = [
-                sys.executable,
-                __file__,
-                "--one",
-                model,
-                threads,
-                "--data",
-                args.data,
-                "--questions",
-                str(args.questions),
-                "--max-tokens",
-                str(args.max_tokens),
-            ]
+            command = [sys.executable, __file__, "--one", model, threads, "--data", args.data,
+                       "--questions", str(args.questions), "--max-tokens", str(args.max_tokens)]  # fmt: skip
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             run = json.loads(output.strip().splitlines()[-1])
             print(
@@ -187,6 +176,11 @@ def main() -> None:
                 flush=True,
             )
             runs.append(run)
+            write_report(Path(args.out), args, runs)  # after every run: a long session loses nothing
+
+
+def write_report(path: Path, args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
+    """The JSON report of the runs so far."""
     report = {
         "benchmark": "packaged LLMs reading TimeQA train questions (gold paragraph + its two neighbours)",
         "questions": args.questions,
@@ -199,8 +193,8 @@ def main() -> None:
             "platform": platform.platform(),
         },
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
