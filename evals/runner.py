@@ -389,6 +389,7 @@ def config_dict(config: EvalConfig) -> dict[str, Any]:
     :param config: the run's settings.
     :returns: a dict with paths as strings.
     """
+
     def plain(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)
