@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
             "--distractors",
             help="A corpus added to the data set's own, making it mixed (TimeQA pages, JSONL); repeatable.",
         ),
+        split: str = typer.Option("dev", "--split", help="TimeQA: dev (reported) or train (for tuning)."),
         distractor_docs: int = typer.Option(
             None, "--distractor-docs", help="A seeded sample of this many distractor documents (pages)."
         ),
@@ -106,6 +107,7 @@ def register(app: typer.Typer) -> None:
             progress=not no_progress,
             distractors=list(distractors or []),
             distractor_docs=distractor_docs,
+            split=split,
         )
         try:
             report = run_evaluation(config)

@@ -62,8 +62,11 @@ def _parse_day(value: Any) -> date | None:
 # --- TimeQA ---------------------------------------------------------------------------------------
 
 
-def load_timeqa(data_dir: str | Path) -> EvalDataset:
-    """TimeQA in its page format: every ``timeqa/*.json`` under ``data_dir``.
+TIMEQA_SPLITS = {"dev": "timeqa", "train": "timeqa_train"}
+
+
+def load_timeqa(data_dir: str | Path, split: str = "dev") -> EvalDataset:
+    """TimeQA in its page format: every ``timeqa/*.json`` (``split="train"``: ``timeqa_train/*.json``).
 
     All pages' paragraphs form the corpus, read and split by the indexers (:func:`read_timeqa`,
     :func:`build_passages`): passage ``f"{page_index}#{para_idx}"`` is paragraph ``para_idx``
@@ -72,13 +75,17 @@ def load_timeqa(data_dir: str | Path) -> EvalDataset:
     ``para``. Questions whose every answer is empty are unanswerable: they are kept without answers,
     so the runner can exclude them from AR/ER and count them.
 
-    :param data_dir: the data folder holding ``timeqa/``.
+    :param data_dir: the data folder holding ``timeqa/`` (and ``timeqa_train/``).
+    :param split: ``"dev"`` (the reported split) or ``"train"`` (for tuning; other pages).
     :returns: the data set (corpus format ``timeqa``).
+    :raises ValueError: for an unknown split.
     """
     from chronorag.indexers.ingest import build_passages
     from chronorag.indexers.sources import SourceDocument, read_timeqa
 
-    files = _require_files(str(Path(data_dir) / "timeqa" / "*.json"), "TimeQA page")
+    if split not in TIMEQA_SPLITS:
+        raise ValueError(f"TimeQA split must be one of {', '.join(TIMEQA_SPLITS)}, not {split!r}")
+    files = _require_files(str(Path(data_dir) / TIMEQA_SPLITS[split] / "*.json"), "TimeQA page")
     questions: list[EvalQuestion] = []
     stats: dict[str, Any] = {
         "files": [Path(f).name for f in files],

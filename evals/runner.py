@@ -53,6 +53,7 @@ class EvalConfig:
     :param progress: show a progress bar.
     :param distractors: corpora added to the data set's own (a mixed corpus: TimeQA pages, JSONL, ...).
     :param distractor_docs: a seeded sample of this many distractor documents (``None``: all of them).
+    :param split: TimeQA: ``dev`` (reported) or ``train`` (for tuning).
     """
 
     dataset: str
@@ -74,6 +75,7 @@ class EvalConfig:
     progress: bool = True
     distractors: list[Path] = field(default_factory=list)
     distractor_docs: int | None = None
+    split: str = "dev"
 
     @property
     def all_systems(self) -> list[str]:
@@ -92,7 +94,7 @@ def load_dataset(config: EvalConfig) -> EvalDataset:
 
     name = config.dataset
     if name == "timeqa":
-        return loaders.load_timeqa(config.data_dir)
+        return loaders.load_timeqa(config.data_dir, config.split)
     if name == "realtimeqa":
         return loaders.load_realtimeqa(config.data_dir, weeks=_first_weeks(config))
     if name == "situatedqa":
@@ -210,13 +212,16 @@ def corpus_inputs(
 
 def build_store(config: EvalConfig, groups: list[tuple[list[str], str]]) -> tuple[Path, dict[str, Any]]:
     """Open the store (reused when it exists) and ingest the corpus groups in turn; unchanged documents
-    are skipped, so passage embeddings are computed once.
+    are skipped, so passage embeddings are computed once. Passages are embedded as ``chronorag index``
+    embeds them (its ``auto`` backend: OpenVINO int8 where the CPU has it), so the evaluation measures
+    the stores users build.
 
     :param config: the run's settings.
     :param groups: ``(files, format)`` pairs from :func:`corpus_groups`.
     :returns: the store folder and the ingestion report (one per group when there are several).
     """
-    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+    from chronorag.indexers.ingest import ingest, open_store_for
+    from chronorag.indexers.onnx_embedder import ingestion_embedder
 
     files = [file for group_files, _ in groups for file in group_files]
     store_path = config.store or config.out_dir / "stores" / f"{config.dataset}-{_fingerprint(files)}"
@@ -225,7 +230,8 @@ def build_store(config: EvalConfig, groups: list[tuple[list[str], str]]) -> tupl
         if not (store_path / "store.sqlite").exists():
             raise FileNotFoundError(f"--store {store_path} holds no store; index the corpus or pass --corpus")
         return store_path, {"documents_seen": 0, "note": "existing store used as it is"}
-    embed, model_id, dim = sentence_transformer_embedder()
+    embed, model_id, dim, description = ingestion_embedder()
+    logger.info("embedding the corpus with %s", description)
     store = open_store_for(str(store_path), model_id, dim)
     reports = [
         ingest(group_files, store, embed, fmt=fmt, progress=config.progress).to_dict()
@@ -321,6 +327,8 @@ def _open_caches(config: EvalConfig, store_path: Path) -> dict[str, ResultCache]
     folder = config.out_dir / "per_question"
     settings = {
         "dataset": config.dataset,
+        "split": config.split,
+        "pipeline": str(config.pipeline_yaml or ""),
         "store": str(store_path),
         "k": max(config.ks),
         "candidates": config.candidates,

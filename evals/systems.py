@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -204,18 +203,3 @@ class SystemSuite:
             ranker.warm_up()
             self._rankers[kind] = ranker
         return self._rankers[kind]
-
-
-def passage_date(document: Document) -> date | None:
-    """A passage's publication date from ``meta["date"]``, or ``None``.
-
-    :param document: a passage.
-    :returns: the date, or ``None`` when absent or unreadable.
-    """
-    value = (document.meta or {}).get("date")
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
