@@ -135,10 +135,23 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
                 answer=np.array([has_answer(answers, t) for t in texts]),
                 gold=np.array([_gold(question, d, t) for d, t in zip(docs, texts, strict=True)]),
                 constrained=constraint.relation != Relation.NONE and constraint.interval is not None,
-                extra={"rrf": [(d.meta or {}).get("rrf_ranks") for d in docs]},
+                extra={
+                    "rrf": [(d.meta or {}).get("rrf_ranks") for d in docs],
+                    "spans": [ranker._spans(d) for d in docs],
+                    "constraint": constraint,
+                    "full": _full_cosines(ranker, question.question, docs),
+                },
             )
         )
     return pools
+
+
+def _full_cosines(ranker: Any, question: str, docs: list[Any]) -> np.ndarray:
+    """Cosine of the whole question (time phrase included) and each stored passage vector."""
+    vector = ranker.scorer.encode([question])[0]
+    matrix = np.array([d.embedding for d in docs], dtype=np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.clip(matrix @ vector, 0.0, 1.0)
 
 
 def evaluate(pools: list[Pool], scorer: Any) -> dict[str, float]:
