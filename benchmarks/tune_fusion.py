@@ -107,7 +107,8 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
     pools = []
     for question in tqdm(load_questions(args), desc="pools", unit="q", file=sys.stderr):
         data = run_inputs(pipeline, question.question, question.as_of, top_k=args.candidates)
-        outputs = run_components(pipeline, data, ["fusion"] if "fusion" in pipeline.graph.nodes else ["retriever"])
+        end = "fusion" if "fusion" in pipeline.graph.nodes else "retriever"
+        outputs = run_components(pipeline, data, [end])
         docs = list(outputs.get("fusion", outputs.get("retriever"))["documents"])
         constraint = outputs["decomposer"]["constraint"]
         reference = constraint.reference_time
@@ -116,7 +117,8 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
             continue
         content = (constraint.content or "").strip() or question.question
         sem = ranker.scorer.score(content, docs, None, None, False)
-        tem = apply_ordinal([score_passage(ranker._spans(d), _published(d), constraint) for d in docs], constraint)
+        tem = [score_passage(ranker._spans(d), _published(d), constraint) for d in docs]
+        tem = apply_ordinal(tem, constraint)
         texts = [passage_text(d) for d in docs]
         answers = _answers(question)
         pools.append(

@@ -47,8 +47,33 @@ logger = logging.getLogger(__name__)
 MODES = ("hybrid", "mrag", "semantic")
 # Words that ask about a time without naming a topic ("What happened in 2019?", "Any news from May?").
 _TOPIC_FREE = frozenset(
-    "happen happened happens happening occur occurred occurs event events news take took taken place "
-    "going go went anything something notable important major big new there".split()
+    [
+        "happen",
+        "happened",
+        "happens",
+        "happening",
+        "occur",
+        "occurred",
+        "occurs",
+        "event",
+        "events",
+        "news",
+        "take",
+        "took",
+        "taken",
+        "place",
+        "going",
+        "go",
+        "went",
+        "anything",
+        "something",
+        "notable",
+        "important",
+        "major",
+        "big",
+        "new",
+        "there",
+    ]
 )
 
 
