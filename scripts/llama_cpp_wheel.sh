@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build llama-cpp-python once per machine and CPU into a wheel folder, then install it into a venv.
 #
-#   scripts/llama_cpp_wheel.sh PYTHON VERSION
+#   scripts/llama_cpp_wheel.sh PYTHON VERSION           build once (when missing), then install
+#   scripts/llama_cpp_wheel.sh PYTHON VERSION --folder  print the wheel folder this machine uses
 #
 # There is no llama-cpp-python wheel for this Python on PyPI: pip would compile the sdist (~16 min on one
 # core) on every fresh venv. This builds it once into $CHRONORAG_WHEEL_CACHE (default
@@ -31,6 +32,10 @@ if [[ -z "${LLAMA_BUILD_JOBS:-}" ]]; then
 fi
 key="$(printf '%s\n%s\n' "$LLAMA_CMAKE_ARGS" "$cpu_flags" | sha1sum | cut -c1-10)"
 folder="$cache/llama-cpp-python-$version-$key"
+if [[ "${3:-}" == "--folder" ]]; then
+    echo "$folder"
+    exit 0
+fi
 mkdir -p "$cache"
 (
     flock 9
