@@ -4,6 +4,7 @@ from chronorag.indexers.bm25_retriever import ChronoBM25Retriever
 from chronorag.indexers.embedding_retriever import ChronoEmbeddingRetriever
 from chronorag.indexers.errors import (
     EmbeddingDimensionError,
+    InvalidDocumentError,
     StoreCorruptError,
     StoreError,
     StoreMismatchError,
@@ -18,6 +19,7 @@ __all__ = [
     "ChronoEmbeddingRetriever",
     "EmbeddingDimensionError",
     "FolderLock",
+    "InvalidDocumentError",
     "ReciprocalRankFusion",
     "StoreCorruptError",
     "StoreError",

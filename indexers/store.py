@@ -44,8 +44,6 @@ import numpy as np
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
-from haystack.errors import FilterError
-from haystack.utils.filters import document_matches_filter
 
 from chronorag.indexers.errors import (
     EmbeddingDimensionError,
@@ -54,6 +52,8 @@ from chronorag.indexers.errors import (
     StoreMismatchError,
 )
 from chronorag.indexers.store_extended import ExtendedStoreMixin
+from chronorag.indexers.validation import check_documents, document_matches
+from chronorag.indexers.validation import check_filters as validate_filters  # its former name here
 from chronorag.temporal.model import MAX_DAY, MIN_DAY, Interval
 
 try:
@@ -274,29 +274,6 @@ def _narrowing_sql(filters: dict[str, Any]) -> tuple[str, list[Any]]:
             if len(value) <= _SQL_CHUNK:
                 return f"{column} IN ({','.join('?' * len(value))})", list(value)
     return "1", []
-
-
-def validate_filters(filters: dict[str, Any]) -> None:
-    """Check the structure of Haystack filters up front, so malformed ones fail even on an empty store.
-
-    :param filters: Haystack filters.
-    :raises FilterError: when a condition lacks a key or a logical operator lacks its conditions.
-    """
-    if not isinstance(filters, dict):
-        raise FilterError(f"filters must be a dict, not {type(filters).__name__}")
-    if "field" in filters:
-        for key in ("operator", "value"):
-            if key not in filters:
-                raise FilterError(f"'{key}' key missing in {filters}")
-        return
-    if "operator" not in filters:
-        raise FilterError(f"'operator' key missing in {filters}")
-    if "conditions" not in filters:
-        raise FilterError(f"'conditions' key missing in {filters}")
-    if filters["operator"] not in ("AND", "OR", "NOT"):
-        raise FilterError(f"unknown logical operator {filters['operator']!r}")
-    for condition in filters["conditions"]:
-        validate_filters(condition)
 
 
 class ChronoDocumentStore(ExtendedStoreMixin):
@@ -772,7 +749,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             ).fetchall()
         documents = [self._row_to_document(data, vector) for data, vector in rows]
         if filters:
-            documents = [d for d in documents if document_matches_filter(filters, d)]
+            documents = [d for d in documents if document_matches(filters, d)]
         return documents
 
     def write_documents(
@@ -812,6 +789,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             raise ValueError("write_documents expects a list of Documents")
         if policy == DuplicatePolicy.NONE:
             policy = DuplicatePolicy.FAIL
+        check_documents(documents)
         rows = [self._document_to_row(d) for d in documents]
         with self._writing():
             return self._write_rows(documents, rows, policy, sources or {}, list(replace_sources))
@@ -1148,9 +1126,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             rows = self._conn.execute(f"SELECT rowid, data FROM passages WHERE {where}", params).fetchall()
         else:
             rows = self._rows_by_rowid(timed, "data")
-        keep = [
-            r for r, data in rows if document_matches_filter(filters, Document.from_dict(json.loads(data)))
-        ]
+        keep = [r for r, data in rows if document_matches(filters, Document.from_dict(json.loads(data)))]
         return np.asarray(sorted(keep), dtype=np.int64)
 
     def _time_rowids(
