@@ -24,6 +24,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from chronorag.indexers.sources import RejectedRecord, SourceDocument, SourceItem, read_source
 from chronorag.indexers.store import ChronoDocumentStore
 from chronorag.indexers.text import passage_text
+from chronorag.indexers.validation import source_problem
 
 logger = logging.getLogger(__name__)
 
@@ -377,6 +378,10 @@ def _items(inputs: Sequence[str], fmt: str, report: IngestReport) -> Iterable[So
 def _prepare(
     doc: SourceDocument, stored: dict[str, str], report: IngestReport, target_words: int, max_words: int
 ) -> _Pending | None:
+    problem = source_problem(doc.id, doc.title, doc.text, doc.meta)
+    if problem is not None:
+        report.rejected.append(RejectedRecord(doc.origin, problem))
+        return None
     content_hash = doc.content_hash()
     previous = stored.get(doc.id)
     if previous == content_hash:

@@ -197,6 +197,21 @@ def document_problem(document: Document) -> str | None:
     return problem if id_problem(document.id) else f"document {document.id!r}: {problem}"
 
 
+def source_problem(doc_id: Any, title: Any, text: Any, meta: Any) -> str | None:
+    """Why a source document (before splitting) cannot be indexed, or ``None``: what ingestion and the REST
+    API check per document, so one bad record is rejected with its reason and the rest are written.
+
+    :param doc_id: its id (passages get ``<id>#<n>``).
+    :param title: its title.
+    :param text: its text.
+    :param meta: its metadata.
+    :returns: the reason, or ``None``.
+    """
+    return (
+        id_problem(doc_id) or text_problem(title, "title") or text_problem(text, "text") or meta_problem(meta)
+    )
+
+
 def check_documents(documents: list[Document]) -> None:
     """Refuse a batch that holds a document the store cannot keep (nothing is written then).
 

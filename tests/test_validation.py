@@ -215,7 +215,7 @@ def test_check_filters_accepts_what_the_store_applies() -> None:
         {"field": "meta.passage_index", "operator": "in", "value": [0, 1]},
         {"field": "meta.title", "operator": "not in", "value": ["a", None]},
         {"field": "meta.client_key", "operator": "<", "value": 3.5},
-        {"field": "number", "operator": ">", "value": 1},  # a bare name is a meta key (Haystack's legacy form)
+        {"field": "number", "operator": ">", "value": 1},  # a bare name is a meta key (Haystack's legacy)
         {"operator": "NOT", "conditions": [{"field": "id", "operator": "==", "value": "x"}]},
     ):
         check_filters(flt)
