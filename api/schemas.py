@@ -365,13 +365,17 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     """Readiness: the pipeline is loaded and warmed up."""
 
-    ready: bool
+    ready: bool = Field(description="True when every worker serves the pipeline.")
     status: Literal["starting", "ready", "failed", "stopping"]
-    error: str | None = Field(default=None, description="Why loading failed, when it did.")
+    error: str | None = Field(
+        default=None, description="Why loading failed, when it did (its kind; the server log has the rest)."
+    )
     passages_in_store: int | None = None
     worker: int | None = Field(
         default=None, description="The answering worker's process id (servers may run several workers)."
     )
+    workers: int | None = Field(default=None, description="Worker processes of the server.")
+    workers_ready: int | None = Field(default=None, description="Workers that serve the pipeline now.")
 
 
 class ErrorDetail(BaseModel):
