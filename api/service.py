@@ -36,15 +36,20 @@ def public_reason(exc: BaseException) -> str:
     :param exc: the failure.
     :returns: a sentence pointing at the server log.
     """
-    if isinstance(exc, StoreCorruptError):
-        kind = "the store is damaged"
-    elif isinstance(exc, StoreMismatchError):
-        kind = "the store was built with another embedding model"
-    elif isinstance(exc, (FileNotFoundError, NotADirectoryError, PermissionError)):
-        kind = "a file the pipeline needs cannot be read"
-    else:
-        kind = "the pipeline could not be built"
-    return f"{kind}; the server log has the details"
+    kinds = (
+        (StoreCorruptError, "the store is damaged"),
+        (StoreMismatchError, "the store was built with another embedding model"),
+        ((FileNotFoundError, NotADirectoryError, PermissionError), "a file the pipeline needs is unreadable"),
+    )
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # Haystack wraps component errors
+        seen.add(id(cause))
+        for types, kind in kinds:
+            if isinstance(cause, types):
+                return f"{kind}; the server log has the details"
+        cause = cause.__cause__ or cause.__context__
+    return "the pipeline could not be built; the server log has the details"
 
 
 class ChronoService:

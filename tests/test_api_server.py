@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import build_timeqa_store
+from conftest import build_timeqa_store, wait_ready
 from fastapi import FastAPI
 
 from chronorag.api.app import create_app
@@ -47,16 +47,7 @@ def _copy(store: Path, tmp_path: Path) -> str:
     return str(target)
 
 
-def _wait_ready(client: httpx.Client, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        response = client.get("/readyz")
-        body = response.json()
-        if body["status"] in ("ready", "failed"):
-            return body
-        assert response.status_code == 503 and body["ready"] is False
-        time.sleep(0.1)
-    raise AssertionError("the server did not become ready")
+_wait_ready = wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +343,7 @@ def test_no_key_refuses_writes_unless_opened(tmp_path: Path) -> None:
     with BackgroundServer(closed) as background, httpx.Client(base_url=background.url) as http:
         ready = _wait_ready(http)
         # The kind of failure, not the path: that is in the server log only (issue 16).
-        assert ready["status"] == "failed" and "cannot be read" in ready["error"]
+        assert ready["status"] == "failed" and "is unreadable" in ready["error"]
         assert "missing.yaml" not in json.dumps(ready)
         assert http.get("/healthz").status_code == 200
         assert _assert_error(http.post("/v1/documents", json=batch), 403)["error"] == "writes_disabled"
