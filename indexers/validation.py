@@ -230,24 +230,22 @@ def field_kind(field: str) -> str:
 
     :param field: ``id``, ``content``, ``meta.<name>[.<sub>...]`` or a legacy bare meta name.
     :returns: ``text``, ``date``, ``number``, ``list`` or ``any``.
-    :raises FilterError: for fields the store cannot filter on.
+    :raises FilterError: saying why the store cannot filter on the field.
     """
     if field in _DOCUMENT_FIELDS:
         return _DOCUMENT_FIELDS[field]
     if field in _UNFILTERABLE or field.split(".")[0] in _UNFILTERABLE:
-        raise FilterError(f"field {field!r}: the store filters on id, content and meta.<name> only")
+        raise FilterError("the store filters on id, content and meta.<name> only")
     parts = field.split(".")
     if parts[0] != "meta":
         parts = ["meta", *parts]  # Haystack reads a bare name as a meta key (legacy filters)
     if len(parts) < 2 or any(not part for part in parts):
-        raise FilterError(f"field {field!r} is not id, content or meta.<name>")
+        raise FilterError("the field is not id, content or meta.<name>")
     known = PASSAGE_META_FIELDS.get(parts[1])
     if known is None:
         return ANY
     if len(parts) > 2:
-        raise FilterError(
-            f"field {field!r}: meta.{parts[1]} holds a {known} value, which has no sub-field {parts[2]!r}"
-        )
+        raise FilterError(f"meta.{parts[1]} holds a {known} value, which has no sub-field {parts[2]!r}")
     return known
 
 
@@ -292,7 +290,10 @@ def _check_condition(condition: dict[str, Any], where: str) -> None:
             f"field {field!r}: unknown comparison operator {operator!r}; "
             f"use one of {list(COMPARISON_OPERATORS)}"
         )
-    kind = field_kind(field)
+    try:
+        kind = field_kind(field)
+    except FilterError as exc:
+        raise FilterError(f"field {field!r} with operator {operator!r}: {exc}") from exc
     if operator not in _OPERATORS_OF[kind]:
         raise FilterError(f"field {field!r} with operator {operator!r}: {_WHY_NOT[kind]}")
     problem = _filter_value_problem(kind, operator, value)

@@ -190,8 +190,9 @@ def test_fuzzed_filters_answer_as_haystack_or_raise_filter_error(filled_store, f
         found = [d.id for d in filled_store.filter_documents(flt)]
     except FilterError as exc:
         message = str(exc)
-        named = [leaf for leaf in leaves(flt) if repr(leaf.get("field")) in message]
-        assert named or "operator" in message or "conditions" in message, message
+        assert any(
+            f"field {leaf['field']!r} with operator {leaf['operator']!r}" in message for leaf in leaves(flt)
+        ), message
         for method in (
             lambda: filled_store.search(np.ones(DIM), 3, filters=flt),
             lambda: filled_store.count_documents_by_filter(flt),
