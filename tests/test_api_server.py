@@ -315,6 +315,37 @@ def test_batch_stores_good_documents_and_reports_bad_ones(client: httpx.Client) 
     _assert_error(client.delete("/v1/documents/bridge-1", headers=KEY), 404)
 
 
+def test_unaddressable_ids_and_nan_meta_are_rejected_with_the_reason(client: httpx.Client) -> None:
+    """Issue 16: what could be written but not read back is rejected per document; ids are never altered."""
+    text = "The lighthouse at Varn was lit in 1881 and automated in 1990."
+    documents = [
+        {"id": "line\nbreak", "text": text},
+        {"id": " padded ", "text": text},
+        {"id": "nan-meta", "text": text, "meta": {"score": float("nan")}},
+        {"id": "inf-meta", "text": text, "meta": {"nested": [1, float("inf")]}},
+        {"id": "inner space ok", "text": text, "meta": {"k": 1.5}},
+        {"id": "   ", "text": text + " Blank ids mean none."},
+    ]
+    # json.dumps writes NaN/Infinity as bare tokens, which the server's JSON reader accepts.
+    raw = json.dumps({"documents": documents})
+    assert "NaN" in raw and "Infinity" in raw
+    response = client.post("/v1/documents", content=raw, headers={**KEY, "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    reasons = {r["index"]: r["reason"] for r in result["rejected"]}
+    assert sorted(reasons) == [0, 1, 2, 3]
+    assert "control character U+000A" in reasons[0]
+    assert "leading or trailing whitespace" in reasons[1] and "nothing is stripped" in reasons[1]
+    assert "meta.score is nan" in reasons[2] and "meta.nested[1] is inf" in reasons[3]
+    written = [w["id"] for w in result["written"]]
+    assert written[0] == "inner space ok" and written[1].startswith("sha1:")
+    stored = client.get(f"/v1/documents/{quote('inner space ok', safe='')}")
+    assert stored.status_code == 200 and stored.json()["meta"] == {"k": 1.5}
+    assert client.delete(f"/v1/documents/{quote('inner space ok', safe='')}", headers=KEY).status_code == 200
+    assert client.delete(f"/v1/documents/{written[1]}", headers=KEY).status_code == 200
+    _assert_error(client.get(f"/v1/documents/{quote('nan-meta', safe='')}"), 404)  # nothing half-written
+
+
 def test_document_ids_with_slash_and_hash(client: httpx.Client) -> None:
     doc_id = "/wiki/Sabine_Hossenfelder#P937"
     stored = client.get(f"/v1/documents/{quote(doc_id, safe='')}").json()
