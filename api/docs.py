@@ -9,6 +9,7 @@ key like every read route; the assets are the public Swagger UI and ReDoc builds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,14 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False, dependencies=guarded)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        url = _local_urls(request)
         return get_swagger_ui_html(
-            openapi_url=f"{root}/openapi.json",
+            openapi_url=url("/openapi.json"),
             title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
+            swagger_js_url=url(f"{ASSETS_URL}/swagger-ui-bundle.js"),
+            swagger_css_url=url(f"{ASSETS_URL}/swagger-ui.css"),
+            swagger_favicon_url=url(f"{ASSETS_URL}/favicon.png"),
+            oauth2_redirect_url=url(OAUTH2_REDIRECT_URL),
             swagger_ui_parameters=SWAGGER_PARAMETERS,
         )
 
@@ -72,11 +73,17 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False, dependencies=guarded)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        url = _local_urls(request)
         return get_redoc_html(
-            openapi_url=f"{root}/openapi.json",
+            openapi_url=url("/openapi.json"),
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            redoc_js_url=url(f"{ASSETS_URL}/redoc.standalone.js"),
+            redoc_favicon_url=url(f"{ASSETS_URL}/favicon.png"),
             with_google_fonts=False,
         )
+
+
+def _local_urls(request: Request) -> Callable[[str], str]:
+    """Paths on this server, behind the proxy prefix (``root_path``) the app is mounted under, if any."""
+    root = request.scope.get("root_path", "")
+    return lambda path: f"{root}{path}"
