@@ -32,6 +32,7 @@ from haystack.errors import FilterError
 from haystack.utils.filters import document_matches_filter
 
 from chronorag.indexers.errors import InvalidDocumentError
+from chronorag.temporal import meta as meta_keys
 
 # Kinds of value a field holds: "text", "date" (ISO date string), "number", "list" (of objects), "any".
 TEXT, DATE, NUMBER, LIST, ANY = "text", "date", "number", "list", "any"
@@ -43,10 +44,10 @@ PASSAGE_META_FIELDS: dict[str, str] = {
     "passage_index": NUMBER,
     "para": NUMBER,
     "chunk": NUMBER,
-    "date": DATE,
-    "date_source": TEXT,
-    "date_confidence": NUMBER,
-    "time_spans": LIST,
+    meta_keys.DATE: DATE,
+    meta_keys.DATE_SOURCE: TEXT,
+    meta_keys.DATE_CONFIDENCE: NUMBER,
+    meta_keys.TIME_SPANS: LIST,
 }
 _DOCUMENT_FIELDS = {"id": TEXT, "content": TEXT}
 # Document attributes the store does not keep in a filterable form.

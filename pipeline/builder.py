@@ -24,6 +24,8 @@ OPTIONS: dict[str, str] = {
     "use_expander": "fuse the question embedding with preceding events (EventExpander) before retrieval",
     "events_path": "a JSONL event file for the expander (default: the store's event index)",
     "ranker_mode": "SemanticTemporalRanker mode: hybrid, mrag or semantic",
+    "temporal_scoring": "score temporal fit in the ranker (False: relevance alone orders the candidates)",
+    "decompose": "decompose the question (False: the whole question is the content, with no time relation)",
     "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
     "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
     "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
@@ -48,6 +50,8 @@ _DEFAULTS: dict[str, Any] = {
     "use_expander": True,
     "events_path": None,
     "ranker_mode": "hybrid",
+    "temporal_scoring": True,
+    "decompose": True,
     "sentence_candidates": 10,
     "summarize": False,
     "summary_top_k": 3,
@@ -163,7 +167,9 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
 
     store = ChronoDocumentStore(store_path)
     top_k = opts["retriever_top_k"]
-    pipeline.add_component("decomposer", QueryDecomposer(default_as_of=opts["as_of"]))
+    pipeline.add_component(
+        "decomposer", QueryDecomposer(default_as_of=opts["as_of"], decompose=opts["decompose"])
+    )
     pipeline.add_component("embedder", ChronoTextEmbedder(device=opts["device"]))
     pipeline.add_component("retriever", ChronoEmbeddingRetriever(store, top_k=top_k))
     pipeline.add_component(
@@ -173,6 +179,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
             mode=opts["ranker_mode"],
             device=opts["device"],
             sentence_candidates=opts["sentence_candidates"],
+            **({} if opts["temporal_scoring"] else {"temporal_weight": 0.0, "recency_weight": 0.0}),
         ),
     )
     # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.

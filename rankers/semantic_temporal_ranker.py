@@ -29,6 +29,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from chronorag.rankers import mrag
 from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer
 from chronorag.rankers.temporal_scoring import apply_ordinal, score_passage
+from chronorag.temporal.meta import proven_publication_date
 from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
 
 logger = logging.getLogger(__name__)
@@ -311,15 +312,9 @@ def _explained(
 
 
 def _published(document: Document) -> date | None:
-    value = (document.meta or {}).get("date")
-    if not value:
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
+    """The publication date as evidence: given dates only (an inferred one is an estimate from the spans,
+    which are evidence already; see ``chronorag.temporal.meta``)."""
+    return proven_publication_date(document.meta)
 
 
 def _published_after(document: Document, reference: date) -> bool:
