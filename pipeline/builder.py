@@ -179,7 +179,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
             mode=opts["ranker_mode"],
             device=opts["device"],
             sentence_candidates=opts["sentence_candidates"],
-            **({} if opts["temporal_scoring"] else {"temporal_weight": 0.0, "recency_weight": 0.0}),
+            **({} if opts["temporal_scoring"] else {"time_weight": 0.0, "recency_weight": 0.0}),
         ),
     )
     # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.
@@ -225,14 +225,14 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         )
         pipeline.add_component("summarizer", summarizer)
         pipeline.connect("ranker.documents", "summarizer.documents")
-        pipeline.connect("decomposer.constraint", "summarizer.constraint")
+        pipeline.connect("ranker.constraint", "summarizer.constraint")
         evidence = "summarizer.documents"
     pipeline.add_component("extractor", ExtractiveAnswerer(max_passages=opts["prompt_passages"]))
     pipeline.add_component("answer_builder", ChronoAnswerBuilder())
     pipeline.connect(evidence, "extractor.documents")
-    pipeline.connect("decomposer.constraint", "extractor.constraint")
+    pipeline.connect("ranker.constraint", "extractor.constraint")
     pipeline.connect(evidence, "answer_builder.documents")
-    pipeline.connect("decomposer.constraint", "answer_builder.constraint")
+    pipeline.connect("ranker.constraint", "answer_builder.constraint")
     pipeline.connect("extractor.candidates", "answer_builder.candidates")
     if opts["generator"] == "extractive":
         pipeline.connect("extractor.replies", "answer_builder.replies")
@@ -242,7 +242,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))
     pipeline.connect(evidence, "prompt_builder.documents")
-    pipeline.connect("decomposer.constraint", "prompt_builder.constraint")
+    pipeline.connect("ranker.constraint", "prompt_builder.constraint")
     pipeline.connect("extractor.candidates", "prompt_builder.candidates")
     pipeline.connect("prompt_builder.prompt", "generator.prompt")
     pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")

@@ -129,8 +129,10 @@ def run_retrieval(
     end = end or evidence_end(pipeline)
     outputs = run_components(pipeline, run_inputs(pipeline, question, as_of, top_k, filters), [end])
     decomposed = outputs.get("decomposer", {})
+    # The ranker returns the constraint with notes on what the ranking could not do; prefer it.
+    constraint = outputs.get("ranker", {}).get("constraint") or decomposed.get("constraint")
     return RetrievalResult(
-        constraint=decomposed.get("constraint"),
+        constraint=constraint,
         content=decomposed.get("content", question),
         documents=list(outputs[end]["documents"]),
         outputs=outputs,
