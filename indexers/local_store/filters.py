@@ -115,7 +115,9 @@ class CandidateFilter:
         if timed is None:
             where, params = narrowing_sql(filters)
             if vectors_only:
-                where = f"has_vector = 1 AND {where}"
+                # With a narrowing by id or doc_id, "+" keeps SQLite from choosing the has_vector index for
+                # the query (reading every vector row: ~1 s at 100k passages) over that column's own index.
+                where = f"{'+' if params else ''}has_vector = 1 AND {where}"
             sql = f"SELECT rowid, data FROM passages WHERE {where}"
             rows = self._rows.conn.execute(sql, params).fetchall()
         else:
