@@ -6,9 +6,9 @@ pipeline's exceptions into HTTP errors: bad input -> 4xx, a failing LLM -> 502/5
 ``/v1/retrieve`` as the way to the evidence, anything else -> the generic 500 handler.
 
 Streaming needs the prompt before generation starts, which ``chronorag.pipeline.ask`` does not expose
-(it runs the whole graph), so :func:`start_stream` runs the pipeline's components by their contract
-names (``decomposer`` ... ``answer_builder``, see ``build_pipeline``) in the builder's order and calls
-the generator's ``stream``.
+(it runs the whole graph), so :func:`start_stream` runs the pipeline's retrieval plan
+(``chronorag.pipeline.retrieval``, the same executor ``retrieve`` and the evaluation use), then the
+answering components by their contract names, and calls the generator's ``stream``.
 """
 
 from __future__ import annotations
@@ -246,35 +246,20 @@ class _Stages:
 
 
 def _ranked(stages: _Stages, body: AskRequest) -> tuple[Any, list[Document]]:
-    """Decompose, embed, (expand,) retrieve, (fuse,) rank, (summarise): ``build_pipeline``'s order."""
-    decomposed = stages.run(
-        "decomposer", query=body.question, as_of=body.as_of.isoformat() if body.as_of else None
+    """The pipeline's retrieval plan (decomposer to ranker, or summariser), as ``retrieve`` runs it."""
+    from chronorag.pipeline.retrieval import run_retrieval
+
+    result = run_retrieval(
+        stages.pipeline,
+        body.question,
+        body.as_of.isoformat() if body.as_of else None,
+        body.top_k,
+        _filters(body),
     )
-    constraint, content = decomposed["constraint"], decomposed["content"]
-    embedding = stages.run("embedder", text=content)["embedding"]
-    if stages.has("expander"):
-        embedding = stages.run("expander", query_embedding=embedding, constraint=constraint)["embedding"]
-    configured = getattr(stages.pipeline.get_component("retriever"), "top_k", None)
-    depth = max(configured, body.top_k) if configured and body.top_k else configured
-    filters = _filters(body)
-    lists = [
-        stages.run(
-            "retriever", query_embedding=embedding, constraint=constraint, filters=filters, top_k=depth
-        )["documents"]
-    ]
-    if stages.has("bm25_retriever"):
-        lists.append(
-            stages.run("bm25_retriever", query=content, constraint=constraint, filters=filters, top_k=depth)[
-                "documents"
-            ]
-        )
-    documents = stages.run("fusion", documents=lists)["documents"] if stages.has("fusion") else lists[0]
-    ranked = stages.run(
-        "ranker", query=body.question, documents=documents, constraint=constraint, top_k=body.top_k
-    )["documents"]
-    if stages.has("summarizer"):
-        ranked = stages.run("summarizer", documents=ranked, constraint=constraint)["documents"]
-    return constraint, ranked
+    for name, milliseconds in result.timings.items():
+        stage = stages.stage_of.get(name, "generate")
+        stages.timings[stage] = round(stages.timings.get(stage, 0.0) + milliseconds, 2)
+    return result.constraint, result.documents
 
 
 def _first_and_rest(tokens: Iterator[str]) -> Iterator[str]:

@@ -27,6 +27,7 @@ from chronorag.indexers.errors import (
     StoreError,
     StoreMismatchError,
 )
+from chronorag.temporal.meta import SOURCE_INFERRED, is_inferred
 from chronorag.temporal.model import MAX_DAY, MIN_DAY
 
 SQLITE_FILE = "store.sqlite"
@@ -303,7 +304,20 @@ class RowStore:
         self.model_id = recorded_model
         self.dim = int(recorded_dim)
         self.generation = self.database_generation()
+        if not self.read_only and self.info("pub_day_policy") != "proven":
+            self._unindex_inferred_dates()
         return index_type or recorded_type
+
+    def _unindex_inferred_dates(self) -> None:
+        """Stores written before the inferred-date policy indexed inferred dates as publication days."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(
+            "UPDATE passages SET pub_day = NULL WHERE pub_day IS NOT NULL "
+            "AND json_extract(data, '$.meta.date_source') = ?",
+            (SOURCE_INFERRED,),
+        )
+        self.set_info("pub_day_policy", "proven")
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -333,7 +347,10 @@ class RowStore:
             days = _span_days(span) if isinstance(span, dict) else None
             if days:
                 spans.append(days)
-        return json.dumps(data, default=_json_default), day_of(meta.get("date")), vector, spans
+        # The publication-day index holds proof of publication only: an inferred date is an estimate
+        # (chronorag.temporal.meta), so the as-of cut never drops a passage for it.
+        published = None if is_inferred(meta) else day_of(meta.get("date"))
+        return json.dumps(data, default=_json_default), published, vector, spans
 
     def row_to_document(self, data: str, vector: bytes | None, score: float | None = None) -> Document:
         """
