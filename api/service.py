@@ -22,7 +22,7 @@ from chronorag.api.documents import DocumentWriter
 from chronorag.api.errors import ApiError
 from chronorag.api.settings import ApiSettings
 from chronorag.api.workers import WorkerGroup
-from chronorag.indexers import ChronoDocumentStore, FolderLock, StoreCorruptError, StoreMismatchError
+from chronorag.indexers import ChronoStore, FolderLock, StoreCorruptError, StoreMismatchError
 
 logger = logging.getLogger(__name__)
 LOAD_LOCK_FILE = "serve.lock"
@@ -75,7 +75,7 @@ class ChronoService:
         self.state: State = "starting"
         self.error: str | None = None  # public_reason() of a loading failure
         self.pipeline: Any = None
-        self.store: ChronoDocumentStore | None = None
+        self.store: ChronoStore | None = None
         self.writer: DocumentWriter | None = None
         # Worker processes of one server load one at a time: loading may build and save derived files
         # beside the store (event index, lexical index), which two processes must not write at once.
