@@ -216,6 +216,57 @@ class TimeMention:
         )
 
 
+@dataclass(frozen=True)
+class EventAnchor:
+    """An event the question is anchored to instead of a date ("when the new stadium opened").
+
+    The decomposer fills ``text``, ``cue`` and ``fallback``; a store-aware resolver
+    (``chronorag.indexers.AnchorResolver``) fills ``resolved``, ``source_id``, ``evidence`` and ``how``.
+
+    :param text: the event as written ("the new stadium opened", "the 2020 crash").
+    :param cue: the word(s) that introduced it ("when", "after", "by the time").
+    :param fallback: the date written inside the anchor ("the 2020 crash" -> 2020), or ``None``.
+    :param resolved: the event's own interval as found in the store, or ``None`` when not resolved.
+    :param source_id: the passage (or event) id the resolution was read from.
+    :param evidence: the sentence that dates the event.
+    :param how: how the interval was obtained, or why it was not, in words.
+    """
+
+    text: str
+    cue: str
+    fallback: Interval | None = None
+    resolved: Interval | None = None
+    source_id: str | None = None
+    evidence: str | None = None
+    how: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, the ``anchor`` entry of :meth:`TemporalConstraint.to_dict`."""
+        return {
+            "text": self.text,
+            "cue": self.cue,
+            "resolved": self.resolved.to_dict() if self.resolved else None,
+            "fallback": self.fallback.to_dict() if self.fallback else None,
+            "source_id": self.source_id,
+            "evidence": self.evidence,
+            "how": self.how,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventAnchor:
+        """Inverse of :meth:`to_dict`."""
+        resolved, fallback = data.get("resolved"), data.get("fallback")
+        return cls(
+            text=data.get("text", ""),
+            cue=data.get("cue", ""),
+            fallback=Interval.from_dict(fallback) if fallback else None,
+            resolved=Interval.from_dict(resolved) if resolved else None,
+            source_id=data.get("source_id"),
+            evidence=data.get("evidence"),
+            how=data.get("how"),
+        )
+
+
 @dataclass
 class TemporalConstraint:
     """A question decomposed into its main content and its time constraint (MRAG's question processing).
@@ -228,6 +279,8 @@ class TemporalConstraint:
     :param reference_time: "now" for the question: today, or the caller's ``as_of``.
     :param nth: the n of an nth ordinal ("the second coach" -> 2).
     :param time_text: the time phrase that was removed from the question.
+    :param extras: free-form annotations of a stage (not serialised).
+    :param anchor: the event the question is anchored to ("when the new stadium opened"), or ``None``.
     """
 
     question: str
@@ -239,6 +292,7 @@ class TemporalConstraint:
     nth: int | None = None
     time_text: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    anchor: EventAnchor | None = None
 
     @property
     def granularity(self) -> Granularity | None:
@@ -258,6 +312,7 @@ class TemporalConstraint:
             "nth": self.nth,
             "reference_time": self.reference_time.isoformat(),
             "time_text": self.time_text,
+            "anchor": self.anchor.to_dict() if self.anchor else None,
         }
 
     @classmethod
@@ -276,6 +331,7 @@ class TemporalConstraint:
             reference_time=_parse_iso(data["reference_time"]) or date.today(),
             nth=data.get("nth"),
             time_text=data.get("time_text"),
+            anchor=EventAnchor.from_dict(data["anchor"]) if data.get("anchor") else None,
         )
 
 
