@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from chronorag.temporal.grammar import scan
 from chronorag.temporal.model import Interval, Relation
@@ -182,6 +182,47 @@ def find_anchor(text: str, reference: date | None = None) -> AnchorMatch | None:
         if found is not None:
             return found
     return None
+
+
+def content_words(event: str) -> list[str]:
+    """The words of an event that say what happened ("the new stadium opened" -> new, stadium, opened).
+
+    :param event: an anchor's event text.
+    :returns: lower-cased words without function words, in order.
+    """
+    return [word.lower() for word in _WORD.findall(event) if word.lower() not in _FUNCTION]
+
+
+def interval_text(interval: Interval) -> str:
+    """An interval as a person writes it: "2015", "2019-05", "2020-03-16", "2009-01-01 to 2016-12-31".
+
+    :param interval: any interval.
+    :returns: the text.
+    """
+    start, end = interval.start, interval.end
+    if start and end and (start.month, start.day, end.month, end.day) == (1, 1, 12, 31):
+        return str(start.year) if start.year == end.year else f"{start.year}-{end.year}"
+    whole_month = start and end and start.day == 1 and (end + timedelta(days=1)).day == 1
+    if whole_month and (start.year, start.month) == (end.year, end.month):
+        return start.strftime("%Y-%m")
+    if start == end and start is not None:
+        return start.isoformat()
+    return f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
+
+
+def without_dates(event: str, reference: date | None = None) -> str:
+    """The event with the dates written in it removed, for searching the text that describes it.
+
+    :param event: an anchor's event text ("the crash in March 2020", "the 2020 crash").
+    :param reference: the day relative dates are read against.
+    :returns: the rest ("the crash"); the event itself when nothing else is left.
+    """
+    text = event
+    for match in reversed(scan(event, reference)):
+        head = re.sub(r"\s*\b(?:in|on|of|at|during|from|since)\s*$", "", text[: match.start], flags=re.I)
+        text = head + " " + text[match.end :]
+    text = " ".join(text.split()).strip(" ,;:")
+    return text if content_words(text) else event
 
 
 def _anchor_at(text: str, cue: re.Match[str], reference: date | None) -> AnchorMatch | None:

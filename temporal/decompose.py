@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from chronorag.temporal.anchors import AnchorMatch, find_anchor
+from chronorag.temporal.anchors import AnchorMatch, find_anchor, interval_text
 from chronorag.temporal.errors import MAX_QUESTION_CHARS, EmptyQuestionError, QuestionTooLongError
 from chronorag.temporal.grammar import Match, scan
 from chronorag.temporal.model import EventAnchor, Interval, Ordinal, Relation, TemporalConstraint
@@ -168,7 +168,7 @@ def _anchored(question: str, text: str, found: AnchorMatch, reference: date) -> 
     fallback = found.fallback
     interval = constraint_interval(found.relation, fallback) if fallback else None
     if fallback is not None:
-        how = f"not resolved yet: the interval is the date written in the anchor ({fallback})"
+        how = f"not resolved yet: the interval is the date written in the anchor ({interval_text(fallback)})"
     else:
         how = "not resolved yet: no date is written in the anchor"
     anchor = EventAnchor(found.event, found.cue.lower(), fallback=fallback, how=how)
