@@ -192,6 +192,11 @@ class ConstraintOut(BaseModel):
     nth: int | None = None
     reference_time: str = Field(description="The question's 'now' (ISO).")
     time_text: str | None = Field(default=None, description="The time phrase removed from the question.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What happened on the way that a user should know: no content words, no passage "
+        "fitting the asked time, no dated passage, every candidate published after the reference time.",
+    )
     anchor: AnchorOut | None = Field(
         default=None,
         description="The event the question is anchored to ('when the new stadium opened'); null when none.",

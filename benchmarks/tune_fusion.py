@@ -107,7 +107,8 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
     pools = []
     for question in tqdm(load_questions(args), desc="pools", unit="q", file=sys.stderr):
         data = run_inputs(pipeline, question.question, question.as_of, top_k=args.candidates)
-        outputs = run_components(pipeline, data, ["fusion"] if "fusion" in pipeline.graph.nodes else ["retriever"])
+        end = "fusion" if "fusion" in pipeline.graph.nodes else "retriever"
+        outputs = run_components(pipeline, data, [end])
         docs = list(outputs.get("fusion", outputs.get("retriever"))["documents"])
         constraint = outputs["decomposer"]["constraint"]
         reference = constraint.reference_time
@@ -116,7 +117,8 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
             continue
         content = (constraint.content or "").strip() or question.question
         sem = ranker.scorer.score(content, docs, None, None, False)
-        tem = apply_ordinal([score_passage(ranker._spans(d), _published(d), constraint) for d in docs], constraint)
+        tem = [score_passage(ranker._spans(d), _published(d), constraint) for d in docs]
+        tem = apply_ordinal(tem, constraint)
         texts = [passage_text(d) for d in docs]
         answers = _answers(question)
         pools.append(
@@ -135,10 +137,23 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
                 answer=np.array([has_answer(answers, t) for t in texts]),
                 gold=np.array([_gold(question, d, t) for d, t in zip(docs, texts, strict=True)]),
                 constrained=constraint.relation != Relation.NONE and constraint.interval is not None,
-                extra={"rrf": [(d.meta or {}).get("rrf_ranks") for d in docs]},
+                extra={
+                    "rrf": [(d.meta or {}).get("rrf_ranks") for d in docs],
+                    "spans": [ranker._spans(d) for d in docs],
+                    "constraint": constraint,
+                    "full": _full_cosines(ranker, question.question, docs),
+                },
             )
         )
     return pools
+
+
+def _full_cosines(ranker: Any, question: str, docs: list[Any]) -> np.ndarray:
+    """Cosine of the whole question (time phrase included) and each stored passage vector."""
+    vector = ranker.scorer.encode([question])[0]
+    matrix = np.array([d.embedding for d in docs], dtype=np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.clip(matrix @ vector, 0.0, 1.0)
 
 
 def evaluate(pools: list[Pool], scorer: Any) -> dict[str, float]:

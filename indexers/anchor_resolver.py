@@ -181,13 +181,15 @@ class AnchorResolver:
                 how=found.how,
             )
             return replace(constraint, interval=interval, anchor=anchor)
+        notes = [*constraint.notes, f"the event '{anchor.text}' could not be dated from the store: {why}"]
         if anchor.fallback is not None:
             written = interval_text(anchor.fallback)
             how = f"not resolved: {why}; kept the date written in the anchor ({written})"
-            return replace(constraint, anchor=replace(anchor, how=how))
+            return replace(constraint, anchor=replace(anchor, how=how), notes=notes)
         how = f"not resolved: {why}; no interval, so the anchor stays in the content"
         content = " ".join(constraint.question.split())
-        return replace(constraint, content=content, interval=None, anchor=replace(anchor, how=how))
+        anchor = replace(anchor, how=how)
+        return replace(constraint, content=content, interval=None, anchor=anchor, notes=notes)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(

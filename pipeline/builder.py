@@ -138,8 +138,9 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
     With `generator="extractive"` the extractor's span is the answer (no prompt builder, no LLM).
     Component names (`decomposer`, `anchor_resolver`, `embedder`, `expander`, `retriever`, `bm25_retriever`,
     `fusion`, `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `answer_builder`) are part
-    of the contract: `ask` and `retrieve` time and feed them by name. Every consumer of the question's
-    constraint and content reads them from the anchor resolver when there is one, else the decomposer.
+    of the contract: `ask` and `retrieve` time and feed them by name. Retrieval and ranking read the
+    question's constraint and content from the anchor resolver when there is one, else the decomposer;
+    the answering stages read the ranker's copy of the constraint (with its notes).
 
     :param store_path: the store folder, kept as given (relative paths stay relative in the YAML);
         `None` reads `CHRONORAG_STORE`.
@@ -190,7 +191,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
             mode=opts["ranker_mode"],
             device=opts["device"],
             sentence_candidates=opts["sentence_candidates"],
-            **({} if opts["temporal_scoring"] else {"temporal_weight": 0.0, "recency_weight": 0.0}),
+            **({} if opts["temporal_scoring"] else {"time_weight": 0.0, "recency_weight": 0.0}),
         ),
     )
     # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.
@@ -227,7 +228,6 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     from chronorag.pipeline.extractive_answerer import ExtractiveAnswerer
     from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
 
-    source = question_source(pipeline)
     evidence = "ranker.documents"
     if opts["summarize"] and opts["generator"] != "extractive":
         from chronorag.pipeline.evidence_summarizer import EvidenceSummarizer
@@ -237,14 +237,14 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         )
         pipeline.add_component("summarizer", summarizer)
         pipeline.connect("ranker.documents", "summarizer.documents")
-        pipeline.connect(f"{source}.constraint", "summarizer.constraint")
+        pipeline.connect("ranker.constraint", "summarizer.constraint")
         evidence = "summarizer.documents"
     pipeline.add_component("extractor", ExtractiveAnswerer(max_passages=opts["prompt_passages"]))
     pipeline.add_component("answer_builder", ChronoAnswerBuilder())
     pipeline.connect(evidence, "extractor.documents")
-    pipeline.connect(f"{source}.constraint", "extractor.constraint")
+    pipeline.connect("ranker.constraint", "extractor.constraint")
     pipeline.connect(evidence, "answer_builder.documents")
-    pipeline.connect(f"{source}.constraint", "answer_builder.constraint")
+    pipeline.connect("ranker.constraint", "answer_builder.constraint")
     pipeline.connect("extractor.candidates", "answer_builder.candidates")
     if opts["generator"] == "extractive":
         pipeline.connect("extractor.replies", "answer_builder.replies")
@@ -254,7 +254,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))
     pipeline.connect(evidence, "prompt_builder.documents")
-    pipeline.connect(f"{source}.constraint", "prompt_builder.constraint")
+    pipeline.connect("ranker.constraint", "prompt_builder.constraint")
     pipeline.connect("extractor.candidates", "prompt_builder.candidates")
     pipeline.connect("prompt_builder.prompt", "generator.prompt")
     pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")

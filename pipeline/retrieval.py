@@ -133,8 +133,10 @@ def run_retrieval(
     outputs = run_components(pipeline, run_inputs(pipeline, question, as_of, top_k, filters), [end])
     # The constraint every stage read: the anchor resolver's when the pipeline resolves event anchors.
     decomposed = outputs.get(question_source(pipeline), outputs.get("decomposer", {}))
+    # The ranker returns the constraint with notes on what the ranking could not do; prefer it.
+    constraint = outputs.get("ranker", {}).get("constraint") or decomposed.get("constraint")
     return RetrievalResult(
-        constraint=decomposed.get("constraint"),
+        constraint=constraint,
         content=decomposed.get("content", question),
         documents=list(outputs[end]["documents"]),
         outputs=outputs,
