@@ -252,6 +252,10 @@ def test_rest_endpoints_show_the_anchor(store_path: str, tmp_path: Path) -> None
             assert response.status_code == 200, response.text
             anchor = response.json()["constraint"]["anchor"]
             assert anchor["resolved"]["start"] == "2019-05-01" and anchor["source_id"] == "stadium#0"
+        with http.stream("POST", "/v1/ask", json={**body, "stream": True}) as streamed:
+            text = streamed.read().decode()
+        first = json.loads(text.split("\n\n")[0].split("data: ", 1)[1])  # the "retrieval" event
+        assert first["constraint"]["anchor"]["resolved"]["start"] == "2019-05-01"
 
 
 def test_schema_keeps_the_anchor() -> None:
