@@ -236,7 +236,7 @@ def _anchor_at(text: str, cue: re.Match[str], reference: date | None) -> AnchorM
     if initial and (event_end >= len(text) or text[event_end] != ","):
         return None  # "When did ...?", "After the merger what ..." (no comma: not read as a fronted anchor)
     event = text[event_start:event_end].rstrip(" .")
-    if not event or not _is_event(event, word, head, reference):
+    if not event or not _is_event(event, word, reference):
         return None
     if word in _QUESTION_CUES and (re.match(_AUXILIARY, event, re.I) or _EMBEDDING_VERB.search(head)):
         return None  # "..., and when was it built?", "Do you know when the stadium opened?"
@@ -272,7 +272,7 @@ def _clause_end(text: str, start: int) -> int:
     return found.start() if found else len(text)
 
 
-def _is_event(event: str, cue: str, head: str, reference: date | None) -> bool:
+def _is_event(event: str, cue: str, reference: date | None) -> bool:
     """Whether the words after the cue name an event, not a date, duration, age or bare person."""
     if _DURATION.match(event) or _AGE.match(event):
         return False

@@ -112,3 +112,9 @@ def test_sentence_bounds_keep_offsets() -> None:
     ]
     assert sentence_bounds("") == []
     assert sentence_bounds("no end mark") == [(0, 11)]
+
+
+def test_a_period_is_dated_by_its_range() -> None:
+    sentence = "The Great Depression lasted from 1929 to 1939 and began with the crash of October 1929."
+    found, _ = date_event("the Great Depression", [_evidence("depression#0", sentence, 0.8)], REF)
+    assert found.interval == Interval.years(1929, 1939)
