@@ -1,7 +1,7 @@
 """The web side of ingestion: check each posted document, then hand the good ones to the indexers.
 
 Splitting, dating, embedding and the store transaction are the indexers' code (``build_passages``,
-``date_passages``, the shared bi-encoder, ``ChronoDocumentStore.write_batch``), the same steps
+``date_passages``, the shared bi-encoder, ``ChronoStore.write_batch``), the same steps
 ``chronorag index`` takes. What this module adds is what HTTP needs: a per-document verdict (a bad
 document is reported, the rest are written), one ``write_batch`` call per request, and writers
 serialised. A reader never sees half a batch because the store commits a batch (rows, spans, vectors)
@@ -23,7 +23,7 @@ from haystack.document_stores.types import DuplicatePolicy
 
 from chronorag.api.schemas import DocumentIn, RejectedDocument, WrittenDocument
 from chronorag.api.settings import ApiSettings
-from chronorag.indexers import ChronoDocumentStore, passage_text
+from chronorag.indexers import ChronoStore, passage_text
 from chronorag.indexers.ingest import build_passages, date_passages
 from chronorag.indexers.sources import SourceDocument
 from chronorag.temporal import parse_publication_date
@@ -119,7 +119,7 @@ class DocumentWriter:
         refused (deletes still work).
     """
 
-    def __init__(self, store: ChronoDocumentStore, embed: EmbedFn | None) -> None:
+    def __init__(self, store: ChronoStore, embed: EmbedFn | None) -> None:
         self.store = store
         self.embed = embed
         # Serialises whole writes, from reading the stored hashes to the commit, so two batches touching
@@ -226,7 +226,7 @@ def _written(entry: _Prepared) -> tuple[int, WrittenDocument]:
     )
 
 
-def stored_document(store: ChronoDocumentStore, doc_id: str) -> list[Document]:
+def stored_document(store: ChronoStore, doc_id: str) -> list[Document]:
     """The passages of one stored document, in passage order.
 
     :param store: the store.

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from chronorag.api.documents import DocumentWriter
 from chronorag.api.errors import ApiError
 from chronorag.api.settings import ApiSettings
-from chronorag.indexers import ChronoDocumentStore, FolderLock
+from chronorag.indexers import ChronoStore, FolderLock
 
 logger = logging.getLogger(__name__)
 LOAD_LOCK_FILE = "serve.lock"
@@ -40,7 +40,7 @@ class ChronoService:
         self.state: State = "starting"
         self.error: str | None = None
         self.pipeline: Any = None
-        self.store: ChronoDocumentStore | None = None
+        self.store: ChronoStore | None = None
         self.writer: DocumentWriter | None = None
         # Worker processes of one server load one at a time: loading may build and save derived files
         # beside the store (event index, lexical index), which two processes must not write at once.

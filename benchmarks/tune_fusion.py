@@ -116,7 +116,10 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
         if not docs:
             continue
         content = (constraint.content or "").strip() or question.question
-        sem = ranker.scorer.score(content, docs, None, None, False)
+        # As the shipped ranker scores: the preset's sentence settings (the fast preset: passage level).
+        sem = ranker.scorer.score(
+            content, docs, ranker.sentence_candidates, ranker.sentence_budget, ranker._int8
+        )
         tem = [score_passage(ranker._spans(d), _published(d), constraint) for d in docs]
         tem = apply_ordinal(tem, constraint)
         texts = [passage_text(d) for d in docs]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from chronorag.indexers.store import ChronoDocumentStore
+from chronorag.indexers.backend import ChronoStore, store_from_dict
 from chronorag.indexers.text import passage_text
 from chronorag.temporal.anchor_dating import EventEvidence, date_event
 from chronorag.temporal.anchors import interval_text, without_dates
@@ -52,7 +52,7 @@ class AnchorResolver:
 
     Usage::
 
-        resolver = AnchorResolver(ChronoDocumentStore("store"))
+        resolver = AnchorResolver(ChronoDocumentStore("store"))  # or any ChronoStore backend
         resolver.warm_up()
         constraint = decompose("Who chaired the council when the new stadium opened?", as_of="2024-01-01")
         resolved = resolver.run(constraint=constraint)["constraint"]
@@ -61,7 +61,7 @@ class AnchorResolver:
 
     def __init__(
         self,
-        document_store: ChronoDocumentStore,
+        document_store: ChronoStore,
         top_k: int = 8,
         events_top_k: int = 4,
         min_relevance: float = 0.5,
@@ -72,7 +72,7 @@ class AnchorResolver:
         device: str = "auto",
     ) -> None:
         """
-        :param document_store: the store to search (the pipeline's own).
+        :param document_store: the store to search (the pipeline's own; any :class:`ChronoStore` backend).
         :param top_k: passages searched for sentences that describe the event.
         :param events_top_k: events taken from the store's event index (0: passages only).
         :param min_relevance: least relevance of a sentence to the event (cosine similarity plus
@@ -86,8 +86,8 @@ class AnchorResolver:
         :param device: torch device or ``"auto"``.
         :raises ValueError: on a store of the wrong type or numbers out of range.
         """
-        if not isinstance(document_store, ChronoDocumentStore):
-            raise ValueError("document_store must be a ChronoDocumentStore")
+        if not isinstance(document_store, ChronoStore):
+            raise ValueError("document_store must be a ChronoStore (such as a ChronoDocumentStore)")
         if top_k < 1 or events_top_k < 0 or min(word_weight, agreement_weight) < 0:
             raise ValueError("top_k must be >= 1, events_top_k, word_weight and agreement_weight >= 0")
         self.document_store = document_store
@@ -135,10 +135,10 @@ class AnchorResolver:
     def from_dict(cls, data: dict[str, Any]) -> AnchorResolver:
         """
         :param data: the output of :meth:`to_dict`.
-        :returns: the component, with its store reopened.
+        :returns: the component, with its store reopened (of the backend its ``type`` names).
         """
         params = data.get("init_parameters", {})
-        params["document_store"] = ChronoDocumentStore.from_dict(params["document_store"])
+        params["document_store"] = store_from_dict(params["document_store"])
         return default_from_dict(cls, data)
 
     @component.output_types(constraint=TemporalConstraint, content=str)

@@ -21,6 +21,7 @@ import numpy as np
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 
+from chronorag.indexers.backend import ChronoStore
 from chronorag.indexers.sources import RejectedRecord, SourceDocument, SourceItem, read_source
 from chronorag.indexers.store import ChronoDocumentStore
 from chronorag.indexers.text import passage_text
@@ -264,7 +265,7 @@ class _Pending:
 
 def ingest(
     inputs: Sequence[str],
-    store: ChronoDocumentStore,
+    store: ChronoStore,
     embed: EmbedFn | None,
     fmt: str = "auto",
     batch_passages: int = 256,
@@ -395,7 +396,7 @@ def _prepare(
 
 
 def _flush(
-    pending: list[_Pending], store: ChronoDocumentStore, embed: EmbedFn | None, report: IngestReport, bar: Any
+    pending: list[_Pending], store: ChronoStore, embed: EmbedFn | None, report: IngestReport, bar: Any
 ) -> None:
     passages = [p for entry in pending for p in entry.passages]
     if embed is not None:

@@ -159,11 +159,13 @@ def _score_span(item: TimeMention, relation: Relation, target: Interval, unit: i
         score = OVERLAP_FLOOR + (1.0 - OVERLAP_FLOOR) * max(fit, boundary)
         why = "starts or ends with" if boundary > fit else "overlaps"
         return TemporalScore(score, item, f"'{item.text}' {why} {target} ({relation.value})", span.end_day)
-    units = span.gap_days(target) / unit
+    # Distance in the coarser of the two granularities: "1917" is 13 years from "12 December 1930", not
+    # 5,000 days (which would leave no near miss any credit).
+    coarse = max(unit, span.granularity.days)
+    units = span.gap_days(target) / coarse
     score = NEAR_CEILING / (1.0 + units)
-    return TemporalScore(
-        score, item, f"'{item.text}' is {units:.1f} {_unit_name(target)} from {target}", span.end_day
-    )
+    name = _unit_name(target) if coarse == unit else f"{span.granularity.value}s"
+    return TemporalScore(score, item, f"'{item.text}' is {units:.1f} {name} from {target}", span.end_day)
 
 
 def _paired(

@@ -128,7 +128,7 @@ def test_from_dict(store) -> None:
 def test_init_rejects_bad_values(store) -> None:
     with pytest.raises(ValueError):
         AnchorResolver(store, top_k=0)
-    with pytest.raises(ValueError, match="ChronoDocumentStore"):
+    with pytest.raises(ValueError, match="ChronoStore"):
         AnchorResolver("not a store")  # type: ignore[arg-type]
 
 

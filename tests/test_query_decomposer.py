@@ -34,6 +34,16 @@ def test_init_accepts_a_date():
     assert decomposer.run(query="Who won?")["constraint"].reference_time == date(2021, 5, 1)
 
 
+def test_run_without_decomposition_keeps_the_whole_question():
+    decomposer = QueryDecomposer(default_as_of="2022-06-15", decompose=False)
+    constraint = decomposer.run(query="Who coached Chelsea before 2011?")["constraint"]
+    assert constraint.content == "Who coached Chelsea before 2011?"
+    assert constraint.relation == Relation.NONE and constraint.interval is None
+    assert constraint.reference_time == date(2022, 6, 15)
+    again = QueryDecomposer.from_dict(decomposer.to_dict())
+    assert again.decompose is False
+
+
 def test_init_rejects_bad_default():
     with pytest.raises(ValueError, match="not a date"):
         QueryDecomposer(default_as_of="someday")
