@@ -261,3 +261,18 @@ def test_rest_endpoints_show_the_anchor(store_path: str, tmp_path: Path) -> None
 def test_schema_keeps_the_anchor() -> None:
     data = decompose(CRASH, as_of="2021-01-01").to_dict()
     assert ConstraintOut.model_validate(data).model_dump()["anchor"] == data["anchor"]
+
+
+def test_cli_ask_json_shows_the_resolved_anchor(store_path: str) -> None:
+    from typer.testing import CliRunner
+
+    from chronorag import cli
+
+    if not cli.app.registered_commands:
+        cli._register_all()
+    args = ["ask", "--store", store_path, "-g", "extractive", "--json", "--as-of", "2024-01-01", STADIUM]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout[result.stdout.index("{") :])
+    assert body["constraint"]["anchor"]["resolved"]["start"] == "2019-05-01"
+    assert body["citations"][0]["id"] == "council-varga#0"
