@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from chronorag.cli._common import console, fail
+
+if TYPE_CHECKING:
+    from chronorag.indexers import ChronoStore
 
 
 def _human_bytes(size: int) -> str:
@@ -15,6 +19,14 @@ def _human_bytes(size: int) -> str:
             return f"{size:.1f} {unit}" if unit != "B" else f"{size} B"
         size /= 1024
     return f"{size} B"
+
+
+def _open_read_only(path: str) -> ChronoStore:
+    """The store in the folder ``path``, read-only; ``info`` and ``check`` use only the ``ChronoStore``
+    interface on it (``rebuild`` repairs the local store's FAISS file, so it is the local store's own)."""
+    from chronorag.indexers import ChronoDocumentStore
+
+    return ChronoDocumentStore(path, read_only=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,10 +38,10 @@ def register(app: typer.Typer) -> None:
         path: str = typer.Argument(..., help="The store folder."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        from chronorag.indexers import ChronoDocumentStore, StoreError
+        from chronorag.indexers import StoreError
 
         try:
-            store = ChronoDocumentStore(path, read_only=True)
+            store = _open_read_only(path)
         except StoreError as exc:
             raise fail(str(exc)) from exc
         stats = store.stats()
@@ -42,10 +54,10 @@ def register(app: typer.Typer) -> None:
 
     @store_app.command("check", help="Verify that rows and vectors agree; exits 1 and says what is wrong.")
     def check(path: str = typer.Argument(..., help="The store folder.")) -> None:
-        from chronorag.indexers import ChronoDocumentStore, StoreError
+        from chronorag.indexers import StoreError
 
         try:
-            store = ChronoDocumentStore(path, read_only=True)
+            store = _open_read_only(path)
             problems = store.check()
         except StoreError as exc:
             raise fail(str(exc), code=1) from exc

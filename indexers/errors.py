@@ -26,3 +26,7 @@ class StoreMismatchError(StoreError):
 
 class EmbeddingDimensionError(StoreError, ValueError):
     """A document's embedding has another dimension than the store's."""
+
+
+class InvalidDocumentError(StoreError, ValueError):
+    """A document the store cannot keep (an unaddressable id, NaN in its meta); nothing is written then."""
