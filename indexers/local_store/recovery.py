@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -136,6 +137,11 @@ def recover_store(
             )
         if plan_path.exists():
             plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        elif _database_is_sound(folder / SQLITE_FILE):
+            raise StoreError(
+                f"{SQLITE_FILE} in {path!r} passes SQLite's checks: there is nothing to recover "
+                f"(`chronorag store check {path}` says what is wrong, if anything)"
+            )
         else:
             shutil.rmtree(folder / RECOVERY_FOLDER, ignore_errors=True)  # a salvage that did not finish
             report = _build_recovered_store(
@@ -145,6 +151,19 @@ def recover_store(
             _write_atomically(plan_path, json.dumps(plan, indent=2))
         _swap(folder, plan["report"]["aside"])
     return RecoveryReport(**plan["report"])
+
+
+def _database_is_sound(path: Path) -> bool:
+    """Whether SQLite reads the database whole; opened read-only, so that closing it does not checkpoint
+    a ``-wal`` into a damaged file before the salvage has read both."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            return [row[0] for row in conn.execute("PRAGMA quick_check(1)")] == ["ok"]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
 
 
 # ---------------------------------------------------------------------- salvage and rebuild

@@ -37,7 +37,7 @@ class SalvagedFile:
     :param tables: ``{table: [(rowid, values)]}`` reached from the roots the schema names.
     :param orphans: ``(rowid, values)`` of table leaf pages no surviving tree reaches (any table).
     :param page_count: the pages the database holds (its header, or the committed WAL, else the file size).
-    :param pages_missing: pages cut off or not readable as what their parent says they are.
+    :param pages_missing: pages cut off, plus pages that are not what their parent page says they are.
     :param cells_lost: cells whose record did not decode (a broken overflow chain, a damaged record).
     :param schema_read: whether the schema (page 1's tree) was read.
     :param wal_frames: committed WAL frames laid over the file.
@@ -288,7 +288,7 @@ class _Reader:
             header_at = 100 if number == 1 else 0
             kind = page[header_at] if page is not None else None
             if kind not in (_TABLE_LEAF, _TABLE_INTERIOR):
-                self.missing += 1
+                self.missing += page is not None  # cut pages are counted once, by the caller
                 continue
             self.visited.add(number)
             if kind == _TABLE_LEAF:
