@@ -55,17 +55,25 @@ def _documents() -> list[Document]:
     docs = []
     for i in range(PASSAGES):
         year = 1950 + i % 60
-        words = 1500 if i % LONG_EVERY == 0 else 40
+        words = " ".join(f"w{i * j % 97}" for j in range(1500 if i % LONG_EVERY == 0 else 40))
         docs.append(
             Document(
                 id=f"p{i}",
-                content=f"passage {i} about the year {year} " + " ".join(f"w{(i * j) % 97}" for j in range(words)),
+                content=f"passage {i} about the year {year} {words}",
                 meta={
                     "title": f"Title {i // 4}",
                     "doc_id": f"doc{i // 4}",
                     "date": (date(1990, 1, 1) + timedelta(days=i * 11)).isoformat(),
-                    "time_spans": [{"text": str(year), "char_start": 0, "char_end": 4,
-                                    "start": f"{year}-01-01", "end": f"{year}-12-31", "granularity": "year"}],
+                    "time_spans": [
+                        {
+                            "text": str(year),
+                            "char_start": 0,
+                            "char_end": 4,
+                            "start": f"{year}-01-01",
+                            "end": f"{year}-12-31",
+                            "granularity": "year",
+                        }
+                    ],
                 },  # fmt: skip
                 embedding=rng.standard_normal(DIM).astype(np.float32).tolist(),
             )
@@ -104,8 +112,8 @@ def _rows_sqlite_reads(sqlite_path: Path, scratch: Path) -> set[str]:
     found = set()
     for rowid in range(1, PASSAGES + 1):
         try:
-            row = conn.execute("SELECT id, length(data), length(vector) FROM passages WHERE rowid = ?", (rowid,))
-            hit = row.fetchone()
+            sql = "SELECT id, length(data), length(vector) FROM passages WHERE rowid = ?"
+            hit = conn.execute(sql, (rowid,)).fetchone()
         except sqlite3.DatabaseError:
             continue
         if hit is not None:
@@ -166,7 +174,8 @@ def test_truncated_database_check_advises_recover_which_salvages(app, runner, he
         windowed = recovered.search(probe.embedding, top_k=3, time_window=Interval.years(year, year))
         assert windowed[0].id == probe.id
         assert recovered.bm25_search(probe.content[:60], top_k=1)[0].id == probe.id
-        recovered.write_documents([Document(id="new", content="written after recovery", embedding=[0.1] * DIM)])
+        written = Document(id="new", content="written after recovery", embedding=[0.1] * DIM)
+        recovered.write_documents([written])
         assert recovered.generation > report["generation"]
 
 
