@@ -299,3 +299,65 @@ def test_pending_index_save_is_a_note_not_damage(app, runner, tmp_path):
     assert runner.invoke(app, ["store", "rebuild", str(store)]).exit_code == 0
     saved = runner.invoke(app, ["store", "check", str(store)])
     assert saved.exit_code == 0 and "note:" not in saved.output and "generation 2" in saved.output
+
+
+def test_rows_only_in_the_wal_are_salvaged(healthy, tmp_path):
+    """A crash image: the database with the ``-wal`` its writer had not checkpointed yet, then cut."""
+    live = _copy(healthy, tmp_path)
+    rng = np.random.default_rng(3)
+    late = [
+        Document(id=f"late{i}", content="late " * 900 + str(i), meta={"doc_id": "late"},
+                 embedding=rng.standard_normal(DIM).astype(np.float32).tolist())
+        for i in range(5)
+    ]  # fmt: skip
+    image = tmp_path / "image"
+    image.mkdir()
+    with ChronoDocumentStore(str(live)) as writer:
+        writer.write_documents(late)
+        for name in (SQLITE_FILE, f"{SQLITE_FILE}-wal", FAISS_FILE):
+            shutil.copy(live / name, image / name)
+    assert (image / f"{SQLITE_FILE}-wal").stat().st_size > 0
+    raw = (image / SQLITE_FILE).read_bytes()
+    (image / SQLITE_FILE).write_bytes(raw[: len(raw) // 2])
+
+    report = recover_store(str(image))
+    assert PASSAGES // 4 < report.passages_saved < PASSAGES
+    with ChronoDocumentStore(str(image), read_only=True) as recovered:
+        found = recovered.get_documents_by_id([d.id for d in late], return_embedding=True)
+        assert [d.content for d in found] == [d.content for d in late]
+        assert recovered.search(late[2].embedding, top_k=1)[0].id == "late2"
+
+
+def test_ingested_documents_cut_short_are_restored_by_indexing_again(tmp_path):
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+
+    corpus = tmp_path / "corpus.jsonl"
+    rows = []
+    for n in range(12):
+        year = 1900 + 4 * n
+        sentences = [
+            f"In {year + k} the harbour of town {n} handled cargo number {k * n} for the guild."
+            for k in range(14)
+        ]
+        rows.append(
+            {"id": f"doc{n}", "title": f"Town {n}", "text": " ".join(sentences), "date": f"{year + 30}-05-01"}
+        )
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu", batch_size=16)
+    path = tmp_path / "store"
+    with open_store_for(str(path), model_id, dim) as store:
+        ingest([str(corpus)], store, embed, batch_passages=32, progress=False)
+        originals = {d.id: d for d in store.filter_documents()}
+    raw = (path / SQLITE_FILE).read_bytes()
+    (path / SQLITE_FILE).write_bytes(raw[: int(len(raw) * 0.6)])
+
+    report = recover_store(str(path))
+    assert 0 < report.passages_saved < len(originals) and report.documents_incomplete > 0
+    with open_store_for(str(path), model_id, dim) as store:
+        again = ingest([str(corpus)], store, embed, batch_passages=32, progress=False)
+        # complete documents kept their ingestion records and are skipped; the others are written again
+        assert again.documents_unchanged > 0 and again.documents_written >= report.documents_incomplete
+        restored = {d.id: d for d in store.filter_documents()}
+        assert restored.keys() == originals.keys()
+        assert all(restored[i].content == originals[i].content for i in originals)
+        assert store.check() == []

@@ -195,6 +195,19 @@ class _Pages:
         at = (number - 1) * self.page_size
         return self.db[at : at + self.page_size]
 
+    def kind(self, number: int) -> int | None:
+        """The b-tree page type byte of page ``number`` (>= 2), read without copying the page."""
+        if number in self.wal_offsets:
+            return self.wal[self.wal_offsets[number]]
+        if number < 1 or number > self.file_pages:
+            return None
+        return self.db[(number - 1) * self.page_size]
+
+    def readable(self) -> int:
+        """How many of the database's pages are all there."""
+        beyond_file = sum(1 for n in self.wal_offsets if self.file_pages < n <= self.page_count)
+        return min(self.page_count, self.file_pages) + beyond_file
+
     def freelist(self) -> set[int]:
         """Pages on the freelist (trunks and leaves), as far as its chain is readable."""
         free: set[int] = set()
@@ -335,12 +348,8 @@ def salvage_database(path: Path, tables: tuple[str, ...]) -> SalvagedFile:
         found.tables = {name: walked.get(name, []) for name in tables}
         skip = reader.visited | pages.freelist()
         for number in range(2, pages.highest + 1):
-            if number in skip:
-                continue
-            page = pages.get(number)
-            if page is not None and page[0] == _TABLE_LEAF:
-                found.orphans.extend(reader.leaf_rows(number, page))
-        readable = sum(1 for n in range(1, pages.page_count + 1) if pages.get(n) is not None)
-        found.pages_missing = pages.page_count - readable + reader.missing
+            if number not in skip and pages.kind(number) == _TABLE_LEAF:
+                found.orphans.extend(reader.leaf_rows(number, pages.get(number)))
+        found.pages_missing = pages.page_count - pages.readable() + reader.missing
         found.cells_lost = reader.cells_lost
     return found
