@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from haystack import Document
-from typer.testing import CliRunner
 
 from chronorag.indexers import ChronoDocumentStore, StoreError
 from chronorag.indexers.local_store.lock import writers_present
@@ -34,20 +33,6 @@ from chronorag.temporal.model import Interval
 DIM = 384
 PASSAGES = 240
 LONG_EVERY = 17  # every 17th passage is long enough to spill into overflow pages
-
-
-@pytest.fixture(scope="module")
-def app():
-    from chronorag import cli
-
-    if not cli.app.registered_commands:
-        cli._register_all()
-    return cli.app
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 def _documents() -> list[Document]:

@@ -16,6 +16,17 @@ except ImportError:  # pragma: no cover - not POSIX
 LOCK_FILE = "store.lock"
 
 
+def _locked(path: Path, operation: int) -> int:
+    """A descriptor of ``path`` (created if missing) holding ``flock(operation)``, waiting for it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, operation)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class FolderLock:
     """An exclusive ``flock`` on a lock file (the store's: ``store.lock``), shared by every process using it.
 
@@ -35,13 +46,7 @@ class FolderLock:
     def held(self) -> Iterator[None]:
         with self._mutex:
             if self._depth == 0 and fcntl is not None:
-                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                self._fd = fd
+                self._fd = _locked(self._path, fcntl.LOCK_EX)
             self._depth += 1
             try:
                 yield
@@ -69,15 +74,8 @@ class WriterPresence:
 
     def __init__(self, folder: Path) -> None:
         self._fd: int | None = None
-        if fcntl is None:
-            return
-        fd = os.open(folder / WRITER_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
+        if fcntl is not None:
+            self._fd = _locked(folder / WRITER_FILE, fcntl.LOCK_SH)
 
     def release(self) -> None:
         """Drop the lock (idempotent)."""
