@@ -298,6 +298,38 @@ def grid(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+TEMPORAL_GRID = {
+    "OVERLAP_FLOOR": (0.5, 0.6, 0.7),
+    "NEAR_CEILING": (0.3, 0.5),
+    "BOUNDARY_FIT": (0.6, 0.8, 1.0),
+    "END_BOUNDARY_FIT": (0.4, 0.6, 0.8),
+    "NO_EVIDENCE": (0.2, 0.3, 0.45),
+}
+
+
+def temporal_grid(tune: list[Pool], rule: Any) -> dict[str, Any]:
+    """The temporal scoring constants under the chosen fusion, on the tuning pools (the module's values are
+    restored afterwards)."""
+    import itertools
+
+    import chronorag.rankers.temporal_scoring as scoring
+
+    shipped = {name: getattr(scoring, name) for name in TEMPORAL_GRID}
+    rows = []
+    try:
+        for values in itertools.product(*TEMPORAL_GRID.values()):
+            constants = dict(zip(TEMPORAL_GRID, values, strict=True))
+            for name, value in constants.items():
+                setattr(scoring, name, value)
+            rows.append({"constants": constants, "tune": evaluate(rescore_time(tune), rule)})
+    finally:
+        for name, value in shipped.items():
+            setattr(scoring, name, value)
+        rescore_time(tune)
+    rows.sort(key=lambda row: (-row["tune"]["AR@1"], -row["tune"]["nDCG@10"]))
+    return {"shipped": shipped, "shipped_tune": evaluate(tune, rule), "best": rows[:10], "configs": len(rows)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--tune", type=Path, required=True)
     search.add_argument("--check", type=Path, action="append", default=[])
     search.add_argument("--out", type=Path, default=RESULTS / "fusion.json")
+    search.add_argument("--temporal", action="store_true", help="also grid the temporal scoring constants")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     from chronorag.models import configure_threads
@@ -321,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads()
     if args.command == "grid":
         result = grid(args)
+        if args.temporal:
+            tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
+            chosen = result["chosen"]
+            rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]))
+            result["temporal"] = temporal_grid(tune, rule)
         args.out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
         print(json.dumps({"chosen": result["chosen"], "checks": result["checks"]}, indent=1, default=str))
         return 0

@@ -35,8 +35,8 @@ import numpy as np
 from haystack import Document
 
 from chronorag.models import get_sentence_transformer, int8_copy, resolve_cross_encoder
+from chronorag.temporal.sentences import sentence_bounds
 
-_SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"“(A-Z0-9])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Function words carry no evidence; question words would reward passages that are questions.
 _STOPWORDS = frozenset(
@@ -107,14 +107,14 @@ def passage_text(document: Document) -> str:
 
 
 def split_sentences(text: str, limit: int = MAX_SENTENCES) -> list[str]:
-    """Split a passage into sentences (a light rule, robust to TimeQA's " ." tokenisation).
+    """Split a passage into sentences (the one rule, :func:`chronorag.temporal.sentences.sentence_bounds`,
+    robust to TimeQA's " ." tokenisation).
 
     :param text: the passage content.
     :param limit: keep at most this many sentences (long articles: the lead matters most).
     :returns: non-empty sentences.
     """
-    parts = [part.strip() for part in _SENTENCE_BOUNDARY.split(text or "")]
-    return [part for part in parts if part][:limit]
+    return [text[start:end] for start, end in sentence_bounds(text or "")][:limit]
 
 
 def tokenize(text: str) -> list[str]:

@@ -1,9 +1,9 @@
-"""Sentence boundaries with character offsets, for matching a passage's stored time spans to sentences.
+"""The one light sentence rule, with character offsets (the rankers' ``split_sentences`` reads it too).
 
-The rule is the rankers' light one (``chronorag.rankers.semantic_scoring.split_sentences``): a sentence
-ends at ``.``, ``!`` or ``?`` followed by spaces and a capital, a digit, a quote or a parenthesis, which is
-robust to TimeQA's " ." tokenisation. This form keeps offsets, because ``meta["time_spans"]`` records
-where each span sits in the passage.
+A sentence ends at ``.``, ``!`` or ``?`` followed by spaces and a capital, a digit, a quote or a
+parenthesis, which is robust to TimeQA's " ." tokenisation. Offsets are kept because
+``meta["time_spans"]`` records where each span sits in the passage. (The answer extractor's sentences come
+from spaCy's parse, which it needs anyway: ``pipeline/evidence.py``.)
 """
 
 from __future__ import annotations
