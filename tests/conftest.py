@@ -94,3 +94,21 @@ def wait_ready(client: Any, timeout_s: float = 120.0) -> dict:
         assert response.status_code == 503 and body["ready"] is False
         time.sleep(0.1)
     raise AssertionError("the server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The real ``chronorag`` Typer app, every command group registered."""
+    from chronorag import cli
+
+    if not cli.app.registered_commands:
+        cli._register_all()
+    return cli.app
+
+
+@pytest.fixture
+def runner():
+    """A Typer ``CliRunner`` to invoke :func:`app` in this process."""
+    from typer.testing import CliRunner
+
+    return CliRunner()
