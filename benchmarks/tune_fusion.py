@@ -205,26 +205,45 @@ def _features(pool: Pool) -> dict[str, np.ndarray]:
 
 
 def fused(weights: dict[str, float], time_weight: float, gate: tuple[float, float]) -> Any:
-    """The shipped fusion (``chronorag.rankers.fusion``) with these parameters, as a pool scorer."""
-    from chronorag.rankers.fusion import RelevanceModel, time_factor, time_gate
+    """The shipped fusion (``chronorag.rankers.fusion``) with these parameters, as a vectorised pool scorer
+    (:func:`_check_fused` checks it against the module's own functions)."""
+    from chronorag.rankers.fusion import RelevanceModel
 
     model = RelevanceModel.from_weights(weights)
+    total = sum(model.weights.values())
+    low, high = gate
 
     def score(pool: Pool) -> np.ndarray:
         features = _features(pool)
-        relevance = np.array(
-            [model.relevance({n: float(features[n][i]) for n in model.weights}) for i in range(len(pool.ids))]
-        )
+        relevance = sum(weight * features[name] for name, weight in model.weights.items()) / total
         best = relevance.max() or 1.0
         weight = time_weight if pool.constrained else 0.0
-        return np.array(
-            [
-                r * time_factor(float(t), weight, time_gate(r / best, *gate) if gate[1] > 0 else 1.0)
-                for r, t in zip(relevance, pool.temporal, strict=True)
-            ]
-        )
+        if high > 0:
+            allowed = np.clip((relevance / best - low) / (high - low), 0.0, 1.0)
+        else:
+            allowed = np.ones_like(relevance)
+        credit = np.minimum(np.clip(pool.temporal, 0.0, 1.0), allowed)
+        return relevance * (1.0 - weight + weight * credit)
 
     return score
+
+
+def _check_fused(pool: Pool) -> None:
+    """The vectorised scorer equals the ranker's per-passage functions on one pool."""
+    from chronorag.rankers.fusion import RelevanceModel, time_factor, time_gate
+
+    weights = {"question": 1.0, "passage": 0.5, "coverage": 0.5}
+    model = RelevanceModel.from_weights(weights)
+    features = _features(pool)
+    relevance = [
+        model.relevance({n: float(features[n][i]) for n in model.weights}) for i in range(len(pool.ids))
+    ]
+    best = max(relevance)
+    expected = [
+        r * time_factor(float(t), 0.9 if pool.constrained else 0.0, time_gate(r / best, 0.4, 0.7))
+        for r, t in zip(relevance, pool.temporal, strict=True)
+    ]
+    assert np.allclose(fused(weights, 0.9, (0.4, 0.7))(pool), expected, atol=1e-6)
 
 
 def additive_before(pool: Pool) -> np.ndarray:
@@ -267,6 +286,7 @@ def rescore_time(pools: list[Pool]) -> list[Pool]:
 def grid(args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration on the tuning pools, the rule's choice, and the check pools' numbers."""
     tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
+    _check_fused(tune[0])
     checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
     rows = []
     for weights in RELEVANCE_GRID:
