@@ -327,27 +327,54 @@ TEMPORAL_GRID = {
 }
 
 
-def temporal_grid(tune: list[Pool], rule: Any) -> dict[str, Any]:
+# Persistence of a state that began before the asked interval, varied after the grid above (the other
+# constants as shipped): off (PERSIST_CEILING = NEAR_CEILING, PERSIST_UNITS = 1) and slower decays.
+PERSISTENCE_GRID = (
+    {"PERSIST_CEILING": 0.3, "PERSIST_UNITS": 1.0},
+    {"PERSIST_CEILING": 0.4, "PERSIST_UNITS": 3.0},
+    {"PERSIST_CEILING": 0.45, "PERSIST_UNITS": 5.0},
+    {"PERSIST_CEILING": 0.49, "PERSIST_UNITS": 10.0},
+)
+
+
+def temporal_grid(tune: list[Pool], rule: Any, checks: dict[str, list[Pool]] | None = None) -> dict[str, Any]:
     """The temporal scoring constants under the chosen fusion, on the tuning pools (the module's values are
     restored afterwards)."""
     import itertools
 
     import chronorag.rankers.temporal_scoring as scoring
 
-    shipped = {name: getattr(scoring, name) for name in TEMPORAL_GRID}
-    rows = []
+    names = [*TEMPORAL_GRID, *PERSISTENCE_GRID[0]]
+    shipped = {name: getattr(scoring, name) for name in names}
+    rows, persistence = [], []
     try:
         for values in itertools.product(*TEMPORAL_GRID.values()):
             constants = dict(zip(TEMPORAL_GRID, values, strict=True))
             for name, value in constants.items():
                 setattr(scoring, name, value)
             rows.append({"constants": constants, "tune": evaluate(rescore_time(tune), rule)})
+        for name in TEMPORAL_GRID:
+            setattr(scoring, name, shipped[name])
+        for constants in PERSISTENCE_GRID:
+            for name, value in constants.items():
+                setattr(scoring, name, value)
+            row = {"constants": constants, "tune": evaluate(rescore_time(tune), rule)}
+            for check, pools in (checks or {}).items():
+                row[check] = evaluate(rescore_time(pools), rule)
+            persistence.append(row)
     finally:
         for name, value in shipped.items():
             setattr(scoring, name, value)
-        rescore_time(tune)
+        for pools in [tune, *(checks or {}).values()]:
+            rescore_time(pools)
     rows.sort(key=lambda row: (-row["tune"]["AR@1"], -row["tune"]["nDCG@10"]))
-    return {"shipped": shipped, "shipped_tune": evaluate(tune, rule), "best": rows[:10], "configs": len(rows)}
+    return {
+        "shipped": shipped,
+        "shipped_tune": evaluate(tune, rule),
+        "best": rows[:10],
+        "configs": len(rows),
+        "persistence": persistence,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
             chosen = result["chosen"]
             rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]))
-            result["temporal"] = temporal_grid(tune, rule)
+            checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
+            result["temporal"] = temporal_grid(tune, rule, checks)
         args.out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
         print(json.dumps({"chosen": result["chosen"], "checks": result["checks"]}, indent=1, default=str))
         return 0
