@@ -25,6 +25,7 @@ cheap signals at sentence level (each chosen passage keeps at least its lexicall
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter, OrderedDict
@@ -123,7 +124,13 @@ def tokenize(text: str) -> list[str]:
     :param text: any text.
     :returns: tokens.
     """
-    return [token for token in _WORD.findall(text.lower()) if token not in _STOPWORDS]
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _tokens(text: str) -> tuple[str, ...]:
+    # Cached: BM25 and query coverage tokenise the same candidates on every call of the ranker.
+    return tuple(token for token in _WORD.findall(text.lower()) if token not in _STOPWORDS)
 
 
 def bm25_scores(query: str, texts: list[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
@@ -308,6 +315,11 @@ class SemanticScorer:
             for doc, text in zip(documents, texts, strict=True)
             if doc.embedding is None or len(doc.embedding) != dim
         ]
+        if not to_embed and documents:
+            # The common case (every passage from the store): one array, normalised at once.
+            stored = np.asarray([doc.embedding for doc in documents], dtype=np.float32)
+            norms = np.linalg.norm(stored, axis=1, keepdims=True)
+            return stored / np.where(norms > 0, norms, 1.0)
         embedded = iter(self.encode(to_embed)) if to_embed else iter(())
         rows = []
         for doc in documents:

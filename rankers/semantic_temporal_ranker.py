@@ -264,6 +264,8 @@ class SemanticTemporalRanker:
         # A question that names nothing but a time ("What happened in 2019?"): relevance cannot tell the
         # candidates apart, so time fit orders them.
         time_only = constraint is not None and not set(tokenize(content)) - _TOPIC_FREE
+        # Both question texts in one encoder call (cached): a second call would cost a second forward pass.
+        self.scorer.encode([content or query, question or query])
         semantic = self.scorer.score(
             content or query, documents, self.sentence_candidates, self.sentence_budget, self._int8
         )
