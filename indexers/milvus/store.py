@@ -340,13 +340,11 @@ class MilvusStore(ExtendedStoreMixin):
             index_params = self._client.prepare_index_params()
             index_params.add_index("aux_vector", index_type="FLAT", metric_type="L2")
         self._call(
-            f"creating {name}",
-            self._client.create_collection,
-            name,
-            schema=schema,
-            index_params=index_params,
-            consistency_level="Strong",
+            f"creating {name}", self._client.create_collection, name, schema=schema, consistency_level="Strong"
         )
+        # Without waiting on each index (pymilvus polls every 0.5 s): loading waits until they serve.
+        self._call(f"indexing {name}", self._client.create_index, name, index_params, sync=False)
+        self._load(name)
 
     def _create_passages(self, dim: int, index_type: str) -> None:
         import bm25s.stopwords
