@@ -63,6 +63,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret, deserialize_secrets_inplace
 from haystack.utils.filters import document_matches_filter
 
+from chronorag.indexers.backend import is_milvus_location
 from chronorag.indexers.errors import (
     EmbeddingDimensionError,
     StoreCorruptError,
@@ -105,11 +106,6 @@ _ROW_FIELDS = ["id", "seq", "payload", "has_vector", "span_overflow"]
 INDEX_TYPES = {"flat": "FLAT", "ivf": "IVF_FLAT", "hnsw": "HNSW"}
 _DEFAULT_INDEX_PARAMS = {"IVF_FLAT": {"nlist": 1024}, "HNSW": {"M": 16, "efConstruction": 200}}
 _DEFAULT_SEARCH_PARAMS = {"IVF_FLAT": {"nprobe": 16}, "HNSW": {"ef": 64}}
-
-
-def is_milvus_location(location: str) -> bool:
-    """:returns: whether ``location`` names a Milvus store (``milvus://...`` or ``http(s)://...``)."""
-    return str(location).startswith((SCHEME, "http://", "https://", "tcp://", "grpc://"))
 
 
 def parse_location(location: str) -> tuple[str, str]:
@@ -223,7 +219,13 @@ class MilvusStore(ExtendedStoreMixin):
         return base if self.collection == DEFAULT_COLLECTION else f"{base}?collection={self.collection}"
 
     def _connect(self) -> Any:
-        from pymilvus import MilvusClient
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as exc:
+            raise StoreError(
+                f"{self.path!r} is a Milvus store, which needs pymilvus (and milvus-lite for a .db file): "
+                "pip install 'chronorag[milvus]'"
+            ) from exc
 
         if self.lite:
             if self.read_only and not Path(self._client_uri).exists():
@@ -340,7 +342,11 @@ class MilvusStore(ExtendedStoreMixin):
             index_params = self._client.prepare_index_params()
             index_params.add_index("aux_vector", index_type="FLAT", metric_type="L2")
         self._call(
-            f"creating {name}", self._client.create_collection, name, schema=schema, consistency_level="Strong"
+            f"creating {name}",
+            self._client.create_collection,
+            name,
+            schema=schema,
+            consistency_level="Strong",
         )
         # Without waiting on each index (pymilvus polls every 0.5 s): loading waits until they serve.
         self._call(f"indexing {name}", self._client.create_index, name, index_params, sync=False)
