@@ -135,7 +135,12 @@ def _exact(filters: dict[str, Any], expression: Expression) -> str | None:
     if operator == "==" and isinstance(value, str):
         return f"{target} == {literal(value)}"
     if operator == "in" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return f"{target} in {literal(list(value))}" if value else "false"
+        if not value:
+            return "false"
+        if target in _COLUMNS.values():
+            return f"{target} in {literal(list(value))}"
+        # A JSON path is compared term by term: Milvus Lite takes ``in`` on columns only.
+        return " or ".join(f"{target} == {literal(v)}" for v in dict.fromkeys(value))
     return None
 
 
