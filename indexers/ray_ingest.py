@@ -40,6 +40,7 @@ from chronorag.indexers.sources import RejectedRecord, read_source
 # An embedder factory: called once per model actor, it returns ``ingestion_embedder``'s tuple
 # ``(embed, model_id, dimension, description)``.
 EmbedderFactory = Callable[[], tuple[EmbedFn, str, int, str]]
+_BLOCK_BYTES = 64 << 10  # a few TimeQA pages, a few dozen news articles
 
 
 class RayIngestError(RuntimeError):
@@ -66,14 +67,22 @@ class EmbedderSpec:
 
 
 # ---------------------------------------------------------------------- the stages (run in Ray workers)
-def _read(row: dict[str, Any], fmt: str) -> list[dict[str, Any]]:
-    """One input -> one row per record read (pickled ``SourceDocument`` or ``RejectedRecord``)."""
+def _read(row: dict[str, Any], fmt: str, limit: int | None) -> list[dict[str, Any]]:
+    """One input -> one row per record read (pickled ``SourceDocument`` or ``RejectedRecord``); no input
+    contributes more than ``limit`` documents (the driver applies the exact limit over all inputs)."""
     path = row["path"]
+    rows: list[dict[str, Any]] = []
+    documents = 0
     try:
-        items = list(read_source(path, fmt))
+        for item in read_source(path, fmt):
+            if not isinstance(item, RejectedRecord):
+                if limit is not None and documents >= limit:
+                    break
+                documents += 1
+            rows.append({"item": pickle.dumps(item)})
     except (OSError, ValueError) as exc:
-        items = [RejectedRecord(str(path), f"cannot read input ({exc})")]
-    return [{"item": pickle.dumps(item)} for item in items]
+        rows.append({"item": pickle.dumps(RejectedRecord(str(path), f"cannot read input ({exc})"))})
+    return rows
 
 
 class _Prepare:
@@ -101,10 +110,11 @@ class _Prepare:
 class _Embed:
     """Model actor: embed the passages of each prepared document in the batch (one model call)."""
 
-    def __init__(self, factory: EmbedderFactory | None) -> None:
+    def __init__(self, factory: EmbedderFactory | None, threads: int) -> None:
         from chronorag.models import configure_threads
 
-        configure_threads()
+        # Ray sets OMP_NUM_THREADS to the actor's CPU share; the embedding backends read torch's count.
+        configure_threads(threads)
         self._factory = factory
         self._embed: EmbedFn | None = None
 
@@ -177,7 +187,7 @@ def ray_ingest(
     bar = tqdm(unit=" passages", disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
     try:
         dataset = _pipeline(
-            ray, inputs, store.source_hashes(), embedder, fmt, target_words, max_words,
+            ray, inputs, store.source_hashes(), embedder, fmt, limit, target_words, max_words,
             embed_actors, prepare_actors, docs_per_batch,
         )  # fmt: skip
         _drive(dataset, store, report, bar, batch_passages, limit, on_batch)
@@ -208,8 +218,12 @@ def _start_ray(address: str | None, num_cpus: int | None) -> Any:
             ray.init(address=address, **options)
         else:
             ray.init(num_cpus=num_cpus, **options)
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    # Small blocks, so documents stream through the actors to the driver as they are embedded rather
+    # than as one block per input file (which would hold every write back until the file is done).
+    context.target_max_block_size = _BLOCK_BYTES
     return ray
 
 
@@ -219,6 +233,7 @@ def _pipeline(
     stored: dict[str, str],
     embedder: EmbedderFactory | None,
     fmt: str,
+    limit: int | None,
     target_words: int,
     max_words: int,
     embed_actors: int | None,
@@ -228,8 +243,14 @@ def _pipeline(
     gpus = int(ray.cluster_resources().get("GPU", 0))
     use_gpu = gpus > 0 and getattr(embedder, "device", None) != "cpu"
     actors = embed_actors or (gpus if use_gpu else 1)
+    # As many threads as the local path's embedder takes (CHRONORAG_NUM_THREADS, else every core of a node
+    # shared among the actors on it): the stages before it are light, and Ray's CPU share is no thread cap.
+    alive = [n for n in ray.nodes() if n.get("Alive")] or [{"Resources": {"CPU": 1}}]
+    per_node = max(int(n.get("Resources", {}).get("CPU", 1)) for n in alive)
+    actors_per_node = -(-actors // len(alive))
+    threads = int(os.environ.get("CHRONORAG_NUM_THREADS") or 0) or max(1, per_node // actors_per_node)
     dataset = ray.data.from_items([{"path": str(p)} for p in inputs])
-    dataset = dataset.flat_map(_read, fn_kwargs={"fmt": fmt}, num_cpus=0.25)
+    dataset = dataset.flat_map(_read, fn_kwargs={"fmt": fmt, "limit": limit}, num_cpus=0.25)
     dataset = dataset.map_batches(
         _Prepare,
         fn_constructor_kwargs={"stored": stored, "target_words": target_words, "max_words": max_words},
@@ -239,7 +260,7 @@ def _pipeline(
     )
     return dataset.map_batches(
         _Embed,
-        fn_constructor_kwargs={"factory": embedder},
+        fn_constructor_kwargs={"factory": embedder, "threads": threads},
         batch_size=docs_per_batch,
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=0 if use_gpu else 1,
