@@ -26,24 +26,13 @@ from chronorag.api.settings import ApiSettings
 from chronorag.indexers import ChronoStore, passage_text
 from chronorag.indexers.ingest import build_passages, date_passages
 from chronorag.indexers.sources import SourceDocument
+from chronorag.indexers.validation import PASSAGE_META_FIELDS, source_problem, text_problem
 from chronorag.temporal import parse_publication_date
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
 # Keys the indexers set on every passage (the rest of a passage's meta is the client's own).
-PASSAGE_META_KEYS = frozenset(
-    {
-        "title",
-        "doc_id",
-        "passage_index",
-        "para",
-        "chunk",
-        "date",
-        "date_source",
-        "date_confidence",
-        "time_spans",
-    }
-)
+PASSAGE_META_KEYS = frozenset(PASSAGE_META_FIELDS)
 # Keys the indexers and rankers set on passages: a client's meta must not overwrite them.
 RESERVED_META_KEYS = PASSAGE_META_KEYS | {
     "score_semantic",
@@ -82,10 +71,14 @@ def to_source_document(
     :param settings: the server settings (text length limit).
     :returns: the source document, or the reason it is rejected.
     """
-    doc_id = item.id.strip()
+    # Ids are kept exactly as given (one with surrounding whitespace or a control character is rejected by
+    # source_problem, never altered); an empty or blank id means "none given".
+    doc_id = item.id if item.id.strip() else ""
 
     def reject(reason: str) -> RejectedDocument:
-        return RejectedDocument(index=index, id=doc_id or None, reason=reason)
+        # An id with an unpaired surrogate cannot be encoded in the JSON answer: the reason quotes it escaped.
+        echoed = doc_id if doc_id and text_problem(doc_id, "id") is None else None
+        return RejectedDocument(index=index, id=echoed, reason=reason)
 
     if not item.text.strip():
         return reject("empty text")
@@ -98,6 +91,9 @@ def to_source_document(
     reserved = sorted(RESERVED_META_KEYS.intersection(item.meta))
     if reserved:
         return reject(f"meta keys {reserved} are reserved (set by ingestion); rename them")
+    problem = source_problem(doc_id or "derived", item.title, item.text, item.meta)
+    if problem is not None:
+        return reject(problem)
     if not doc_id:
         # The content-derived id `chronorag index` gives records without one: re-posting is idempotent.
         doc_id = "sha1:" + hashlib.sha1(item.text.encode("utf-8")).hexdigest()[:16]

@@ -120,7 +120,9 @@ def generator_failure(exc: GeneratorError) -> tuple[int, str]:
         status = 503
     else:
         status = 502
-    return status, f"the LLM backend failed ({exc.reason}): {exc}; {_RETRY_HINT}"
+    # The error names model files and backend URLs: the server log has it, the client gets its kind.
+    logger.warning("the LLM backend failed (%s): %s", exc.reason, exc)
+    return status, f"the LLM backend failed ({exc.reason}); {_RETRY_HINT}"
 
 
 def _root_cause(exc: BaseException) -> BaseException:

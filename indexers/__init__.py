@@ -5,6 +5,7 @@ from chronorag.indexers.bm25_retriever import ChronoBM25Retriever
 from chronorag.indexers.embedding_retriever import ChronoEmbeddingRetriever
 from chronorag.indexers.errors import (
     EmbeddingDimensionError,
+    InvalidDocumentError,
     StoreCorruptError,
     StoreError,
     StoreMismatchError,
@@ -20,6 +21,7 @@ __all__ = [
     "ChronoStore",
     "EmbeddingDimensionError",
     "FolderLock",
+    "InvalidDocumentError",
     "ReciprocalRankFusion",
     "StoreCorruptError",
     "StoreError",

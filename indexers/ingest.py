@@ -24,6 +24,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from chronorag.indexers.backend import ChronoStore, open_store
 from chronorag.indexers.sources import RejectedRecord, SourceDocument, SourceItem, read_source
 from chronorag.indexers.text import passage_text
+from chronorag.indexers.validation import source_problem
 
 logger = logging.getLogger(__name__)
 
@@ -387,6 +388,10 @@ def prepare_document(
     :param max_words: the longest passage.
     :returns: the prepared document, or ``None`` (unchanged or rejected).
     """
+    problem = source_problem(doc.id, doc.title, doc.text, doc.meta)
+    if problem is not None:
+        report.rejected.append(RejectedRecord(doc.origin, problem))
+        return None
     content_hash = doc.content_hash()
     previous = stored.get(doc.id)
     if previous == content_hash:

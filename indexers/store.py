@@ -40,17 +40,18 @@ from typing import Any
 import numpy as np
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.document_stores.types import DuplicatePolicy
-from haystack.utils.filters import document_matches_filter
 
 from chronorag.indexers.errors import EmbeddingDimensionError, StoreError
 from chronorag.indexers.local_store.filters import CandidateFilter, narrowing_sql, validate_filters
-from chronorag.indexers.local_store.lock import LOCK_FILE, FolderLock
+from chronorag.indexers.local_store.lock import LOCK_FILE, FolderLock, WriterPresence
 from chronorag.indexers.local_store.maintenance import (
-    check_consistency,
+    StoreCheck,
+    check_parts,
     folder_size,
     rebuild_store,
     row_statistics,
 )
+from chronorag.indexers.local_store.recovery import refuse_interrupted_recovery
 from chronorag.indexers.local_store.rows import (
     DEFAULT_DIM,
     SCHEMA_VERSION,
@@ -61,6 +62,7 @@ from chronorag.indexers.local_store.rows import (
 )
 from chronorag.indexers.local_store.vectors import FAISS_FILE, INDEX_TYPES, VectorIndex, faiss_module
 from chronorag.indexers.store_extended import ExtendedStoreMixin
+from chronorag.indexers.validation import check_documents, document_matches
 from chronorag.temporal.model import Interval
 
 __all__ = [
@@ -158,11 +160,37 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         self._lock = threading.RLock()
         # Taken after ``_lock`` (never before it): writes, index saves and lexical-index rebuilds.
         self._folder_lock = FolderLock(self._folder / LOCK_FILE)
+        self._presence: WriterPresence | None = None
         threads = os.environ.get("CHRONORAG_FAISS_THREADS")
         if threads:
             # OpenMP threads spin while waiting: on a busy shared CPU one thread per search is faster.
             faiss_module().omp_set_num_threads(int(threads))
+        if not read_only and (self._folder / SQLITE_FILE).exists():
+            # Held until close: `chronorag store check` tells a live writer's pending save from a dead one's.
+            self._presence = WriterPresence(self._folder)
+        try:
+            self._open_parts(
+                embedding_model, embedding_dim, index_type, use_gpu, save_every_s, ivf_nprobe, hnsw_ef_search
+            )
+        except BaseException:
+            self._release_presence()
+            raise
+
+    def _open_parts(
+        self,
+        embedding_model: str | None,
+        embedding_dim: int | None,
+        index_type: str | None,
+        use_gpu: str | bool,
+        save_every_s: float,
+        ivf_nprobe: int,
+        hnsw_ef_search: int,
+    ) -> None:
+        read_only = self.read_only
+        refuse_interrupted_recovery(self._folder, self.path)
         self._rows = RowStore(self._folder, self.path, read_only, derived_files=(FAISS_FILE,))
+        if not read_only and self._presence is None:
+            self._presence = WriterPresence(self._folder)  # a new store: its folder exists now
         recorded_type = self._rows.init_info(embedding_model, embedding_dim, index_type)
         self.model_id = self._rows.model_id
         self.dim = self._rows.dim
@@ -175,7 +203,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             ivf_nprobe=ivf_nprobe,
             hnsw_ef_search=hnsw_ef_search,
             read_only=read_only,
-            threads=max(1, int(search_threads or os.environ.get("CHRONORAG_SEARCH_THREADS") or 1)),
+            threads=max(1, int(self.search_threads or os.environ.get("CHRONORAG_SEARCH_THREADS") or 1)),
         )
         self._candidates = CandidateFilter(self._rows, self._vectors.vector_ids)
         self._vectors.load()
@@ -259,7 +287,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         with self._lock:
             documents = self._rows.documents_where(where, params)
         if filters:
-            documents = [d for d in documents if document_matches_filter(filters, d)]
+            documents = [d for d in documents if document_matches(filters, d)]
         return documents
 
     def write_documents(
@@ -299,6 +327,7 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             raise ValueError("write_documents expects a list of Documents")
         if policy == DuplicatePolicy.NONE:
             policy = DuplicatePolicy.FAIL
+        check_documents(documents)
         rows = [self._rows.document_to_row(d) for d in documents]
         with self._writing():
             outcome = self._rows.write(documents, rows, policy, sources or {}, list(replace_sources))
@@ -515,6 +544,12 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             self.flush()
             self._rows.close()
             self._vectors.close()
+            self._release_presence()
+
+    def _release_presence(self) -> None:
+        presence, self._presence = self._presence, None
+        if presence is not None:
+            presence.release()
 
     def rebuild(self) -> int:
         """
@@ -528,14 +563,24 @@ class ChronoDocumentStore(ExtendedStoreMixin):
 
     def check(self) -> list[str]:
         """
-        Verify that rows and vectors agree: every row with a vector is in the index once, and nothing else is.
+        Verify the database, the vector file, and that rows and vectors agree: every row with a vector is in
+        the index once, and nothing else is.
 
-        :returns: the problems found (empty when consistent).
+        :returns: the problems found (empty when consistent; an index save still pending is no problem).
+        """
+        return self.check_parts().problems
+
+    def check_parts(self, writer_open: bool | None = None) -> StoreCheck:
+        """
+        :meth:`check` with its notes and the repair command (what ``chronorag store check`` prints).
+
+        :param writer_open: whether a process has the store open for writing (``None``: ask the folder).
+        :returns: problems, notes and the ``chronorag store`` command that repairs the problems.
         """
         with self._lock:
             if not self.read_only:
                 self.flush()  # pending saves are normal in a live store, not a problem to report
-            return check_consistency(self._rows, self._vectors)
+            return check_parts(self._rows, self._vectors, writer_open)
 
     def stats(self) -> dict[str, Any]:
         """
@@ -568,6 +613,8 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         self.close()
 
     def __del__(self) -> None:
+        with contextlib.suppress(AttributeError):
+            self._release_presence()
         conn = getattr(self, "_conn", None)
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):

@@ -39,11 +39,11 @@ from typing import Any
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
-from haystack.utils.filters import document_matches_filter
 
 from chronorag.indexers.local_store.filters import narrowing_sql, validate_filters
 from chronorag.indexers.local_store.rows import day_of, decode_vector
 from chronorag.indexers.text import passage_text
+from chronorag.indexers.validation import document_matches
 
 logger = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ class ExtendedStoreMixin:
                 payload = json.loads(data)
                 payload.pop("embedding", None)
                 document = Document.from_dict(payload)
-                if filters and not document_matches_filter(filters, document):
+                if filters and not document_matches(filters, document):
                     continue
                 if vector is not None:
                     document = replace(document, embedding=decode_vector(vector, self.dim))

@@ -15,36 +15,13 @@ from typing import Any
 
 import numpy as np
 from haystack import Document
-from haystack.errors import FilterError
-from haystack.utils.filters import document_matches_filter
 
 from chronorag.indexers.local_store.rows import SPAN_BITS, SQL_CHUNK, RowStore
+from chronorag.indexers.validation import check_filters as validate_filters  # checks in validation.py
+from chronorag.indexers.validation import document_matches
 from chronorag.temporal.model import Interval
 
 _SQL_COLUMNS = {"id": "id", "meta.doc_id": "doc_id"}
-
-
-def validate_filters(filters: dict[str, Any]) -> None:
-    """Check the structure of Haystack filters up front, so malformed ones fail even on an empty store.
-
-    :param filters: Haystack filters.
-    :raises FilterError: when a condition lacks a key or a logical operator lacks its conditions.
-    """
-    if not isinstance(filters, dict):
-        raise FilterError(f"filters must be a dict, not {type(filters).__name__}")
-    if "field" in filters:
-        for key in ("operator", "value"):
-            if key not in filters:
-                raise FilterError(f"'{key}' key missing in {filters}")
-        return
-    if "operator" not in filters:
-        raise FilterError(f"'operator' key missing in {filters}")
-    if "conditions" not in filters:
-        raise FilterError(f"'conditions' key missing in {filters}")
-    if filters["operator"] not in ("AND", "OR", "NOT"):
-        raise FilterError(f"unknown logical operator {filters['operator']!r}")
-    for condition in filters["conditions"]:
-        validate_filters(condition)
 
 
 def narrowing_sql(filters: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -122,9 +99,7 @@ class CandidateFilter:
             rows = self._rows.conn.execute(sql, params).fetchall()
         else:
             rows = self._rows.rows_by_rowid(timed, "data")
-        keep = [
-            r for r, data in rows if document_matches_filter(filters, Document.from_dict(json.loads(data)))
-        ]
+        keep = [r for r, data in rows if document_matches(filters, Document.from_dict(json.loads(data)))]
         return np.asarray(sorted(keep), dtype=np.int64)
 
     def _time_rowids(

@@ -224,7 +224,9 @@ class RowStore:
                 conn.executescript(_SCHEMA)
             conn.execute("SELECT count(*) FROM passages").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(self.path, f"{SQLITE_FILE} cannot be read ({exc})") from exc
+            raise StoreCorruptError(
+                self.path, f"{SQLITE_FILE} cannot be read ({exc})", repair="recover"
+            ) from exc
         return conn
 
     def _check_schema_version(self, conn: sqlite3.Connection) -> None:

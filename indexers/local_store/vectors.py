@@ -24,6 +24,7 @@ import os
 import struct
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,66 @@ def _crc_of(handle: Any, length: int) -> int:
 def _valid(ids: np.ndarray, scores: np.ndarray) -> tuple[list, list]:
     keep = ids >= 0
     return ids[keep].tolist(), scores[keep].tolist()
+
+
+@dataclass(frozen=True)
+class VectorFileState:
+    """What a vector file's trailer says, and whether its bytes match the checksum there.
+
+    :param generation: the generation it reflects (``-1`` when the trailer is unreadable).
+    :param ntotal: the vectors it holds.
+    :param problem: why it is damaged, or ``None``.
+    """
+
+    generation: int
+    ntotal: int
+    problem: str | None = None
+
+
+def inspect_vector_file(faiss_path: Path) -> VectorFileState:
+    """
+    Read a vector file's trailer and verify its checksum, whatever its generation (a store verifies only
+    the file it loads; ``chronorag store check`` verifies an older one too). One open file throughout, so a
+    writer replacing the file meanwhile is not mistaken for damage.
+
+    :param faiss_path: the file (it must exist).
+    :returns: its state.
+    """
+    with open(faiss_path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < _FAISS_TRAILER.size:
+            return VectorFileState(-1, 0, f"{FAISS_FILE} is truncated ({size} bytes)")
+        if handle.read(len(_FAISS_MAGIC_V1)) == _FAISS_MAGIC_V1:
+            handle.seek(0)
+            raw = handle.read()
+            _, generation, ntotal, crc, length = _FAISS_TRAILER.unpack_from(raw)
+            payload = memoryview(raw)[_FAISS_TRAILER.size :]
+            intact = len(payload) == length and zlib.crc32(payload) == crc
+        else:
+            handle.seek(size - _FAISS_TRAILER.size)
+            magic, generation, ntotal, crc, length = _FAISS_TRAILER.unpack(handle.read(_FAISS_TRAILER.size))
+            if magic != _FAISS_MAGIC:
+                return VectorFileState(-1, 0, f"{FAISS_FILE} is not a chronorag vector index")
+            intact = length == size - _FAISS_TRAILER.size and _crc_of(handle, length) == crc
+    problem = None if intact else f"{FAISS_FILE} (generation {generation}) fails its checksum (damaged file)"
+    return VectorFileState(generation, ntotal, problem)
+
+
+def vector_file_ids(faiss_path: Path) -> np.ndarray:
+    """
+    :param faiss_path: a vector file whose checksum holds (:func:`inspect_vector_file`).
+    :returns: the ids (store rowids) it indexes.
+    :raises RuntimeError: when FAISS cannot read it.
+    """
+    faiss = faiss_module()
+    with open(faiss_path, "rb") as handle:
+        legacy = handle.read(len(_FAISS_MAGIC_V1)) == _FAISS_MAGIC_V1
+    if legacy:
+        payload = np.frombuffer(faiss_path.read_bytes()[_FAISS_TRAILER.size :], dtype=np.uint8)
+        index = faiss.deserialize_index(payload)
+    else:
+        index = faiss.read_index(str(faiss_path))
+    return faiss.vector_to_array(faiss.downcast_index(index).id_map).astype(np.int64)
 
 
 class VectorIndex:

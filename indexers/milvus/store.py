@@ -88,6 +88,7 @@ from chronorag.indexers.milvus.expressions import (
 from chronorag.indexers.milvus.spans import span_arrays
 from chronorag.indexers.store_extended import ExtendedStoreMixin
 from chronorag.indexers.text import passage_text
+from chronorag.indexers.validation import check_documents
 from chronorag.temporal.meta import is_inferred
 from chronorag.temporal.model import Interval
 
@@ -639,6 +640,7 @@ class MilvusStore(ExtendedStoreMixin):
             raise ValueError("write_documents expects a list of Documents")
         if policy == DuplicatePolicy.NONE:
             policy = DuplicatePolicy.FAIL
+        check_documents(documents)  # the same refusals as the local store (control characters, NaN)
         rows = [self._row(d) for d in documents]
         replace_sources = list(replace_sources)
         with self._writing():
