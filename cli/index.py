@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
 from chronorag.cli._common import console, err_console, fail
+
+
+def _open(
+    engine: str,
+    store: str,
+    no_embed: bool,
+    index_type: str | None,
+    backend: str,
+    quantize: str,
+    device: str | None,
+    max_seq_length: int | None,
+) -> tuple[Any, Any, Any]:
+    """The embedder (local engine), the embedder spec (Ray's model actors build it) and the open store."""
+    from chronorag.indexers.backend import open_store
+    from chronorag.indexers.onnx_embedder import ingestion_embedder
+
+    if no_embed:
+        return None, None, open_store(store, index_type=index_type)
+    if engine == "ray":
+        from chronorag.indexers.ray_ingest import EmbedderSpec
+        from chronorag.models import embedding_model_id
+
+        # The driver does not load the model: the actors do, and the store checks their vectors' dimension.
+        spec = EmbedderSpec(backend, quantize, device, max_seq_length)
+        return None, spec, open_store(store, embedding_model=embedding_model_id(), index_type=index_type)
+    embed, model_id, dim, description = ingestion_embedder(backend, quantize, device, max_seq_length)
+    err_console.print(f"embedding with {description}")
+    return embed, None, open_store(store, embedding_model=model_id, embedding_dim=dim, index_type=index_type)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +46,14 @@ def register(app: typer.Typer) -> None:
     )
     def index(
         inputs: list[str] = typer.Argument(..., help="Files or folders to index."),
-        store: str = typer.Option(..., "--store", "-s", help="The store folder (created when missing)."),
+        store: str = typer.Option(
+            ...,
+            "--store",
+            "-s",
+            help="The store (created when missing): a folder, or a Milvus URI (milvus:///path/file.db "
+            "for Milvus Lite, http://host:19530 for a server, ?collection=NAME; token in "
+            "CHRONORAG_MILVUS_TOKEN).",
+        ),
         fmt: str = typer.Option(
             "auto", "--format", "-f", help="auto, jsonl, csv, text, timeqa or realtimeqa."
         ),
@@ -49,39 +85,47 @@ def register(app: typer.Typer) -> None:
         no_embed: bool = typer.Option(
             False, "--no-embed", help="Store passages without vectors (BM25 only)."
         ),
+        engine: str = typer.Option(
+            "local",
+            "--engine",
+            help="local (this process) or ray (Ray Data: read/split/date on CPU actors, embed on model "
+            "actors, GPU ones where the cluster has GPUs).",
+        ),
+        address: str = typer.Option(
+            None,
+            "--address",
+            help="With --engine ray: the Ray cluster (ray://host:10001 or auto); none: local.",
+        ),
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        from chronorag.indexers import ChronoDocumentStore, StoreError
-        from chronorag.indexers.ingest import ingest
-        from chronorag.indexers.onnx_embedder import ingestion_embedder
+        from chronorag.indexers import StoreError
         from chronorag.models import ModelNotInstalledError, configure_threads
 
+        if engine not in ("local", "ray"):
+            raise fail(f"--engine must be local or ray, not {engine!r}")
         configure_threads()
         try:
-            if no_embed:
-                embed = None
-                target = ChronoDocumentStore(store, index_type=index_type)
-            else:
-                embedder = ingestion_embedder(backend, quantize, device, max_seq_length)
-                embed, model_id, dim, description = embedder
-                err_console.print(f"embedding with {description}")
-                target = ChronoDocumentStore(
-                    store, embedding_model=model_id, embedding_dim=dim, index_type=index_type
-                )
+            embed, spec, target = _open(
+                engine, store, no_embed, index_type, backend, quantize, device, max_seq_length
+            )
         except (StoreError, ModelNotInstalledError, ValueError, ImportError) as exc:
             raise fail(str(exc)) from exc
+        options = {"fmt": fmt, "batch_passages": batch_size, "target_words": passage_words, "limit": limit}
         try:
-            report = ingest(
-                inputs,
-                target,
-                embed,
-                fmt=fmt,
-                batch_passages=batch_size,
-                target_words=passage_words,
-                limit=limit,
-                progress=not no_progress,
-            )
+            if engine == "ray":
+                from chronorag.indexers.ray_ingest import RayIngestError, ray_ingest
+
+                try:
+                    report = ray_ingest(
+                        inputs, target, spec, progress=not no_progress, address=address, **options
+                    )
+                except RayIngestError as exc:
+                    raise fail(str(exc)) from exc
+            else:
+                from chronorag.indexers.ingest import ingest
+
+                report = ingest(inputs, target, embed, progress=not no_progress, **options)
         except KeyboardInterrupt:
             target.close()
             err_console.print("interrupted: every document written so far is stored; re-run to continue")

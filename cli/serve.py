@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     )
     def serve(
         store: str = typer.Option(
-            ..., "--store", "-s", help="The store folder (created empty when missing)."
+            ..., "--store", "-s", help="The store folder (created empty when missing) or a Milvus URI."
         ),
         pipeline: str = typer.Option(
             None, "--pipeline", "-p", help="A pipeline YAML (`chronorag pipeline`); default: build --preset."

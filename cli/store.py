@@ -23,11 +23,31 @@ def _human_bytes(size: int) -> str:
 
 
 def _open_read_only(path: str) -> ChronoStore:
-    """The store in the folder ``path``, read-only; ``info`` and ``check`` use only the ``ChronoStore``
-    interface on it (``rebuild`` repairs the local store's FAISS file, so it is the local store's own)."""
-    from chronorag.indexers import ChronoDocumentStore
+    """The store at ``path`` (a folder or a Milvus URI), read-only; ``info`` and ``check`` use only the
+    ``ChronoStore`` interface on it (``rebuild`` repairs the local store's FAISS file, so it is the local
+    store's own)."""
+    from chronorag.indexers.backend import open_store
 
-    return ChronoDocumentStore(path, read_only=True)
+    return open_store(path, read_only=True)
+
+
+def _check_milvus(path: str) -> None:
+    """``store check`` on a Milvus URI: the backend's own consistency check (Milvus keeps no FAISS file)."""
+    from chronorag.indexers import StoreError
+
+    try:
+        store = _open_read_only(path)
+        problems = store.check()
+    except StoreError as exc:
+        raise fail(str(exc), code=1) from exc
+    if problems:
+        for problem in problems:
+            console.print(f"[bold red]problem:[/] {problem}", soft_wrap=True)
+        raise typer.Exit(1)
+    stats = store.stats()
+    console.print(
+        f"ok: {stats['passages']} passages, {stats['vectors']} vectors, generation {stats['generation']}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
     @store_app.command("info", help="Documents, passages, model, dimension, index, device, dates, size.")
     def info(
-        path: str = typer.Argument(..., help="The store folder."),
+        path: str = typer.Argument(..., help="The store folder or Milvus URI."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         from chronorag.indexers import StoreError
@@ -49,17 +69,25 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps(stats, indent=2))
             return
-        stats["size"] = _human_bytes(stats.pop("size_bytes"))
+        size = stats.pop("size_bytes", None)
+        if size is not None:
+            stats["size"] = _human_bytes(size)
         for key, value in stats.items():
             console.print(f"[bold]{key:>22}[/]: {value}")
 
     @store_app.command(
         "check",
-        help="Verify store.sqlite, vectors.faiss and that rows and vectors agree. Exits 1 on damage, naming "
-        "it and the command that repairs it; an index save still pending is a note, not damage (exit 0).",
+        help="Verify store.sqlite, vectors.faiss and that rows and vectors agree (a Milvus URI: rows and "
+        "collection agree). Exits 1 on damage, naming it and the command that repairs it; an index save "
+        "still pending is a note, not damage (exit 0).",
     )
-    def check(path: str = typer.Argument(..., help="The store folder.")) -> None:
+    def check(path: str = typer.Argument(..., help="The store folder or Milvus URI.")) -> None:
         from chronorag.indexers import StoreError
+        from chronorag.indexers.backend import is_milvus_location
+
+        if is_milvus_location(path):
+            _check_milvus(path)
+            return
         from chronorag.indexers.errors import repair_command
         from chronorag.indexers.local_store.maintenance import inspect_store
 
@@ -87,8 +115,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         from chronorag.indexers import StoreError
+        from chronorag.indexers.backend import is_milvus_location
         from chronorag.indexers.store import rebuild_store
 
+        if is_milvus_location(path):
+            raise fail(f"{path} is a Milvus store: Milvus keeps its own index; nothing to rebuild", code=1)
         try:
             store = rebuild_store(path, index_type=index_type)
             problems = store.check()

@@ -1,9 +1,10 @@
 """``ChronoStore``: the interface chronorag's components use a document store through.
 
 The retrievers (``_time_aware.py``), the event index (``events.py``), ingestion (``ingest.py``), the REST
-API (``api/``) and the CLI (``cli/``) call a store only through these members, so a second backend (a
-Milvus store, say) serves them all by implementing this protocol; ``ChronoDocumentStore`` (SQLite + FAISS,
-``indexers/store.py``) is the first. It extends Haystack's ``DocumentStore`` protocol (``count_documents``,
+API (``api/``) and the CLI (``cli/``) call a store only through these members, so both backends serve them
+all: ``ChronoDocumentStore`` (SQLite + FAISS, ``indexers/store.py``) and ``MilvusStore`` (Milvus Lite or a
+Milvus server, ``indexers/milvus/``); :func:`open_store` opens either from a location (a folder or a Milvus
+URI). It extends Haystack's ``DocumentStore`` protocol (``count_documents``,
 ``filter_documents``, ``write_documents``, ``delete_documents``, ``to_dict``, ``from_dict``) with the
 semantics a backend must keep:
 
@@ -41,6 +42,10 @@ from chronorag.temporal.model import Interval
 # loaded with ``allowed_modules=["chronorag.*"]`` and the store inside a component must not widen that
 # (this check is that allow-list, so it holds for a component deserialised outside a pipeline too).
 _ALLOWED_STORE_PREFIX = "chronorag."
+LOCAL_STORE_TYPE = "chronorag.indexers.store.ChronoDocumentStore"
+MILVUS_STORE_TYPE = "chronorag.indexers.milvus.store.MilvusStore"
+STORE_TYPES = (LOCAL_STORE_TYPE, MILVUS_STORE_TYPE)
+MILVUS_SCHEMES = ("milvus://", "http://", "https://", "tcp://", "grpc://")
 
 
 @runtime_checkable
@@ -55,6 +60,12 @@ class ChronoStore(DocumentStore, Protocol):
     """Their dimension."""
     read_only: bool
     """Whether the store was opened without write access (writes raise ``StoreError``)."""
+
+    @property
+    def derived_folder(self) -> str:
+        """A local folder for indexes derived from the store (the event index): the local store's own
+        folder, beside a Milvus Lite file, or a cache folder for a Milvus server."""
+        ...
 
     @property
     def generation(self) -> int:
@@ -143,6 +154,50 @@ class ChronoStore(DocumentStore, Protocol):
             ``embedding_dim``, ``index_type``, ``device``, ``date_min``, ``date_max`` and ``generation``.
         """
         ...
+
+
+def open_store(location: str, read_only: bool = False, **options: Any) -> ChronoStore:
+    """
+    Open the store at ``location``: a folder (the local FAISS + SQLite store) or a Milvus URI
+    (``milvus:///path/file.db`` for Milvus Lite, ``http://host:19530`` for a server, either with an
+    optional ``?collection=NAME``; a server's token comes from ``CHRONORAG_MILVUS_TOKEN``).
+
+    :param location: the folder or URI.
+    :param read_only: open without write access.
+    :param options: the backend's other init parameters (``embedding_model``, ``embedding_dim``,
+        ``index_type``...).
+    :returns: the store.
+    :raises StoreError: when the store cannot be opened (and, for Milvus, when ``pymilvus`` is missing).
+    """
+    location = str(location)
+    if is_milvus_location(location):
+        from chronorag.indexers.milvus import MilvusStore
+
+        return MilvusStore(location, read_only=read_only, **options)
+    from chronorag.indexers.store import ChronoDocumentStore
+
+    return ChronoDocumentStore(location, read_only=read_only, **options)
+
+
+def is_milvus_location(location: str) -> bool:
+    """:returns: whether ``location`` names a Milvus store rather than a local store folder."""
+    return str(location).startswith(MILVUS_SCHEMES)
+
+
+def store_dict(location: str) -> dict[str, Any]:
+    """
+    The ``to_dict`` form of the store at ``location`` (for pointing a pipeline YAML at another store).
+
+    :param location: a folder or a Milvus URI.
+    :returns: ``{"type": ..., "init_parameters": {...}}``.
+    """
+    if is_milvus_location(location):
+        from urllib.parse import parse_qs
+
+        collection = (parse_qs(str(location).partition("?")[2]).get("collection") or ["chronorag"])[0]
+        parameters = {"uri": str(location), "collection": collection}
+        return {"type": MILVUS_STORE_TYPE, "init_parameters": parameters}
+    return {"type": LOCAL_STORE_TYPE, "init_parameters": {"path": str(location)}}
 
 
 def store_from_dict(data: dict[str, Any]) -> ChronoStore:

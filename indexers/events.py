@@ -2,8 +2,9 @@
 
 By default the events are derived from the corpus: every document with a publication date
 contributes one event, its title and the first sentence of its lead (news leads say what
-happened). The index lives in the store folder (``events.npz`` + ``events.json``) and records the
-store generation it was built from, so a store that changed rebuilds it on the next load.
+happened). The index lives in the store's ``derived_folder`` (``events.npz`` + ``events.json``: the
+local store's folder, or a folder beside a Milvus Lite file / in the cache for a Milvus server) and
+records the store generation it was built from, so a store that changed rebuilds it on the next load.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
-from chronorag.indexers.backend import ChronoStore
-from chronorag.indexers.store import ChronoDocumentStore
+from chronorag.indexers.backend import ChronoStore, open_store
 
 EVENTS_VECTORS = "events.npz"
 EVENTS_TEXTS = "events.json"
@@ -65,10 +65,11 @@ class EventIndex:
 
     def __init__(self, store_path: str, embed: EmbedFn | None = None) -> None:
         """
-        :param store_path: the store folder the events come from and are saved in.
+        :param store_path: the store the events come from: a folder or a Milvus URI (``open_store``).
         :param embed: texts -> unit vectors for building (default: the shared bi-encoder).
         """
         self.store_path = str(store_path)
+        self.folder: str | None = None  # the store's derived_folder, known once the store is opened
         self._embed = embed
         self.ids: list[str] = []
         self.texts: list[str] = []
@@ -96,6 +97,7 @@ class EventIndex:
         :returns: the built index.
         """
         index = cls(store.path, embed)
+        index.folder = store.derived_folder
         leads: dict[str, tuple[int, Document]] = {}
         for doc in store.iter_documents():
             meta = doc.meta or {}
@@ -141,7 +143,8 @@ class EventIndex:
 
     def save(self) -> None:
         """Write ``events.npz`` and ``events.json`` atomically (temp file, then rename)."""
-        folder = Path(self.store_path)
+        folder = Path(self.folder or self.store_path)
+        folder.mkdir(parents=True, exist_ok=True)
         tmp_vectors = folder / (EVENTS_VECTORS + ".tmp.npz")
         np.savez(tmp_vectors, vectors=self.vectors, days=self.days, generation=np.int64(self.generation))
         tmp_texts = folder / (EVENTS_TEXTS + ".tmp")
@@ -153,14 +156,14 @@ class EventIndex:
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return
-        folder = Path(self.store_path)
-        store = ChronoDocumentStore(self.store_path, read_only=True)
+        store = open_store(self.store_path, read_only=True)
         try:
-            if self._load(folder, store.generation):
+            self.folder = store.derived_folder
+            if self._load(Path(self.folder), store.generation):
                 return
         finally:
             store.close()
-        writable = ChronoDocumentStore(self.store_path)
+        writable = open_store(self.store_path)
         try:
             built = EventIndex.build_from_store(writable, self._embed)
         finally:

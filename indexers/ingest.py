@@ -21,9 +21,8 @@ import numpy as np
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 
-from chronorag.indexers.backend import ChronoStore
+from chronorag.indexers.backend import ChronoStore, open_store
 from chronorag.indexers.sources import RejectedRecord, SourceDocument, SourceItem, read_source
-from chronorag.indexers.store import ChronoDocumentStore
 from chronorag.indexers.text import passage_text
 from chronorag.indexers.validation import source_problem
 
@@ -241,23 +240,23 @@ def sentence_transformer_embedder(
 
 
 # ---------------------------------------------------------------------- the run
-def open_store_for(
-    store_path: str, model_id: str, dim: int, index_type: str | None = None
-) -> ChronoDocumentStore:
+def open_store_for(store_path: str, model_id: str, dim: int, index_type: str | None = None) -> ChronoStore:
     """
     Open (or create) a store for vectors of ``model_id``; raises ``StoreMismatchError`` for another model.
 
-    :param store_path: the store folder.
+    :param store_path: the store folder or Milvus URI.
     :param model_id: the embedding model's id.
     :param dim: its dimension.
     :param index_type: index type (``None``: the store's recorded one, ``flat`` for a new store).
     :returns: the store.
     """
-    return ChronoDocumentStore(store_path, embedding_model=model_id, embedding_dim=dim, index_type=index_type)
+    return open_store(store_path, embedding_model=model_id, embedding_dim=dim, index_type=index_type)
 
 
 @dataclass
-class _Pending:
+class Pending:
+    """A document read, split and dated, ready to embed and write (``replaces``: an older version exists)."""
+
     doc: SourceDocument
     content_hash: str
     passages: list[Document]
@@ -298,7 +297,7 @@ def ingest(
     started = time.perf_counter()
     stored = store.source_hashes()
     seen_ids: dict[str, str] = {}
-    pending: list[_Pending] = []
+    pending: list[Pending] = []
     pending_passages = 0
     bar = tqdm(unit=" passages", disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
     writer = _OneBatchInFlight(report, on_batch)
@@ -316,7 +315,7 @@ def ingest(
                 )
                 continue
             seen_ids[item.id] = item.origin
-            entry = _prepare(item, stored, report, target_words, max_words)
+            entry = prepare_document(item, stored, report, target_words, max_words)
             if entry is None:
                 continue
             pending.append(entry)
@@ -376,9 +375,19 @@ def _items(inputs: Sequence[str], fmt: str, report: IngestReport) -> Iterable[So
             report.rejected.append(RejectedRecord(str(path), f"cannot read input ({exc})"))
 
 
-def _prepare(
+def prepare_document(
     doc: SourceDocument, stored: dict[str, str], report: IngestReport, target_words: int, max_words: int
-) -> _Pending | None:
+) -> Pending | None:
+    """
+    Split and date a document unless its content is stored already.
+
+    :param doc: the document.
+    :param stored: ``{doc_id: content_hash}`` of the store.
+    :param report: counts an unchanged document and records a rejected one.
+    :param target_words: passage size.
+    :param max_words: the longest passage.
+    :returns: the prepared document, or ``None`` (unchanged or rejected).
+    """
     problem = source_problem(doc.id, doc.title, doc.text, doc.meta)
     if problem is not None:
         report.rejected.append(RejectedRecord(doc.origin, problem))
@@ -397,17 +406,45 @@ def _prepare(
     except (ValueError, TypeError) as exc:
         report.rejected.append(RejectedRecord(doc.origin, f"cannot split or date ({exc})"))
         return None
-    return _Pending(doc, content_hash, passages, replaces=previous is not None)
+    return Pending(doc, content_hash, passages, replaces=previous is not None)
 
 
 def _flush(
-    pending: list[_Pending], store: ChronoStore, embed: EmbedFn | None, report: IngestReport, bar: Any
+    pending: list[Pending], store: ChronoStore, embed: EmbedFn | None, report: IngestReport, bar: Any
 ) -> None:
     passages = [p for entry in pending for p in entry.passages]
+    vectors = None
     if embed is not None:
         started = time.perf_counter()
-        vectors = np.asarray(embed([passage_text(p) for p in passages]), dtype=np.float32)
+        vectors = embed_passages(passages, embed)
         report.embed_seconds += time.perf_counter() - started
+    write_pending(pending, vectors, store, report, bar)
+
+
+def embed_passages(passages: list[Document], embed: EmbedFn) -> np.ndarray:
+    """
+    :param passages: passages.
+    :param embed: texts -> unit vectors.
+    :returns: their vectors (float32, one row each), embedded from :func:`passage_text`.
+    """
+    return np.asarray(embed([passage_text(p) for p in passages]), dtype=np.float32)
+
+
+def write_pending(
+    pending: list[Pending], vectors: np.ndarray | None, store: ChronoStore, report: IngestReport, bar: Any
+) -> None:
+    """
+    Write prepared documents (their passages with ``vectors``, in order) and their source records in one
+    ``write_batch``, and count them in the report.
+
+    :param pending: the prepared documents.
+    :param vectors: one row per passage of ``pending`` (``None``: passages without vectors).
+    :param store: the store.
+    :param report: the run's report.
+    :param bar: the progress bar.
+    """
+    passages = [p for entry in pending for p in entry.passages]
+    if vectors is not None:
         passages = [replace(p, embedding=v.tolist()) for p, v in zip(passages, vectors, strict=True)]
     store.write_batch(
         passages,

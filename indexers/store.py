@@ -219,6 +219,11 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         return "gpu" if self._vectors.gpu_enabled() else "cpu"
 
     @property
+    def derived_folder(self) -> str:
+        """The store folder, where derived indexes (``bm25/``, ``events.*``) are kept."""
+        return self.path
+
+    @property
     def generation(self) -> int:
         """The number of committed writes; changes whenever the contents change."""
         return self._rows.generation

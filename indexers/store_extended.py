@@ -244,13 +244,17 @@ class ExtendedStoreMixin:
             with self._lock:
                 rows = self._conn.execute(sql).fetchall()
         except sqlite3.OperationalError:  # meta JSON that SQLite cannot read (NaN, Infinity)
-            types: dict[str, str] = {}
-            for doc in self._iter_matching(None):
-                for key, value in doc.meta.items():
-                    if value is not None:
-                        types[key] = _python_field_type(value)
-            return {key: {"type": kind} for key, kind in types.items()}
+            return self._fields_info_from_documents()
         return {key: {"type": _FIELD_TYPES.get(kind, "keyword")} for key, kind, _ in rows}
+
+    def _fields_info_from_documents(self) -> dict[str, dict[str, str]]:
+        """``get_metadata_fields_info`` by reading every passage (in insertion order) in Python."""
+        types: dict[str, str] = {}
+        for doc in self._iter_matching(None):
+            for key, value in doc.meta.items():
+                if value is not None:
+                    types[key] = _python_field_type(value)
+        return {key: {"type": kind} for key, kind in types.items()}
 
     def get_metadata_field_min_max(self, metadata_field: str) -> dict[str, Any]:
         """

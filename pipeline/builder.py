@@ -143,8 +143,9 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
     question's constraint and content from the anchor resolver when there is one, else the decomposer;
     the answering stages read the ranker's copy of the constraint (with its notes).
 
-    :param store_path: the store folder, kept as given (relative paths stay relative in the YAML);
-        `None` reads `CHRONORAG_STORE`.
+    :param store_path: the store: a folder, kept as given (relative paths stay relative in the YAML), or
+        a Milvus URI (`milvus:///path/file.db`, `http://host:19530`, `?collection=NAME`; a server's
+        token from `CHRONORAG_MILVUS_TOKEN`); `None` reads `CHRONORAG_STORE`.
     :param preset: `"fast"` (no summarisation, small top_k) or `"accurate"` (summaries, larger pool).
     :param options: any of `chronorag.pipeline.builder.OPTIONS`, overriding the preset.
     :returns: the pipeline (not warmed up; `Pipeline.run` warms it).
@@ -161,17 +162,13 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
 
 
 def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) -> None:
-    from chronorag.indexers import (
-        ChronoBM25Retriever,
-        ChronoDocumentStore,
-        ChronoEmbeddingRetriever,
-        ReciprocalRankFusion,
-    )
+    from chronorag.indexers import ChronoBM25Retriever, ChronoEmbeddingRetriever, ReciprocalRankFusion
+    from chronorag.indexers.backend import open_store
     from chronorag.pipeline.text_embedder import ChronoTextEmbedder
     from chronorag.rankers import SemanticTemporalRanker
     from chronorag.temporal import QueryDecomposer
 
-    store = ChronoDocumentStore(store_path)
+    store = open_store(store_path)
     top_k = opts["retriever_top_k"]
     pipeline.add_component(
         "decomposer", QueryDecomposer(default_as_of=opts["as_of"], decompose=opts["decompose"])

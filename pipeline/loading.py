@@ -9,10 +9,10 @@ from typing import Any
 import yaml
 from haystack import Pipeline
 
+from chronorag.indexers.backend import STORE_TYPES, store_dict
 from chronorag.pipeline.builder import STORE_ENV
 
 ALLOWED_MODULES = ["chronorag.*"]
-_STORE_TYPE = "chronorag.indexers.store.ChronoDocumentStore"
 _EXPANDER_TYPE = "chronorag.rankers.event_expander.EventExpander"
 
 
@@ -31,8 +31,8 @@ def load(yaml_text_or_path: str | os.PathLike[str], store_path: str | None = Non
     Rebuild a pipeline from its YAML, allowing only `chronorag.*` (and Haystack's own) modules.
 
     :param yaml_text_or_path: YAML text, or the path of a YAML file.
-    :param store_path: a store folder replacing the one in the YAML; `None` reads `CHRONORAG_STORE`
-        and, when that is unset too, keeps the YAML's.
+    :param store_path: a store (folder or Milvus URI) replacing the one in the YAML; `None` reads
+        `CHRONORAG_STORE` and, when that is unset too, keeps the YAML's.
     :returns: the pipeline (not warmed up).
     :raises FileNotFoundError: when given a path that does not exist.
     :raises haystack.core.errors.DeserializationError: on YAML naming modules outside the allow-list.
@@ -59,11 +59,16 @@ def _read(yaml_text_or_path: str | os.PathLike[str]) -> str:
 
 
 def _replace_store(data: dict[str, Any], store: str) -> None:
-    """Point every store (and the event expander's store index) of the pipeline at `store`."""
+    """Point every store (and the event expander's store index) of the pipeline at `store`: a folder or
+    a Milvus URI, whichever backend the YAML named (a store of the same backend keeps its other settings)."""
+    replacement = store_dict(store)
     for component in (data.get("components") or {}).values():
         params = component.get("init_parameters") or {}
-        for value in params.values():
-            if isinstance(value, dict) and value.get("type") == _STORE_TYPE:
-                value.setdefault("init_parameters", {})["path"] = store
+        for key, value in params.items():
+            if isinstance(value, dict) and value.get("type") in STORE_TYPES:
+                if value["type"] == replacement["type"]:
+                    value.setdefault("init_parameters", {}).update(replacement["init_parameters"])
+                else:
+                    params[key] = {**replacement, "init_parameters": dict(replacement["init_parameters"])}
         if component.get("type") == _EXPANDER_TYPE and params.get("store_path"):
             params["store_path"] = store

@@ -63,6 +63,7 @@ class _ForwardingStore:
             "dim",
             "read_only",
             "generation",
+            "derived_folder",
         ):
             raise AttributeError(name)  # nothing beyond the interface
         self.calls.append(name)
