@@ -37,7 +37,9 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "abstained": round(100 * sum(row["abstained"] for row in rows) / count, 1),
         "answer_in_read_passages": round(100 * sum(row["in_passages"] for row in rows) / count, 1),
         "EM_when_answer_read": round(
-            100 * sum(row["EM"] for row in rows if row["in_passages"]) / max(1, sum(r["in_passages"] for r in rows)),
+            100
+            * sum(row["EM"] for row in rows if row["in_passages"])
+            / max(1, sum(r["in_passages"] for r in rows)),
             1,
         ),
     }
@@ -105,10 +107,14 @@ def main() -> None:
                 "abstained": abstained,
                 "reason": (result.get("abstention") or {}).get("reason"),
                 "in_passages": any(
-                    has_answer(question.answers, f"{(d.meta or {}).get('title', '')}. {d.content}") for d in documents
+                    has_answer(question.answers, f"{(d.meta or {}).get('title', '')}. {d.content}")
+                    for d in documents
                 ),
                 "candidates": [
-                    {key: item.get(key) for key in ("answer", "label", "passage", "role", "time", "fit", "score")}
+                    {
+                        key: item.get(key)
+                        for key in ("answer", "label", "passage", "role", "time", "fit", "score")
+                    }
                     for item in result.get("candidates", [])[:6]
                 ],
             }

@@ -9,8 +9,16 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from chronorag.models import get_spacy
-from chronorag.pipeline.answer_spans import full_name, span_type_fit, strip_possessive, typed_spans
+from chronorag.pipeline.answer_spans import (
+    Span,
+    full_name,
+    label_rank,
+    span_type_fit,
+    strip_possessive,
+    typed_spans,
+)
 from chronorag.pipeline.evidence import (
+    ANSWER_LABELS,
     content_words,
     describe_constraint,
     normalize_answer,
@@ -20,7 +28,9 @@ from chronorag.pipeline.evidence import (
 )
 from chronorag.pipeline.timeline import (
     EXPLICIT_ROLES,
+    ROLES,
     UNDATED,
+    Anchor,
     TimelineEntry,
     anchor_span,
     asks_time,
@@ -32,10 +42,31 @@ from chronorag.temporal.dating import parse_publication_date
 from chronorag.temporal.model import TemporalConstraint
 
 NO_EVIDENCE = "no passage was retrieved for the question"
-# Weights of the entry score: the time fit leads, then the question's words in the sentence, the
-# span's type, the ranker's order and how the time was written (tuned on TimeQA train).
-W_TIME, W_RELEVANCE, W_TYPE, W_RANK = 1.0, 0.6, 1.0, 0.5
-ROLE_BONUS = {"range": 0.1, "start": 0.1, "end": 0.1, "point": 0.05, "inherited": -0.1, "published": 0.0}
+# Weights of the candidate score (a linear model fitted on TimeQA train by benchmarks/tune_timeline.py;
+# benchmarks/results/timeline_weights.json): the time fit, the question's words in the sentence and
+# around the span, the span's type, the ranker's order and how the time was written.
+WEIGHTS: dict[str, float] = {
+    "time": 1.0,
+    "relevance": 0.6,
+    "relevance_local": 0.3,
+    "label": 0.35,
+    "noun": 0.5,
+    "chunk": -0.2,
+    "rank": 0.5,
+    "attachment": 0.1,
+    "near": 0.1,
+    "title": -0.3,
+    "length": 0.0,
+    "extended": 0.0,
+    "support": 0.1,
+    "role_range": 0.1,
+    "role_start": 0.1,
+    "role_end": 0.1,
+    "role_point": 0.05,
+    "role_inherited": -0.1,
+    "role_published": 0.0,
+    "role_undated": -0.2,
+}
 # Two sources disagree when different answers both hold for the asked time, explicitly dated, and their
 # sentences match the question this closely.
 CONFLICT_MARGIN = 0.05
@@ -128,15 +159,11 @@ class AnswerTimeline:
         read = [doc for doc in documents[: self.max_passages] if (doc.content or "").strip()]
         if not read:
             return _abstained(NO_EVIDENCE, [], [])
-        entries = self._entries(query, read, constraint)
+        entries = self.candidates_of(query, read, constraint)
         if not entries:
             kind = question_type(query)
             reason = f"the passages name no {_KIND_WORDS.get(kind, 'answer')} that answers the question"
             return _abstained(reason, [], [])
-        resolve_holds(entries)
-        for entry in entries:
-            entry.time_fit = time_fit(entry, constraint, entries)
-            entry.score = _score(entry)
         ranked = _best_per_answer(entries)
         timeline = sorted(
             (entry for entry in entries if entry.holds is not None),
@@ -153,6 +180,29 @@ class AnswerTimeline:
             "timeline": timeline_dicts,
             "abstention": {"abstained": False, "reason": None},
         }
+
+    def candidates_of(
+        self, query: str, documents: list[Document], constraint: TemporalConstraint | None
+    ) -> list[TimelineEntry]:
+        """
+        Every candidate answer of the passages, with the interval it holds, its time fit and its score.
+
+        :param query: the question.
+        :param documents: the passages to read, best first.
+        :param constraint: the question's decomposition.
+        :returns: the candidates (one per answer span), in passage order.
+        """
+        self.warm_up()
+        entries = self._entries(query, documents, constraint)
+        resolve_holds(entries)
+        support: dict[str, set[int]] = {}
+        for entry in entries:
+            support.setdefault(normalize_answer(entry.answer), set()).add(entry.passage)
+        for entry in entries:
+            entry.support = sorted(support[normalize_answer(entry.answer)])
+            entry.time_fit = time_fit(entry, constraint, entries)
+            entry.score = _score(entry)
+        return entries
 
     # --- candidates -----------------------------------------------------------------------------------
     def _entries(
@@ -172,12 +222,14 @@ class AnswerTimeline:
             spans = typed_spans(parsed, kind, question_words, sentences, nouns, chunks="always")
             names.extend(span.text for span in spans if span.label == "PERSON" and " " in span.text)
             title = str(meta.get("title") or "")
+            title_words = content_words(title)
             for sentence in sentences:
                 relevance = sentence_relevance(asked, sentence.text, title)
                 for span in spans:
                     if not sentence.char_start <= span.char_start < sentence.char_end:
                         continue
-                    role, stated, anchor = anchor_span(span, sentence, parsed, published)
+                    anchor = anchor_span(span, sentence, parsed, published)
+                    window = parsed.text[max(0, span.char_start - 60) : span.char_end + 60]
                     entries.append(
                         TimelineEntry(
                             answer=span.text,
@@ -189,11 +241,12 @@ class AnswerTimeline:
                             sentence=sentence.text.strip(),
                             char_start=span.char_start,
                             char_end=span.char_end,
-                            role=role,
-                            stated=stated,
-                            anchor_text=anchor,
+                            role=anchor.role,
+                            stated=anchor.interval,
+                            anchor_text=anchor.text,
                             relevance=relevance,
                             type_fit=span_type_fit(span, kind),
+                            features=_span_features(span, kind, anchor, window, asked, title_words, rank),
                         )
                     )
         texts = [doc.content or "" for doc in documents]
@@ -263,29 +316,58 @@ def _as_phrase(asked: str) -> str:
     )
 
 
+def _span_features(
+    span: Span, kind: str, anchor: Anchor, window: str, asked: set[str], title_words: set[str], rank: int
+) -> dict[str, float]:
+    """What the score weighs about a candidate besides its time fit (`WEIGHTS` names them)."""
+    labels = ANSWER_LABELS.get(kind, ())
+    words = content_words(span.text)
+    nearby = {word[:5] for word in content_words(window)}
+    return {
+        "relevance_local": sum(1 for word in asked if word[:5] in nearby) / max(1, len(asked)),
+        "label": 0.0
+        if span.label == "NOUN_CHUNK"
+        else 1.0 - label_rank(span.label, labels) / max(1, len(labels)),
+        "noun": 1.0 if span.rank[0] == 0 else 0.0,
+        "chunk": 1.0 if span.label == "NOUN_CHUNK" else 0.0,
+        "rank": 1.0 / rank,
+        "attachment": anchor.attachment / 3.0,
+        "near": 1.0 / (1.0 + anchor.distance / 40.0) if anchor.text else 0.0,
+        "title": 1.0 if words and words <= title_words else 0.0,
+        "length": min(len(span.text.split()), 8) / 8.0,
+        **{f"role_{role}": 1.0 if anchor.role == role else 0.0 for role in ROLES},
+    }
+
+
+def feature_vector(entry: TimelineEntry) -> dict[str, float]:
+    """
+    Everything the candidate score weighs, by the names of `WEIGHTS`.
+
+    :param entry: a ranked candidate (time fit and support resolved).
+    :returns: the features.
+    """
+    return {
+        **entry.features,
+        "time": entry.time_fit,
+        "relevance": entry.relevance,
+        "extended": 1.0 if entry.extended else 0.0,
+        "support": min(len(entry.support), 3) / 3.0,
+    }
+
+
 def _score(entry: TimelineEntry) -> float:
-    return (
-        W_TIME * entry.time_fit
-        + W_RELEVANCE * entry.relevance
-        + W_TYPE * entry.type_fit
-        + W_RANK / entry.passage
-        + ROLE_BONUS.get(entry.role, -0.2)
-    )
+    """The candidate's score: a linear model of its time fit, relevance and span features."""
+    features = feature_vector(entry)
+    return sum(weight * features.get(name, 0.0) for name, weight in WEIGHTS.items())
 
 
 def _best_per_answer(entries: list[TimelineEntry]) -> list[TimelineEntry]:
-    """One entry per distinct answer (its best), with the passages that support it; best first."""
+    """One entry per distinct answer (its best), best first."""
     best: dict[str, TimelineEntry] = {}
-    support: dict[str, set[int]] = {}
     for entry in entries:
         key = normalize_answer(entry.answer)
-        if not key:
-            continue
-        support.setdefault(key, set()).add(entry.passage)
-        if key not in best or entry.score > best[key].score:
+        if key and (key not in best or entry.score > best[key].score):
             best[key] = entry
-    for key, entry in best.items():
-        entry.support = sorted(support[key])
     return sorted(best.values(), key=lambda entry: (-entry.score, entry.passage, entry.char_start))
 
 

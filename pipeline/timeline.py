@@ -41,6 +41,7 @@ RANGE, START, END, POINT, INHERITED, PUBLISHED, UNDATED = (
     "undated",
 )
 EXPLICIT_ROLES = (RANGE, START, END, POINT)
+ROLES = (RANGE, START, END, POINT, INHERITED, PUBLISHED, UNDATED)
 
 _START_CUES = re.compile(
     r"(?:\bsince|\bfrom|\bstarting(?:\s+(?:in|on|from))?|\bbeginning(?:\s+(?:in|on))?|\bas\s+of|\beffective)\s*$",
@@ -91,6 +92,7 @@ class TimelineEntry:
     time_fit: float = 0.0
     score: float = 0.0
     support: list[int] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)  # what the score weighs, besides time_fit
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form used in the pipeline's outputs and the answer object.
@@ -155,9 +157,20 @@ def _day_text(day: date, start: bool) -> str:
 
 
 # --- anchoring a span to its time ---------------------------------------------------------------------------
-def anchor_span(
-    span: Span, sentence: Sentence, parsed: Any, published: date | None
-) -> tuple[str, Interval | None, str | None]:
+@dataclass(frozen=True)
+class Anchor:
+    """The time written for an answer span: what it marks, its interval, its text, and how closely it
+    belongs to the span (3: it modifies the span, 2: same verb, 1: a clause of the span's verb, 0: only
+    the same sentence) and how far from the span it is written (characters)."""
+
+    role: str
+    interval: Interval | None
+    text: str | None = None
+    attachment: int = 0
+    distance: float = 0.0
+
+
+def anchor_span(span: Span, sentence: Sentence, parsed: Any, published: date | None) -> Anchor:
     """
     The time written for an answer span and what it marks.
 
@@ -165,15 +178,15 @@ def anchor_span(
     :param sentence: its sentence, with the time mentions inside it.
     :param parsed: the passage's spaCy `Doc` (dependency parse, for clause attachment).
     :param published: the passage's publication date.
-    :returns: `(role, interval, mention text)`; role one of range/start/end/point/inherited/published/undated.
+    :returns: the anchor; its role one of range/start/end/point/inherited/published/undated.
     """
     if not sentence.mentions:
         if sentence.intervals:
-            return INHERITED, _merged(sentence.intervals), None
+            return Anchor(INHERITED, _merged(sentence.intervals))
         if published is not None:
-            return PUBLISHED, Interval.day(published), None
-        return UNDATED, None, None
-    start, end, interval = _attached_mention(span, sentence, parsed)
+            return Anchor(PUBLISHED, Interval.day(published))
+        return Anchor(UNDATED, None)
+    (start, end, interval), attachment, distance = _attached_mention(span, sentence, parsed)
     text = parsed.text[start:end]
     role = _mention_role(span, parsed, start, end, interval)
     if role in (START, POINT):
@@ -184,12 +197,36 @@ def anchor_span(
             and closing[2].end >= (interval.start or date.min)
         ):
             # "returned as manager in 2013 and stayed until 2015": one stretch, 2013 to 2015.
-            return (
-                RANGE,
-                Interval(interval.start, closing[2].end, interval.granularity),
-                parsed.text[start : closing[1]],
-            )
-    return role, interval, text
+            stretch = Interval(interval.start, closing[2].end, interval.granularity)
+            return Anchor(RANGE, stretch, parsed.text[start : closing[1]], attachment, distance)
+    return Anchor(role, interval, text, attachment, distance)
+
+
+def _merged(intervals: list[Interval]) -> Interval:
+    first = min(intervals, key=lambda interval: interval.start_day)
+    last = max(intervals, key=lambda interval: interval.end_day)
+    return Interval(first.start, last.end, first.granularity)
+
+
+def _attached_mention(
+    span: Span, sentence: Sentence, parsed: Any
+) -> tuple[tuple[int, int, Interval], int, float]:
+    """The mention of the span's own clause (ties, and sentences without a parse, go to the nearest), with
+    its attachment strength and distance."""
+    span_tokens = _tokens(parsed, span.char_start, span.char_end)
+    centre = (span.char_start + span.char_end) / 2
+    scored = []
+    for mention in sentence.mentions:
+        start, end, _ = mention
+        distance = 0.0 if start <= centre <= end else min(abs(centre - start), abs(centre - end))
+        scored.append((-_attachment(span_tokens, _tokens(parsed, start, end)), distance, mention))
+    attachment, distance, mention = min(scored, key=lambda item: (item[0], item[1]))
+    return mention, -attachment, distance
+
+
+def _tokens(parsed: Any, start: int, end: int) -> list[Any]:
+    found = parsed.char_span(start, end, alignment_mode="expand")
+    return list(found) if found is not None else []
 
 
 def _closing_mention(
@@ -210,29 +247,6 @@ def _closing_mention(
         if verb is not None and (verb.i == opening_verb.i or verb.head.i == opening_verb.i):
             return later
     return None
-
-
-def _merged(intervals: list[Interval]) -> Interval:
-    first = min(intervals, key=lambda interval: interval.start_day)
-    last = max(intervals, key=lambda interval: interval.end_day)
-    return Interval(first.start, last.end, first.granularity)
-
-
-def _attached_mention(span: Span, sentence: Sentence, parsed: Any) -> tuple[int, int, Interval]:
-    """The mention of the span's own clause; ties (and sentences without a parse) go to the nearest."""
-    span_tokens = _tokens(parsed, span.char_start, span.char_end)
-    centre = (span.char_start + span.char_end) / 2
-
-    def key(mention: tuple[int, int, Interval]) -> tuple[int, float]:
-        start, end, _ = mention
-        distance = 0.0 if start <= centre <= end else min(abs(centre - start), abs(centre - end))
-        return (-_attachment(span_tokens, _tokens(parsed, start, end)), distance)
-
-    return min(sentence.mentions, key=key)
-
-
-def _tokens(parsed: Any, start: int, end: int) -> list[Any]:
-    return [token for token in parsed if token.idx < end and token.idx + len(token.text) > start]
 
 
 def _attachment(span_tokens: list[Any], mention_tokens: list[Any]) -> int:
@@ -342,14 +356,20 @@ def resolve_holds(entries: list[TimelineEntry]) -> None:
         groups.setdefault((entry.source, entry.label), []).append(entry)
     for group in groups.values():
         changes = sorted(
-            (entry.stated.start_day, entry.stated, entry.answer)
-            for entry in group
-            if entry.role in (RANGE, START, POINT) and entry.stated is not None and entry.stated.start
+            (
+                (entry.stated.start_day, entry.stated, entry.answer)
+                for entry in group
+                if entry.role in (RANGE, START, POINT) and entry.stated is not None and entry.stated.start
+            ),
+            key=lambda item: item[0],
         )
         endings = sorted(
-            (entry.stated.end_day, entry.stated, entry.answer)
-            for entry in group
-            if entry.role in (RANGE, END) and entry.stated is not None and entry.stated.end
+            (
+                (entry.stated.end_day, entry.stated, entry.answer)
+                for entry in group
+                if entry.role in (RANGE, END) and entry.stated is not None and entry.stated.end
+            ),
+            key=lambda item: item[0],
         )
         for entry in group:
             entry.holds = _held(entry, changes, endings)
