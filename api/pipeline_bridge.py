@@ -6,9 +6,9 @@ pipeline's exceptions into HTTP errors: bad input -> 4xx, a failing LLM -> 502/5
 ``/v1/retrieve`` as the way to the evidence, anything else -> the generic 500 handler.
 
 Streaming needs the prompt before generation starts, which ``chronorag.pipeline.ask`` does not expose
-(it runs the whole graph), so :func:`start_stream` runs the pipeline's components by their contract
-names (``decomposer`` ... ``answer_builder``, see ``build_pipeline``) in the builder's order and calls
-the generator's ``stream``.
+(it runs the whole graph), so :func:`start_stream` runs the pipeline's retrieval plan
+(``chronorag.pipeline.retrieval``, the same executor ``retrieve`` and the evaluation use), then the
+answering components by their contract names, and calls the generator's ``stream``.
 """
 
 from __future__ import annotations
@@ -246,35 +246,20 @@ class _Stages:
 
 
 def _ranked(stages: _Stages, body: AskRequest) -> tuple[Any, list[Document]]:
-    """Decompose, embed, (expand,) retrieve, (fuse,) rank, (summarise): ``build_pipeline``'s order."""
-    decomposed = stages.run(
-        "decomposer", query=body.question, as_of=body.as_of.isoformat() if body.as_of else None
+    """The pipeline's retrieval plan (decomposer to ranker, or summariser), as ``retrieve`` runs it."""
+    from chronorag.pipeline.retrieval import run_retrieval
+
+    result = run_retrieval(
+        stages.pipeline,
+        body.question,
+        body.as_of.isoformat() if body.as_of else None,
+        body.top_k,
+        _filters(body),
     )
-    constraint, content = decomposed["constraint"], decomposed["content"]
-    embedding = stages.run("embedder", text=content)["embedding"]
-    if stages.has("expander"):
-        embedding = stages.run("expander", query_embedding=embedding, constraint=constraint)["embedding"]
-    configured = getattr(stages.pipeline.get_component("retriever"), "top_k", None)
-    depth = max(configured, body.top_k) if configured and body.top_k else configured
-    filters = _filters(body)
-    lists = [
-        stages.run(
-            "retriever", query_embedding=embedding, constraint=constraint, filters=filters, top_k=depth
-        )["documents"]
-    ]
-    if stages.has("bm25_retriever"):
-        lists.append(
-            stages.run("bm25_retriever", query=content, constraint=constraint, filters=filters, top_k=depth)[
-                "documents"
-            ]
-        )
-    documents = stages.run("fusion", documents=lists)["documents"] if stages.has("fusion") else lists[0]
-    ranked = stages.run(
-        "ranker", query=body.question, documents=documents, constraint=constraint, top_k=body.top_k
-    )["documents"]
-    if stages.has("summarizer"):
-        ranked = stages.run("summarizer", documents=ranked, constraint=constraint)["documents"]
-    return constraint, ranked
+    for name, milliseconds in result.timings.items():
+        stage = stages.stage_of.get(name, "generate")
+        stages.timings[stage] = round(stages.timings.get(stage, 0.0) + milliseconds, 2)
+    return result.constraint, result.documents
 
 
 def _first_and_rest(tokens: Iterator[str]) -> Iterator[str]:
@@ -309,13 +294,17 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
     constraint, documents = _ranked(stages, body)
     extracted = stages.run("extractor", query=body.question, documents=documents, constraint=constraint)
     candidates = extracted["candidates"]
-    if stages.has("generator") and stages.has("prompt_builder"):
+    # The answer builder hears what the extractor decided: its abstention and timeline.
+    decided = {"abstention": extracted.get("abstention"), "timeline": extracted.get("timeline")}
+    abstained = bool((decided["abstention"] or {}).get("abstained"))
+    if stages.has("generator") and stages.has("prompt_builder") and not abstained:
         built = stages.run(
             "prompt_builder",
             query=body.question,
             documents=documents,
             constraint=constraint,
             candidates=candidates,
+            abstention=decided["abstention"],
         )
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()
@@ -324,13 +313,20 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         )
     else:
         generating = None
-        # An extractive pipeline has no LLM: its whole answer is one token.
-        tokens = iter(extracted["replies"][:1])
+        # Without an LLM (or when the evidence gives no answer) the answer is the builder's own: one token.
+        tokens = iter([])
     builder = pipeline.get_component("answer_builder")
     head_answer = builder.run(
-        query=body.question, documents=documents, replies=None, constraint=constraint, candidates=candidates
+        query=body.question,
+        documents=documents,
+        replies=None,
+        constraint=constraint,
+        candidates=candidates,
+        **decided,
     )["answer"]
     head = {"citations": head_answer["citations"], "constraint": head_answer["constraint"]}
+    if generating is None:
+        tokens = iter([head_answer["answer"]])
 
     def finish(text: str) -> dict[str, Any]:
         if generating is not None:
@@ -339,9 +335,10 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
             builder.run(
                 query=body.question,
                 documents=documents,
-                replies=[text],
+                replies=[text] if generating is not None else None,
                 constraint=constraint,
                 candidates=candidates,
+                **decided,
             )["answer"]
         )
         timings = dict(stages.timings)

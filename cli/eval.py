@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
         ),
         store: Path = typer.Option(None, "--store", help="Store folder to use (reused when it exists)."),
         pipeline: Path = typer.Option(
-            None, "--pipeline", help="Pipeline YAML whose reader answers (default: the fast preset)."
+            None,
+            "--pipeline",
+            help="Pipeline YAML of the chronorag system, retrieval and answers (default: the fast preset).",
         ),
         ks: str = typer.Option("1,5,10,20", "--k", help="Cut-offs, comma-separated."),
         limit: int = typer.Option(
@@ -55,6 +57,15 @@ def register(app: typer.Typer) -> None:
             20, "--candidates", help="Passages each first stage hands a reranker."
         ),
         no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+        distractors: list[Path] = typer.Option(
+            None,
+            "--distractors",
+            help="A corpus added to the data set's own, making it mixed (TimeQA pages, JSONL); repeatable.",
+        ),
+        split: str = typer.Option("dev", "--split", help="TimeQA: dev (reported) or train (for tuning)."),
+        distractor_docs: int = typer.Option(
+            None, "--distractor-docs", help="A seeded sample of this many distractor documents (pages)."
+        ),
     ) -> None:
         from chronorag.evals.runner import DATASETS, EvalConfig, run_evaluation
         from chronorag.evals.systems import SYSTEMS, SystemSuite, UnknownSystemError
@@ -69,6 +80,11 @@ def register(app: typer.Typer) -> None:
             raise fail(str(exc)) from exc
         if corpus is not None and not corpus.exists():
             raise fail(f"--corpus {corpus} does not exist")
+        for path in distractors or []:
+            if not path.exists():
+                raise fail(f"--distractors {path} does not exist")
+        if distractor_docs is not None and (distractor_docs < 1 or not distractors):
+            raise fail("--distractor-docs needs a positive count and at least one --distractors corpus")
         if not data_dir.is_dir() and not (dataset == "temprageval" and csv_path):
             raise fail(f"--data-dir {data_dir} is not a folder (the shared evaluation data)")
         configure_threads()
@@ -89,6 +105,9 @@ def register(app: typer.Typer) -> None:
             candidates=candidates,
             pipeline_yaml=pipeline,
             progress=not no_progress,
+            distractors=list(distractors or []),
+            distractor_docs=distractor_docs,
+            split=split,
         )
         try:
             report = run_evaluation(config)

@@ -105,10 +105,13 @@ def _read_contexts(config: Any, questions: list[EvalQuestion]) -> dict[str, Any]
     from tqdm import tqdm
 
     from chronorag.evals.generation import Reader
+    from chronorag.pipeline import build_pipeline, load
     from chronorag.temporal import decompose
 
+    store = _empty_store(config)
     yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
-    reader = Reader(_empty_store(config), yaml_path, max_passages=1)
+    pipeline = load(yaml_path, store_path=store) if yaml_path else build_pipeline(store)
+    reader = Reader(pipeline, max_passages=1)
     reader.warm_up()
     cache = ResultCache(Path(config.out_dir) / "per_question", "reading")
     for question in tqdm(questions, desc="read", unit="q", disable=not config.progress, file=sys.stderr):

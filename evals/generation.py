@@ -37,19 +37,15 @@ __all__ = ["Reader", "choice_from_evidence", "choose_option", "run_generation", 
 class Reader:
     """The pipeline's reading stage, taken from the pipeline itself: extractor, prompt builder, generator.
 
-    The components come from ``chronorag.pipeline.load(--pipeline YAML)`` when a YAML is given, else
-    from ``build_pipeline(store, preset="fast")``; a pipeline with the extractive generator answers
+    The components are those of the evaluation's ``chronorag`` pipeline (``SystemSuite.pipeline``: the
+    ``--pipeline`` YAML, else the ``fast`` preset); a pipeline with the extractive generator answers
     with the extractor's reply.
 
-    :param store_path: the evaluation store (the pipeline's retrieval part is not used).
-    :param pipeline_yaml: a pipeline YAML file, or ``None`` for the default preset.
+    :param pipeline: the pipeline whose reading components answer.
     :param max_passages: passages shown to the reader; ``None`` keeps the pipeline's.
     """
 
-    def __init__(self, store_path: str, pipeline_yaml: str | None = None, max_passages: int | None = None):
-        from chronorag.pipeline import build_pipeline, load
-
-        pipeline = load(pipeline_yaml, store_path=store_path) if pipeline_yaml else build_pipeline(store_path)
+    def __init__(self, pipeline: Any, max_passages: int | None = None):
         self.extractor = pipeline.get_component("extractor")
         names = set(pipeline.graph.nodes)
         self.builder = pipeline.get_component("prompt_builder") if "prompt_builder" in names else None
@@ -210,7 +206,7 @@ def run_generation(
     if records is None:
         return None
     yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
-    reader = Reader(suite.store_path, yaml_path)
+    reader = Reader(suite.pipeline)
     reader.warm_up()
     # Replies depend on the reader: one cache per pipeline YAML (retrieval caches stay shared).
     name = f"generation-{Path(yaml_path).stem}" if yaml_path else "generation"

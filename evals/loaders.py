@@ -62,8 +62,11 @@ def _parse_day(value: Any) -> date | None:
 # --- TimeQA ---------------------------------------------------------------------------------------
 
 
-def load_timeqa(data_dir: str | Path) -> EvalDataset:
-    """TimeQA in its page format: every ``timeqa/*.json`` under ``data_dir``.
+TIMEQA_SPLITS = {"dev": "timeqa", "train": "timeqa_train"}
+
+
+def load_timeqa(data_dir: str | Path, split: str = "dev") -> EvalDataset:
+    """TimeQA in its page format: every ``timeqa/*.json`` (``split="train"``: ``timeqa_train/*.json``).
 
     All pages' paragraphs form the corpus, read and split by the indexers (:func:`read_timeqa`,
     :func:`build_passages`): passage ``f"{page_index}#{para_idx}"`` is paragraph ``para_idx``
@@ -72,13 +75,17 @@ def load_timeqa(data_dir: str | Path) -> EvalDataset:
     ``para``. Questions whose every answer is empty are unanswerable: they are kept without answers,
     so the runner can exclude them from AR/ER and count them.
 
-    :param data_dir: the data folder holding ``timeqa/``.
+    :param data_dir: the data folder holding ``timeqa/`` (and ``timeqa_train/``).
+    :param split: ``"dev"`` (the reported split) or ``"train"`` (for tuning; other pages).
     :returns: the data set (corpus format ``timeqa``).
+    :raises ValueError: for an unknown split.
     """
     from chronorag.indexers.ingest import build_passages
     from chronorag.indexers.sources import SourceDocument, read_timeqa
 
-    files = _require_files(str(Path(data_dir) / "timeqa" / "*.json"), "TimeQA page")
+    if split not in TIMEQA_SPLITS:
+        raise ValueError(f"TimeQA split must be one of {', '.join(TIMEQA_SPLITS)}, not {split!r}")
+    files = _require_files(str(Path(data_dir) / TIMEQA_SPLITS[split] / "*.json"), "TimeQA page")
     questions: list[EvalQuestion] = []
     stats: dict[str, Any] = {
         "files": [Path(f).name for f in files],
@@ -423,3 +430,79 @@ def load_timebench(data_dir: str | Path) -> EvalDataset:
     return EvalDataset(
         "timebench", questions, stats={"files": [Path(f).name for f in files], "questions": len(questions)}
     )
+
+
+# --- distractors ------------------------------------------------------------------------------------
+
+
+def distractor_inputs(
+    paths: list[Path], count: int | None, seed: int, work_dir: Path
+) -> list[tuple[list[str], str]]:
+    """The distractor corpora to add to a data set's corpus, each as ``(files, ingestion format)``.
+
+    Distractors make a corpus mixed: passages of many other topics that the systems must rank below the
+    evidence. Without ``count`` every document of every path is added; with it, a seeded sample of
+    ``count`` documents (TimeQA pages or JSONL records) is taken from all paths together. Documents that
+    are also in the data set's own corpus are ingested once (the store skips unchanged documents).
+
+    :param paths: TimeQA page JSON files or folders, JSONL/CSV/text corpora, RealTimeQA search results.
+    :param count: how many documents to sample in all (``None``: all of them).
+    :param seed: the sampling seed.
+    :param work_dir: where a sample is written.
+    :returns: ``[(files, format), ...]``, one entry per format.
+    :raises FileNotFoundError: for a path that does not exist.
+    :raises ValueError: when ``count`` is asked of a format that cannot be sampled (CSV, text, RealTimeQA).
+    """
+    from chronorag.indexers.sources import detect_format
+
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"--distractors {path} does not exist")
+        groups.setdefault(detect_format(path), []).append(str(path))
+    if count is None:
+        return [(files, fmt) for fmt, files in groups.items()]
+    unsampled = sorted(set(groups) - {"timeqa", "jsonl"})
+    if unsampled:
+        raise ValueError(
+            f"--distractor-docs samples TimeQA pages and JSONL records, not {', '.join(unsampled)} corpora"
+        )
+    records = [(fmt, item) for fmt, files in groups.items() for item in _distractor_records(fmt, files)]
+    import random
+
+    random.Random(seed).shuffle(records)
+    chosen = records[:count]
+    return [
+        _write_sample(work_dir, fmt, [item for kind, item in chosen if kind == fmt], count, seed)
+        for fmt in sorted(groups)
+        if any(kind == fmt for kind, _ in chosen)
+    ]
+
+
+def _distractor_records(fmt: str, files: list[str]) -> list[Any]:
+    """Every TimeQA page (dict) or JSONL line (str) of ``files``, in file order."""
+    records: list[Any] = []
+    for path in files:
+        root = Path(path)
+        if fmt == "timeqa":
+            for file in [root] if root.is_file() else sorted(root.glob("*.json")):
+                with open(file, encoding="utf-8") as handle:
+                    records.extend(json.load(handle))
+        else:
+            import gzip
+
+            opener = gzip.open if root.name.endswith(".gz") else open
+            with opener(root, "rt", encoding="utf-8") as handle:
+                records.extend(line for line in handle if line.strip())
+    return records
+
+
+def _write_sample(work_dir: Path, fmt: str, items: list[Any], count: int, seed: int) -> tuple[list[str], str]:
+    suffix = "json" if fmt == "timeqa" else "jsonl"
+    out = Path(work_dir) / f"distractors-{fmt}-{count}-seed{seed}.{suffix}"
+    text = json.dumps(items) if fmt == "timeqa" else "".join(line.rstrip("\n") + "\n" for line in items)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Rewrite only on change: the file's identity names the store, which a re-run must find again.
+    if not out.exists() or out.read_text(encoding="utf-8") != text:
+        out.write_text(text, encoding="utf-8")
+    return [str(out)], fmt

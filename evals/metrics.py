@@ -6,6 +6,8 @@
   insensitive to whitespace and tokenisation.
 - EM and token F1 after SQuAD/DrQA answer normalisation, the max over the gold answers.
 - leak@k: the share of top-k passages published after the question's date.
+- nDCG@k: graded by the gold units a data set has (TimeQA gold paragraphs, TempRAGEval evidence sentences,
+  RealTimeQA gold articles), computed by ``ir-measures`` (trec_eval's implementation through pytrec_eval).
 
 Every aggregate comes with a seeded percentile-bootstrap 95% confidence interval.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "max_exact_match",
     "max_f1",
     "mean_with_ci",
+    "ndcg_at_k",
     "normalize_answer",
     "token_f1",
 ]
@@ -146,6 +149,33 @@ def evidence_recall_at_k(evidence: Sequence[str], texts: Sequence[str], k: int) 
     """
     sentences = [sentence for sentence in evidence if sentence.strip()]
     return answer_recall_at_k(sentences, texts, k) if sentences else 0.0
+
+
+def ndcg_at_k(ranked_units: Sequence[str | None], relevant: Iterable[str], k: int) -> float:
+    """nDCG@k of one ranking against binary gold units, computed by ``ir-measures`` (trec_eval).
+
+    A unit is what counts as one relevant item: a gold passage id, an evidence sentence, a gold article.
+    Several passages holding the same unit earn it once (the first); a passage holding none is ``None``.
+
+    :param ranked_units: per rank, the gold unit the passage holds (or any id), else ``None``.
+    :param relevant: the gold units (the ideal ranking holds each once).
+    :param k: the cut-off.
+    :returns: nDCG@k in [0, 1]; 0.0 when there is no gold unit.
+    """
+    import ir_measures
+
+    gold = set(relevant)
+    if not gold:
+        return 0.0
+    seen: set[str] = set()
+    run = []
+    for rank, unit in enumerate(ranked_units[:k]):
+        doc = unit if unit is not None and unit not in seen else f"__rank{rank}"
+        seen.add(doc)
+        run.append(ir_measures.ScoredDoc("q", doc, float(k - rank)))
+    qrels = [ir_measures.Qrel("q", unit, 1) for unit in sorted(gold)]
+    measure = ir_measures.nDCG @ k
+    return float(ir_measures.calc_aggregate([measure], qrels, run).get(measure, 0.0))
 
 
 def normalize_answer(text: str) -> str:

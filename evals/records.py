@@ -9,7 +9,7 @@ from typing import Any
 
 from haystack import Document
 
-from chronorag.evals.metrics import first_hit_rank, hit_at_k, leak_at_k
+from chronorag.evals.metrics import first_hit_rank, hit_at_k, leak_at_k, ndcg_at_k
 from chronorag.evals.types import EvalQuestion
 
 __all__ = ["ResultCache", "retrieval_metrics", "score_ranking"]
@@ -37,7 +37,21 @@ def score_ranking(question: EvalQuestion, documents: Sequence[Document]) -> dict
         "evidence_rank": _evidence_rank(question.evidence, texts),
         "gold_rank": next((rank for rank, doc in enumerate(documents) if doc.id in gold_ids), None),
         "gold_doc_rank": next((rank for rank, doc_id in enumerate(doc_ids) if doc_id in gold_docs), None),
+        "evidence_hits": _evidence_hits(question.evidence, texts),
     }
+
+
+def _evidence_hits(evidence: list[str], texts: list[str]) -> list[int | None] | None:
+    """Per rank, the index of the first gold evidence sentence the passage holds (``None``: none)."""
+    from chronorag.evals.metrics import has_answer
+
+    sentences = [sentence for sentence in evidence if sentence.strip()]
+    if not sentences:
+        return None
+    return [
+        next((index for index, sentence in enumerate(sentences) if has_answer([sentence], text)), None)
+        for text in texts
+    ]
 
 
 def _evidence_rank(evidence: list[str], texts: list[str]) -> int | None:
@@ -54,6 +68,8 @@ def retrieval_metrics(
     - ``ER@k``: TempRAGEval (evidence sentence) and TimeQA (gold paragraph), answerable questions.
     - ``R@k``: RealTimeQA, over questions with a gold article.
     - ``leak@k``: RealTimeQA, share of the top k published after the question's date.
+    - ``nDCG@10``: over the gold units the data set has: TimeQA gold paragraphs, TempRAGEval evidence
+      sentences, RealTimeQA gold articles (absent for a question without them).
 
     :param dataset: the data set's name.
     :param question: the question.
@@ -73,6 +89,9 @@ def retrieval_metrics(
     if dataset == "timeqa" and question.answerable and question.gold_ids:
         for k in ks:
             values[f"ER@{k}"] = hit_at_k(record["gold_rank"], k)
+    ndcg = _ndcg_units(dataset, question, record)
+    if ndcg is not None:
+        values["nDCG@10"] = ndcg_at_k(ndcg[0], ndcg[1], 10)
     if dataset == "realtimeqa":
         if question.gold_doc_ids:
             for k in ks:
@@ -82,6 +101,22 @@ def retrieval_metrics(
             for k in ks:
                 values[f"leak@{k}"] = leak_at_k(dates, question.as_of, k)
     return values
+
+
+def _ndcg_units(
+    dataset: str, question: EvalQuestion, record: dict[str, Any]
+) -> tuple[list[str | None], list[str]] | None:
+    """The ranked units and gold units nDCG is computed over, or ``None`` when the question has none."""
+    if dataset == "timeqa" and question.answerable and question.gold_ids:
+        return list(record["ids"]), list(question.gold_ids)
+    if dataset == "temprageval" and record.get("evidence_hits") is not None:
+        hits = record["evidence_hits"]
+        count = sum(1 for sentence in question.evidence if sentence.strip())
+        gold = [f"evidence-{index}" for index in range(count)]
+        return [None if hit is None else f"evidence-{hit}" for hit in hits], gold
+    if dataset == "realtimeqa" and question.gold_doc_ids:
+        return list(record["doc_ids"]), list(question.gold_doc_ids)
+    return None
 
 
 class ResultCache:

@@ -48,8 +48,12 @@ class EvalConfig:
     :param csv_path: TempRAGEval: the CSV (default: the draft under ``data_dir``).
     :param candidates: passages each first stage hands to a reranker.
     :param bootstrap: bootstrap resamples for the confidence intervals.
-    :param pipeline_yaml: a pipeline YAML whose generator is used for generation.
+    :param pipeline_yaml: a pipeline YAML: the ``chronorag`` system (retrieval and answers); ``None``: the
+        ``fast`` preset, as ``chronorag ask``/``serve`` build it.
     :param progress: show a progress bar.
+    :param distractors: corpora added to the data set's own (a mixed corpus: TimeQA pages, JSONL, ...).
+    :param distractor_docs: a seeded sample of this many distractor documents (``None``: all of them).
+    :param split: TimeQA: ``dev`` (reported) or ``train`` (for tuning).
     """
 
     dataset: str
@@ -69,6 +73,9 @@ class EvalConfig:
     bootstrap: int = 1000
     pipeline_yaml: Path | None = None
     progress: bool = True
+    distractors: list[Path] = field(default_factory=list)
+    distractor_docs: int | None = None
+    split: str = "dev"
 
     @property
     def all_systems(self) -> list[str]:
@@ -87,7 +94,7 @@ def load_dataset(config: EvalConfig) -> EvalDataset:
 
     name = config.dataset
     if name == "timeqa":
-        return loaders.load_timeqa(config.data_dir)
+        return loaders.load_timeqa(config.data_dir, config.split)
     if name == "realtimeqa":
         return loaders.load_realtimeqa(config.data_dir, weeks=_first_weeks(config))
     if name == "situatedqa":
@@ -148,6 +155,26 @@ def processing_order(questions: list[EvalQuestion], seed: int) -> list[EvalQuest
 # --- corpus and store -----------------------------------------------------------------------------------
 
 
+def corpus_groups(
+    config: EvalConfig, dataset: EvalDataset, questions: list[EvalQuestion]
+) -> list[tuple[list[str], str]]:
+    """The data set's corpus, then the distractors, each as ``(files, format)`` to ingest in turn.
+
+    :param config: the run's settings.
+    :param dataset: the loaded data set.
+    :param questions: the selected questions.
+    :returns: the groups; the first is the data set's own (its files may be empty: an existing store).
+    """
+    from chronorag.evals.loaders import distractor_inputs
+
+    groups = [corpus_inputs(config, dataset, questions)]
+    if config.distractors:
+        groups += distractor_inputs(
+            config.distractors, config.distractor_docs, config.seed, config.out_dir / "corpus"
+        )
+    return groups
+
+
 def corpus_inputs(
     config: EvalConfig, dataset: EvalDataset, questions: list[EvalQuestion]
 ) -> tuple[list[str], str]:
@@ -183,33 +210,42 @@ def corpus_inputs(
     return [str(smoke)], "jsonl"
 
 
-def build_store(config: EvalConfig, files: list[str], fmt: str) -> tuple[Path, dict[str, Any]]:
-    """Open the store (reused when it exists) and ingest the corpus; unchanged documents are skipped,
-    so passage embeddings are computed once.
+def build_store(config: EvalConfig, groups: list[tuple[list[str], str]]) -> tuple[Path, dict[str, Any]]:
+    """Open the store (reused when it exists) and ingest the corpus groups in turn; unchanged documents
+    are skipped, so passage embeddings are computed once. Passages are embedded as ``chronorag index``
+    embeds them (its ``auto`` backend: OpenVINO int8 where the CPU has it), so the evaluation measures
+    the stores users build.
 
     :param config: the run's settings.
-    :param files: corpus files.
-    :param fmt: their ingestion format.
-    :returns: the store folder and the ingestion report.
+    :param groups: ``(files, format)`` pairs from :func:`corpus_groups`.
+    :returns: the store folder and the ingestion report (one per group when there are several).
     """
-    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+    from chronorag.indexers.ingest import ingest, open_store_for
+    from chronorag.indexers.onnx_embedder import ingestion_embedder
 
+    files = [file for group_files, _ in groups for file in group_files]
     store_path = config.store or config.out_dir / "stores" / f"{config.dataset}-{_fingerprint(files)}"
     store_path.parent.mkdir(parents=True, exist_ok=True)
     if not files:
         if not (store_path / "store.sqlite").exists():
             raise FileNotFoundError(f"--store {store_path} holds no store; index the corpus or pass --corpus")
         return store_path, {"documents_seen": 0, "note": "existing store used as it is"}
-    embed, model_id, dim = sentence_transformer_embedder()
+    embed, model_id, dim, description = ingestion_embedder()
+    logger.info("embedding the corpus with %s", description)
     store = open_store_for(str(store_path), model_id, dim)
-    report = ingest(files, store, embed, fmt=fmt, progress=config.progress)
+    reports = [
+        ingest(group_files, store, embed, fmt=fmt, progress=config.progress).to_dict()
+        for group_files, fmt in groups
+        if group_files
+    ]
     store.close()
-    if "chronorag+events" in config.all_systems:
-        from chronorag.indexers.events import EventIndex
+    report = reports[0] if len(reports) == 1 else {"groups": reports}
+    from chronorag.indexers.events import EventIndex
 
-        # Loading builds the event index when it is missing or older than the store: once, here.
-        len(EventIndex(str(store_path)))
-    return store_path, report.to_dict()
+    # The pipeline's expander reads the store's event index; loading builds it when it is missing or
+    # older than the store: once, here, not inside the first question's timing.
+    len(EventIndex(str(store_path)))
+    return store_path, report
 
 
 def _fingerprint(files: list[str]) -> str:
@@ -252,9 +288,14 @@ def run_evaluation(config: EvalConfig) -> dict[str, Any]:
 
 
 def _run_retrieval(config: EvalConfig, dataset: EvalDataset, questions: list[EvalQuestion]) -> dict[str, Any]:
-    files, fmt = corpus_inputs(config, dataset, questions)
-    store_path, ingest_report = build_store(config, files, fmt)
-    suite = SystemSuite(str(store_path), candidates=config.candidates)
+    groups = corpus_groups(config, dataset, questions)
+    files = [file for group_files, _ in groups for file in group_files]
+    store_path, ingest_report = build_store(config, groups)
+    suite = SystemSuite(
+        str(store_path),
+        candidates=config.candidates,
+        pipeline_yaml=str(config.pipeline_yaml) if config.pipeline_yaml else None,
+    )
     caches = _open_caches(config, store_path)
     _retrieve_all(config, dataset, questions, suite, caches)
     per_system = {
@@ -286,6 +327,8 @@ def _open_caches(config: EvalConfig, store_path: Path) -> dict[str, ResultCache]
     folder = config.out_dir / "per_question"
     settings = {
         "dataset": config.dataset,
+        "split": config.split,
+        "pipeline": str(config.pipeline_yaml or ""),
         "store": str(store_path),
         "k": max(config.ks),
         "candidates": config.candidates,
@@ -339,7 +382,7 @@ def _retrieve_all(
                         "question": question.question,
                         "answers": question.answers,
                         "tags": question.tags,
-                        "constraint": suite.constraint_dict(query),
+                        "constraint": suite.constraint_dict(query, name),
                         "metrics": retrieval_metrics(dataset.name, question, record, config.ks),
                         "ms": round(1000 * (time.perf_counter() - began), 1),
                     }
@@ -354,4 +397,10 @@ def config_dict(config: EvalConfig) -> dict[str, Any]:
     :param config: the run's settings.
     :returns: a dict with paths as strings.
     """
-    return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(config).items()}
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        return [plain(item) for item in value] if isinstance(value, list) else value
+
+    return {key: plain(value) for key, value in asdict(config).items()}

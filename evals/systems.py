@@ -6,23 +6,21 @@
 ``dense+semantic``     dense candidates reranked by ``SemanticTemporalRanker(mode="semantic")`` on the full
                        question: a strong non-temporal reranker.
 ``mrag``               dense candidates reranked by MRAG's published scoring (``mode="mrag"``).
-``chronorag``          the question decomposed (``decompose``, as of the question's date); dense (on the
-                       content, as the pipeline embeds it) + BM25 time-aware candidates (passages
-                       published after the reference time never come back; time-window matches are
-                       added) fused by RRF, reranked by the hybrid ranker on the decomposed question.
-``chronorag+events``   as ``chronorag``, the dense query first fused with preceding events
-                       (``EventExpander``; on an undated corpus there are no events and it equals
-                       ``chronorag``).
+``chronorag``          the shipped pipeline itself: ``build_pipeline(store, preset="fast")``, or the
+                       ``--pipeline`` YAML, run by the retrieval plan ``retrieve``, the CLI and the REST
+                       API run (:mod:`chronorag.pipeline.retrieval`), as of the question's date.
 =====================  ==================================================================================
 
-Ablations (``--ablations``) switch off one stage of ``chronorag`` at a time.
+Ablations (``--ablations``) are pipelines built from the same preset with one option changed:
+``chronorag-no-events`` (``use_expander=False``), ``chronorag-no-temporal-score``
+(``temporal_scoring=False``), ``chronorag-no-bm25`` (``use_bm25=False``) and ``chronorag-no-decomposition``
+(``decompose=False``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,8 +28,16 @@ from haystack import Document
 
 from chronorag.evals.types import EvalQuestion
 
-SYSTEMS = ("bm25", "dense", "dense+semantic", "mrag", "chronorag", "chronorag+events")
-ABLATIONS = ("chronorag-no-temporal-score", "chronorag-no-bm25", "chronorag-no-decomposition")
+SYSTEMS = ("bm25", "dense", "dense+semantic", "mrag", "chronorag")
+# Each ablation: the options it changes in the preset's pipeline.
+ABLATION_OPTIONS: dict[str, dict[str, Any]] = {
+    "chronorag-no-events": {"use_expander": False},
+    "chronorag-no-temporal-score": {"temporal_scoring": False},
+    "chronorag-no-bm25": {"use_bm25": False},
+    "chronorag-no-decomposition": {"decompose": False},
+}
+ABLATIONS = tuple(ABLATION_OPTIONS)
+PRESET = "fast"  # the preset the CLI and REST API build by default
 DEFAULT_CANDIDATES = 20  # passages each first stage hands a reranker (the pipeline's retriever_top_k)
 
 __all__ = ["ABLATIONS", "DEFAULT_CANDIDATES", "SYSTEMS", "SystemSuite", "UnknownSystemError"]
@@ -43,55 +49,63 @@ class UnknownSystemError(ValueError):
 
 @dataclass
 class _Query:
-    """What every system of one question shares: its embedding and its decomposition."""
+    """What the systems of one question share: its embedding and decomposition (the baselines'), and
+    the constraint each pipeline decomposed it into."""
 
     question: EvalQuestion
     embedding: np.ndarray
-    content_embedding: np.ndarray
     constraint: Any
+    constraints: dict[str, Any] = field(default_factory=dict)
 
 
 class SystemSuite:
-    """Runs every system over one :class:`ChronoDocumentStore`, sharing the encoder and embedding caches.
+    """Runs every system over one :class:`ChronoDocumentStore`.
+
+    The baselines share one encoder and the question's embedding; the ``chronorag`` family runs
+    pipelines (the shipped one and its ablations) through :func:`chronorag.pipeline.retrieval.run_retrieval`.
 
     :param store_path: the store folder (built by :mod:`chronorag.indexers.ingest`).
-    :param candidates: passages each first stage hands to a reranker.
+    :param candidates: passages the baselines' first stage hands to a reranker (the pipeline's
+        ``retriever_top_k`` for the ``chronorag`` family: the shipped value unless a YAML sets another).
     :param embedding_model: ``"default"`` or a local sentence-transformers folder (the store's model).
+    :param pipeline_yaml: a pipeline YAML for the ``chronorag`` system; ``None``: the ``fast`` preset.
     """
 
     def __init__(
-        self, store_path: str, candidates: int = DEFAULT_CANDIDATES, embedding_model: str = "default"
+        self,
+        store_path: str,
+        candidates: int = DEFAULT_CANDIDATES,
+        embedding_model: str = "default",
+        pipeline_yaml: str | None = None,
     ):
         from chronorag.indexers import (
             ChronoBM25Retriever,
             ChronoDocumentStore,
             ChronoEmbeddingRetriever,
-            ReciprocalRankFusion,
         )
         from chronorag.models import get_sentence_transformer
 
         self.store_path = store_path
         self.candidates = candidates
+        self.pipeline_yaml = pipeline_yaml
         self.store = ChronoDocumentStore(store_path)
         self.encoder = get_sentence_transformer(embedding_model)
         self.dense = ChronoEmbeddingRetriever(self.store, top_k=candidates)
         self.bm25 = ChronoBM25Retriever(self.store, top_k=candidates)
         self.bm25.warm_up()
-        self.fusion = ReciprocalRankFusion(top_k=candidates)
         self._rankers: dict[str, Any] = {}
-        self._expander: Any = None
-        self._scorer: Any = None
+        self._pipelines: dict[str, Any] = {}
         self._runners: dict[str, Callable[[_Query, int], list[Document]]] = {
             "bm25": self._run_bm25,
             "dense": self._run_dense,
             "dense+semantic": self._run_dense_semantic,
             "mrag": self._run_mrag,
-            "chronorag": lambda query, k: self._run_chronorag(query, k),
-            "chronorag+events": lambda query, k: self._run_chronorag(query, k, events=True),
-            "chronorag-no-temporal-score": lambda query, k: self._run_chronorag(query, k, temporal=False),
-            "chronorag-no-bm25": lambda query, k: self._run_chronorag(query, k, bm25=False),
-            "chronorag-no-decomposition": lambda query, k: self._run_chronorag(query, k, decomposition=False),
         }
+
+    @property
+    def pipeline(self) -> Any:
+        """The ``chronorag`` system's pipeline: what ``chronorag ask``/``serve`` build over this store."""
+        return self._pipeline("chronorag")
 
     @staticmethod
     def check(names: list[str]) -> None:
@@ -107,7 +121,7 @@ class SystemSuite:
             )
 
     def prepare(self, question: EvalQuestion) -> _Query:
-        """Embed and decompose a question once for every system.
+        """Embed and decompose a question once for the baselines.
 
         :param question: the question.
         :returns: the shared per-question state.
@@ -115,12 +129,8 @@ class SystemSuite:
         from chronorag.temporal import decompose
 
         constraint = decompose(question.question, as_of=question.as_of)
-        content = (constraint.content or "").strip() or question.question
-        vectors = self.encoder.encode(
-            [question.question, content], normalize_embeddings=True, show_progress_bar=False
-        )
-        vectors = np.asarray(vectors, dtype=np.float32)
-        return _Query(question, vectors[0], vectors[1], constraint)
+        vectors = self.encoder.encode([question.question], normalize_embeddings=True, show_progress_bar=False)
+        return _Query(question, np.asarray(vectors[0], dtype=np.float32), constraint)
 
     def retrieve(self, name: str, query: _Query, k: int) -> list[Document]:
         """The top ``k`` passages of system ``name`` for a prepared question.
@@ -131,15 +141,23 @@ class SystemSuite:
         :returns: passages, best first.
         """
         self.check([name])
-        return self._runners[name](query, k)[:k]
+        if name in self._runners:
+            return self._runners[name](query, k)[:k]
+        from chronorag.pipeline.retrieval import run_retrieval
 
-    def constraint_dict(self, query: _Query) -> dict[str, Any]:
+        question = query.question
+        result = run_retrieval(self._pipeline(name), question.question, as_of=question.as_of, top_k=k)
+        query.constraints[name] = result.constraint
+        return result.documents[:k]
+
+    def constraint_dict(self, query: _Query, name: str | None = None) -> dict[str, Any]:
         """The decomposition, for the per-question log.
 
         :param query: from :meth:`prepare`.
+        :param name: the system whose constraint to report (a pipeline's own, once it ran).
         :returns: ``TemporalConstraint.to_dict()``.
         """
-        return query.constraint.to_dict()
+        return query.constraints.get(name, query.constraint).to_dict()
 
     # --- systems ------------------------------------------------------------------------------------
     def _run_bm25(self, query: _Query, k: int) -> list[Document]:
@@ -149,18 +167,7 @@ class SystemSuite:
         return self.dense.run(query_embedding=query.embedding.tolist(), top_k=k)["documents"]
 
     def _dense_candidates(self, query: _Query) -> list[Document]:
-        documents = self.dense.run(query_embedding=query.embedding.tolist(), top_k=self.candidates)[
-            "documents"
-        ]
-        return self._with_embeddings(documents)
-
-    def _with_embeddings(self, documents: list[Document]) -> list[Document]:
-        """Attach the stored passage vectors, so rerankers reuse them instead of encoding passages again."""
-        stored = {
-            doc.id: doc.embedding
-            for doc in self.store.get_documents_by_id([d.id for d in documents], return_embedding=True)
-        }
-        return [replace(doc, embedding=stored.get(doc.id)) for doc in documents]
+        return self.dense.run(query_embedding=query.embedding.tolist(), top_k=self.candidates)["documents"]
 
     def _run_dense_semantic(self, query: _Query, k: int) -> list[Document]:
         ranker = self._ranker("semantic")
@@ -175,81 +182,24 @@ class SystemSuite:
             query=query.question.question, documents=documents, constraint=query.constraint, top_k=k
         )["documents"]
 
-    def _run_chronorag(
-        self,
-        query: _Query,
-        k: int,
-        events: bool = False,
-        temporal: bool = True,
-        bm25: bool = True,
-        decomposition: bool = True,
-    ) -> list[Document]:
-        constraint = query.constraint if decomposition else self._plain_constraint(query)
-        # As the pipeline does, retrieval embeds the content (the question without its time phrase).
-        embedding = query.content_embedding if decomposition else query.embedding
-        embedding = self._expand(embedding, constraint) if events else embedding
-        dense = self.dense.run(query_embedding=embedding.tolist(), constraint=constraint)["documents"]
-        lists = [dense]
-        if bm25:
-            text = (
-                (constraint.content or query.question.question) if decomposition else query.question.question
-            )
-            lists.append(self.bm25.run(query=text, constraint=constraint)["documents"])
-        candidates = self.fusion.run(documents=lists)["documents"] if len(lists) > 1 else dense
-        candidates = self._with_embeddings(candidates)
-        ranker = self._ranker("hybrid" if temporal else "hybrid-no-temporal")
-        return ranker.run(
-            query=query.question.question, documents=candidates, constraint=constraint, top_k=k
-        )["documents"]
-
     # --- helpers ----------------------------------------------------------------------------------
-    @staticmethod
-    def _plain_constraint(query: _Query) -> Any:
-        """No decomposition: no time relation, only the date the question is asked on."""
-        from chronorag.temporal.model import Relation, TemporalConstraint
+    def _pipeline(self, name: str) -> Any:
+        """The pipeline of ``chronorag`` or an ablation, built once."""
+        if name not in self._pipelines:
+            from chronorag.pipeline import build_pipeline, load
 
-        reference = query.question.as_of or query.constraint.reference_time
-        question = query.question.question
-        return TemporalConstraint(question, question, Relation.NONE, None, None, reference)
+            if name == "chronorag" and self.pipeline_yaml:
+                pipeline = load(str(self.pipeline_yaml), store_path=self.store_path)
+            else:
+                pipeline = build_pipeline(self.store_path, preset=PRESET, **ABLATION_OPTIONS.get(name, {}))
+            self._pipelines[name] = pipeline
+        return self._pipelines[name]
 
     def _ranker(self, kind: str) -> Any:
         if kind not in self._rankers:
             from chronorag.rankers import SemanticTemporalRanker
 
-            if kind == "hybrid-no-temporal":
-                ranker = SemanticTemporalRanker(
-                    top_k=self.candidates, mode="hybrid", temporal_weight=0.0, recency_weight=0.0
-                )
-            else:
-                ranker = SemanticTemporalRanker(top_k=self.candidates, mode=kind)
-            # One scorer for every ranker: its sentence-embedding cache is then shared across systems.
-            if self._scorer is None:
-                ranker.warm_up()
-                self._scorer = ranker.scorer
-            ranker.scorer = self._scorer
+            ranker = SemanticTemporalRanker(top_k=self.candidates, mode=kind)
+            ranker.warm_up()
             self._rankers[kind] = ranker
         return self._rankers[kind]
-
-    def _expand(self, embedding: np.ndarray, constraint: Any) -> np.ndarray:
-        if self._expander is None:
-            from chronorag.rankers import EventExpander
-
-            self._expander = EventExpander(store_path=self.store_path)
-            self._expander.warm_up()
-        fused = self._expander.run(query_embedding=embedding.tolist(), constraint=constraint)["embedding"]
-        return np.asarray(fused, dtype=np.float32)
-
-
-def passage_date(document: Document) -> date | None:
-    """A passage's publication date from ``meta["date"]``, or ``None``.
-
-    :param document: a passage.
-    :returns: the date, or ``None`` when absent or unreadable.
-    """
-    value = (document.meta or {}).get("date")
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None

@@ -54,6 +54,7 @@ from chronorag.indexers.errors import (
     StoreMismatchError,
 )
 from chronorag.indexers.store_extended import ExtendedStoreMixin
+from chronorag.temporal.meta import SOURCE_INFERRED, is_inferred
 from chronorag.temporal.model import MAX_DAY, MIN_DAY, Interval
 
 try:
@@ -472,6 +473,19 @@ class ChronoDocumentStore(ExtendedStoreMixin):
         self.model_id = recorded_model
         self.dim = int(recorded_dim)
         self._generation = int(self._info("generation") or 0)
+        if not self.read_only and self._info("pub_day_policy") != "proven":
+            self._unindex_inferred_dates()
+
+    def _unindex_inferred_dates(self) -> None:
+        """Stores written before the inferred-date policy indexed inferred dates as publication days."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(
+            "UPDATE passages SET pub_day = NULL WHERE pub_day IS NOT NULL "
+            "AND json_extract(data, '$.meta.date_source') = ?",
+            (SOURCE_INFERRED,),
+        )
+        self._set_info("pub_day_policy", "proven")
+        self._conn.execute("COMMIT")
 
     def _load_index(self) -> None:
         if not self.read_only:
@@ -850,7 +864,10 @@ class ChronoDocumentStore(ExtendedStoreMixin):
             days = _span_days(span) if isinstance(span, dict) else None
             if days:
                 spans.append(days)
-        return json.dumps(data, default=_json_default), _day_of(meta.get("date")), vector, spans
+        # The publication-day index holds proof of publication only: an inferred date is an estimate
+        # (chronorag.temporal.meta), so the as-of cut never drops a passage for it.
+        published = None if is_inferred(meta) else _day_of(meta.get("date"))
+        return json.dumps(data, default=_json_default), published, vector, spans
 
     def _write_rows(
         self,

@@ -24,6 +24,8 @@ OPTIONS: dict[str, str] = {
     "use_expander": "fuse the question embedding with preceding events (EventExpander) before retrieval",
     "events_path": "a JSONL event file for the expander (default: the store's event index)",
     "ranker_mode": "SemanticTemporalRanker mode: hybrid, mrag or semantic",
+    "temporal_scoring": "score temporal fit in the ranker (False: relevance alone orders the candidates)",
+    "decompose": "decompose the question (False: the whole question is the content, with no time relation)",
     "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
     "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
     "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
@@ -50,6 +52,8 @@ _DEFAULTS: dict[str, Any] = {
     "use_expander": True,
     "events_path": None,
     "ranker_mode": "hybrid",
+    "temporal_scoring": True,
+    "decompose": True,
     "sentence_candidates": 10,
     "summarize": False,
     "summary_top_k": 3,
@@ -168,7 +172,9 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
 
     store = ChronoDocumentStore(store_path)
     top_k = opts["retriever_top_k"]
-    pipeline.add_component("decomposer", QueryDecomposer(default_as_of=opts["as_of"]))
+    pipeline.add_component(
+        "decomposer", QueryDecomposer(default_as_of=opts["as_of"], decompose=opts["decompose"])
+    )
     pipeline.add_component("embedder", ChronoTextEmbedder(device=opts["device"]))
     pipeline.add_component("retriever", ChronoEmbeddingRetriever(store, top_k=top_k))
     pipeline.add_component(
@@ -178,6 +184,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
             mode=opts["ranker_mode"],
             device=opts["device"],
             sentence_candidates=opts["sentence_candidates"],
+            **({} if opts["temporal_scoring"] else {"time_weight": 0.0, "recency_weight": 0.0}),
         ),
     )
     # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.
@@ -223,15 +230,15 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         )
         pipeline.add_component("summarizer", summarizer)
         pipeline.connect("ranker.documents", "summarizer.documents")
-        pipeline.connect("decomposer.constraint", "summarizer.constraint")
+        pipeline.connect("ranker.constraint", "summarizer.constraint")
         evidence = "summarizer.documents"
     extractor = AnswerTimeline(max_passages=opts["prompt_passages"], abstain=opts["abstain"])
     pipeline.add_component("extractor", extractor)
     pipeline.add_component("answer_builder", ChronoAnswerBuilder())
     pipeline.connect(evidence, "extractor.documents")
-    pipeline.connect("decomposer.constraint", "extractor.constraint")
+    pipeline.connect("ranker.constraint", "extractor.constraint")
     pipeline.connect(evidence, "answer_builder.documents")
-    pipeline.connect("decomposer.constraint", "answer_builder.constraint")
+    pipeline.connect("ranker.constraint", "answer_builder.constraint")
     for output in ("candidates", "abstention", "timeline"):
         pipeline.connect(f"extractor.{output}", f"answer_builder.{output}")
     if opts["generator"] == "extractive":
@@ -241,7 +248,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))
     pipeline.connect(evidence, "prompt_builder.documents")
-    pipeline.connect("decomposer.constraint", "prompt_builder.constraint")
+    pipeline.connect("ranker.constraint", "prompt_builder.constraint")
     pipeline.connect("extractor.candidates", "prompt_builder.candidates")
     pipeline.connect("extractor.abstention", "prompt_builder.abstention")
     pipeline.connect("prompt_builder.prompt", "generator.prompt")

@@ -303,6 +303,19 @@ class SemanticScorer:
         return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
 
     # --- scoring --------------------------------------------------------------------------
+    def passage_similarity(self, text: str, documents: list[Document]) -> np.ndarray:
+        """Cosine of ``text`` and each whole passage (the stored vector when there is one), clipped at 0.
+
+        :param text: a question.
+        :param documents: the passages.
+        :returns: one similarity in [0, 1] per passage.
+        """
+        if not documents:
+            return np.zeros(0, dtype=np.float32)
+        self.warm_up()
+        vectors = self._passage_vectors(documents, [passage_text(doc) for doc in documents])
+        return np.clip(vectors @ self.encode([text])[0], 0.0, 1.0)
+
     def score(
         self,
         query: str,

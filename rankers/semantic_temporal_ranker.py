@@ -2,13 +2,16 @@
 
 Modes:
 
-- ``hybrid`` (default): ``score = semantic_weight * S + temporal_weight * T`` with the weights
-  normalised to sum to 1, so the score is in [0, 1] for every input. S is the fused semantic score
-  of the question's *content* (the question without its time phrase: a date in the text misleads
-  semantic models) from :class:`~chronorag.rankers.semantic_scoring.SemanticScorer`; T is the
-  temporal score of :mod:`chronorag.rankers.temporal_scoring`. Without a time constraint T is a
-  recency preference weighted by ``recency_weight`` instead. Passages published after the
-  constraint's reference time are dropped (``drop_future``): they cannot be evidence "as of" then.
+- ``hybrid`` (default): relevance-gated fusion (:mod:`chronorag.rankers.fusion`):
+  ``score = relevance x (1 - w + w * T)``. Relevance is a calibrated probability from the semantic
+  evidence of the question's *content* (the question without its time phrase: a date in the text
+  misleads semantic models) and of the whole question, from
+  :class:`~chronorag.rankers.semantic_scoring.SemanticScorer`; T is the temporal score of
+  :mod:`chronorag.rankers.temporal_scoring` and ``w`` the ``time_weight`` (``recency_weight`` when the
+  question states no time: T is then a recency preference). Time reorders passages of similar relevance
+  but never lifts one less than ``1 - w`` times as relevant as another. Passages published after the
+  constraint's reference time are dropped (``drop_future``): they cannot be evidence "as of" then
+  (a date inferred by document dating is an estimate, not proof, and drops nothing).
 - ``mrag``: MRAG's published scoring (:mod:`chronorag.rankers.mrag`), for side-by-side evaluation.
 - ``semantic``: the non-temporal reranker on the full question (the ``dense+semantic`` baseline).
 
@@ -27,13 +30,51 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from chronorag.rankers import mrag
-from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer
-from chronorag.rankers.temporal_scoring import apply_ordinal, score_passage
+from chronorag.rankers.fusion import (
+    DEFAULT_RECENCY_WEIGHT,
+    DEFAULT_TIME_WEIGHT,
+    RelevanceModel,
+    explain,
+    time_factor,
+)
+from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer, tokenize
+from chronorag.rankers.temporal_scoring import SATISFIES, TemporalScore, apply_ordinal, score_passage
+from chronorag.temporal.meta import proven_publication_date
 from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
 
 logger = logging.getLogger(__name__)
 
 MODES = ("hybrid", "mrag", "semantic")
+# Words that ask about a time without naming a topic ("What happened in 2019?", "Any news from May?").
+_TOPIC_FREE = frozenset(
+    [
+        "happen",
+        "happened",
+        "happens",
+        "happening",
+        "occur",
+        "occurred",
+        "occurs",
+        "event",
+        "events",
+        "news",
+        "take",
+        "took",
+        "taken",
+        "place",
+        "going",
+        "go",
+        "went",
+        "anything",
+        "something",
+        "notable",
+        "important",
+        "major",
+        "big",
+        "new",
+        "there",
+    ]
+)
 
 
 @component
@@ -55,9 +96,9 @@ class SemanticTemporalRanker:
         embedding_model: str = "default",
         cross_encoder: str | None = "env",
         device: str = "auto",
-        semantic_weight: float = 0.45,
-        temporal_weight: float = 0.75,
-        recency_weight: float = 0.1,
+        time_weight: float = DEFAULT_TIME_WEIGHT,
+        recency_weight: float = DEFAULT_RECENCY_WEIGHT,
+        relevance_weights: dict[str, float] | None = None,
         passage_weight: float = 0.35,
         sentence_weight: float = 0.4,
         lexical_weight: float = 0.25,
@@ -75,12 +116,14 @@ class SemanticTemporalRanker:
         :param cross_encoder: a local CrossEncoder folder used instead of the bi-encoder, ``"env"`` to read
             ``CHRONORAG_CROSS_ENCODER`` (unset: none), or ``None`` for never.
         :param device: torch device or ``"auto"``.
-        :param semantic_weight: weight of the semantic score in hybrid mode.
-        :param temporal_weight: weight of the temporal score when the question has a time constraint.
-        :param recency_weight: weight of the recency preference when it has none.
-        :param passage_weight: semantic sub-weight of the whole-passage similarity.
-        :param sentence_weight: semantic sub-weight of the best-sentence similarity.
-        :param lexical_weight: semantic sub-weight of BM25 keyword evidence.
+        :param time_weight: hybrid mode: how much of a score time fit can take away when the question has a
+            time constraint (the time factor lies in ``[1 - time_weight, 1]``); 0 turns temporal scoring off.
+        :param recency_weight: the same for the recency preference when the question states no time.
+        :param relevance_weights: hybrid mode: the logistic relevance model's weights
+            (:data:`chronorag.rankers.fusion.FEATURES` and ``"bias"``); ``None``: the fitted defaults.
+        :param passage_weight: semantic and MRAG modes: sub-weight of the whole-passage similarity.
+        :param sentence_weight: semantic and MRAG modes: sub-weight of the best-sentence similarity.
+        :param lexical_weight: semantic and MRAG modes: sub-weight of BM25 keyword evidence.
         :param drop_future: in hybrid mode, drop passages published after the reference time.
         :param extract_mode: ``extract_mentions`` mode for passages without ``meta["time_spans"]``.
         :param sentence_candidates: hybrid/semantic modes: sentence-level scoring for this many passages (the
@@ -97,12 +140,14 @@ class SemanticTemporalRanker:
             faster, questions and stored passage vectors stay fp32). ``None`` (default): in hybrid mode only,
             so the ``semantic`` baseline keeps its full-precision sentences (int8 costs it ~1 point of TimeQA
             AR@1, the hybrid 0 to 0.2). MRAG mode never does.
-        :raises ValueError: on an unknown mode or negative weights.
+        :raises ValueError: on an unknown mode, a time or recency weight outside [0, 1), or bad relevance
+            weights.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        if min(semantic_weight, temporal_weight, recency_weight) < 0 or semantic_weight <= 0:
-            raise ValueError("weights must be non-negative and semantic_weight positive")
+        if not (0.0 <= time_weight < 1.0 and 0.0 <= recency_weight < 1.0):
+            raise ValueError("time_weight and recency_weight must lie in [0, 1)")
+        self.relevance = RelevanceModel.from_weights(relevance_weights)
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         self.top_k = top_k
@@ -110,9 +155,9 @@ class SemanticTemporalRanker:
         self.embedding_model = embedding_model
         self.cross_encoder = cross_encoder
         self.device = device
-        self.semantic_weight = semantic_weight
-        self.temporal_weight = temporal_weight
+        self.time_weight = time_weight
         self.recency_weight = recency_weight
+        self.relevance_weights = relevance_weights
         self.passage_weight = passage_weight
         self.sentence_weight = sentence_weight
         self.lexical_weight = lexical_weight
@@ -142,9 +187,9 @@ class SemanticTemporalRanker:
             embedding_model=self.embedding_model,
             cross_encoder=self.cross_encoder,
             device=self.device,
-            semantic_weight=self.semantic_weight,
-            temporal_weight=self.temporal_weight,
+            time_weight=self.time_weight,
             recency_weight=self.recency_weight,
+            relevance_weights=self.relevance_weights,
             passage_weight=self.passage_weight,
             sentence_weight=self.sentence_weight,
             lexical_weight=self.lexical_weight,
@@ -160,25 +205,29 @@ class SemanticTemporalRanker:
         """Inverse of :meth:`to_dict`."""
         return default_from_dict(cls, data)
 
-    @component.output_types(documents=list[Document])
+    @component.output_types(documents=list[Document], constraint=TemporalConstraint | None)
     def run(
         self,
         query: str,
         documents: list[Document],
         constraint: TemporalConstraint | None = None,
         top_k: int | None = None,
-    ) -> dict[str, list[Document]]:
+    ) -> dict[str, Any]:
         """Rerank ``documents`` for ``query``.
 
         :param query: the question as asked.
         :param documents: candidate passages (meta conventions of ``docs/ARCHITECTURE.md``).
         :param constraint: the question's time constraint (from ``QueryDecomposer``); ``None``: no constraint.
         :param top_k: passages to return; default the init ``top_k``.
-        :returns: ``{"documents": [...]}``, best first, copies with score explanations in meta.
+        :returns: ``{"documents": [...], "constraint": ...}``: the passages best first, copies with score
+            explanations in meta; the constraint (a copy) with ``notes`` on what the ranking could not do
+            (no candidate, no content words, no candidate fitting the asked time, no dated candidate).
         """
         top_k = top_k or self.top_k
+        notes: list[str] = []
         if not documents:
-            return {"documents": []}
+            notes.append("no passage was found for the question")
+            return {"documents": [], "constraint": _noted(constraint, notes)}
         self.warm_up()
         if self.mode == "semantic":
             ranked = self._rank_semantic(
@@ -187,23 +236,35 @@ class SemanticTemporalRanker:
         elif self.mode == "mrag":
             ranked = self._rank_mrag(query, documents, constraint)
         else:
-            ranked = self._rank_hybrid(query, documents, constraint)
+            ranked = self._rank_hybrid(query, documents, constraint, notes)
         ranked.sort(key=lambda doc: doc.score if doc.score is not None else float("-inf"), reverse=True)
-        return {"documents": ranked[:top_k]}
+        return {"documents": ranked[:top_k], "constraint": _noted(constraint, notes)}
 
     # --- hybrid -----------------------------------------------------------------------------
     def _rank_hybrid(
-        self, query: str, documents: list[Document], constraint: TemporalConstraint | None
+        self,
+        query: str,
+        documents: list[Document],
+        constraint: TemporalConstraint | None,
+        notes: list[str],
     ) -> list[Document]:
         reference = constraint.reference_time if constraint else date.today()
         if self.drop_future:
             documents = [doc for doc in documents if not _published_after(doc, reference)]
         if not documents:
+            notes.append(
+                f"every passage found was published after the reference time {reference.isoformat()}"
+            )
             return []
         content = (constraint.content or "").strip() if constraint else ""
+        question = (constraint.question or "").strip() if constraint else ""
+        # A question that names nothing but a time ("What happened in 2019?"): relevance cannot tell the
+        # candidates apart, so time fit orders them.
+        time_only = constraint is not None and not set(tokenize(content)) - _TOPIC_FREE
         semantic = self.scorer.score(
             content or query, documents, self.sentence_candidates, self.sentence_budget, self._int8
         )
+        whole = self.scorer.passage_similarity(question or query, documents)
         temporal = [score_passage(self._spans(doc), _published(doc), constraint) for doc in documents]
         temporal = apply_ordinal(temporal, constraint)
         constrained = (
@@ -211,12 +272,22 @@ class SemanticTemporalRanker:
             and constraint.relation != Relation.NONE
             and constraint.interval is not None
         )
-        time_weight = self.temporal_weight if constrained else self.recency_weight
-        total = self.semantic_weight + time_weight
+        weight = self.time_weight if constrained else self.recency_weight
         ranked = []
-        for doc, sem, tem in zip(documents, semantic, temporal, strict=True):
-            score = (self.semantic_weight * sem.score + time_weight * tem.score) / total
-            ranked.append(_explained(doc, score, sem, tem.score, tem.span_dict(), tem.reason))
+        for doc, sem, similarity, tem in zip(documents, semantic, whole, temporal, strict=True):
+            features = {
+                "passage": sem.passage,
+                "question": float(similarity),
+                "sentence": sem.sentence,
+                "lexical": sem.lexical,
+            }
+            relevance = 1.0 if time_only else self.relevance.probability(features)
+            score = relevance * time_factor(tem.score, weight)
+            explanation = explain(relevance, features, tem.score, weight)
+            ranked.append(
+                _explained(doc, score, sem, tem.score, tem.span_dict(), tem.reason, relevance, explanation)
+            )
+        notes.extend(_time_notes(constraint, temporal, constrained, time_only))
         return ranked
 
     def _spans(self, document: Document) -> list[TimeMention]:
@@ -291,6 +362,33 @@ class SemanticTemporalRanker:
         return ranked
 
 
+def _time_notes(
+    constraint: TemporalConstraint | None,
+    temporal: list[TemporalScore],
+    constrained: bool,
+    time_only: bool,
+) -> list[str]:
+    """What a user should know about the time side of a ranking."""
+    notes = []
+    if time_only:
+        notes.append("the question names nothing but a time: passages are ranked by how well their dates fit")
+    if all(item.span is None for item in temporal):
+        notes.append("no candidate passage carries a date or a time span: ranked by relevance alone")
+    elif constrained and constraint is not None and max(item.score for item in temporal) < SATISFIES:
+        notes.append(
+            f"no candidate passage mentions a time that fits '{constraint.relation.value} "
+            f"{constraint.interval}': ranked by relevance, the closest times first"
+        )
+    return notes
+
+
+def _noted(constraint: TemporalConstraint | None, notes: list[str]) -> TemporalConstraint | None:
+    """A copy of the constraint with ``notes`` added (the input is not mutated)."""
+    if constraint is None or not notes:
+        return constraint
+    return replace(constraint, notes=[*constraint.notes, *notes])
+
+
 def _explained(
     doc: Document,
     score: float,
@@ -299,6 +397,7 @@ def _explained(
     span: dict | None,
     reason: str,
     raw_semantic: float | None = None,
+    explanation: str | None = None,
 ) -> Document:
     """A copy of ``doc`` with the score and its explanation (the input Document is not mutated)."""
     meta = dict(doc.meta or {})
@@ -307,19 +406,15 @@ def _explained(
     meta["matched_span"] = span
     meta["temporal_reason"] = reason
     meta["matched_sentence"] = sem.sentences[sem.best_sentence] if sem.sentences else None
+    if explanation is not None:
+        meta["score_explanation"] = explanation
     return replace(doc, score=float(score), meta=meta)
 
 
 def _published(document: Document) -> date | None:
-    value = (document.meta or {}).get("date")
-    if not value:
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
+    """The publication date as evidence: given dates only (an inferred one is an estimate from the spans,
+    which are evidence already; see ``chronorag.temporal.meta``)."""
+    return proven_publication_date(document.meta)
 
 
 def _published_after(document: Document, reference: date) -> bool:

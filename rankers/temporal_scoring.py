@@ -61,6 +61,8 @@ BOTH_ENDS_FIT = 1.0
 PAIR_FIT = 1.0
 # Spans on the wrong side of a before/after boundary keep a little credit: extraction can be off.
 VIOLATION = 0.15
+# A score from this up means the evidence satisfies the relation (apply_ordinal orders only those).
+SATISFIES = 0.5
 # Passages with no usable time evidence under a constraint: below any overlap, above violations.
 NO_EVIDENCE = 0.3
 # Open-ended spans ("since 2007") are measured as if they ran this many granularity units.
@@ -335,13 +337,13 @@ def apply_ordinal(scores: list[TemporalScore], constraint: TemporalConstraint | 
     else:
         return list(scores)
     # Only evidence that satisfies the relation competes on order (0.5 is "not violated").
-    eligible = [s.anchor_day for s in scores if s.anchor_day is not None and s.score >= 0.5]
+    eligible = [s.anchor_day for s in scores if s.anchor_day is not None and s.score >= SATISFIES]
     if not eligible:
         return list(scores)
     low, high = min(eligible), max(eligible)
     adjusted = []
     for item in scores:
-        if item.anchor_day is None or item.score < 0.5:
+        if item.anchor_day is None or item.score < SATISFIES:
             adjusted.append(TemporalScore(item.score * 0.5, item.span, item.reason, item.anchor_day))
             continue
         position = 1.0 if high == low else (item.anchor_day - low) / (high - low)

@@ -228,6 +228,9 @@ class TemporalConstraint:
     :param reference_time: "now" for the question: today, or the caller's ``as_of``.
     :param nth: the n of an nth ordinal ("the second coach" -> 2).
     :param time_text: the time phrase that was removed from the question.
+    :param extras: anything else a component attaches (not serialised).
+    :param notes: what happened to the question on its way through the pipeline that a user should know
+        (no content words, no passage fitting the asked time, ...), in plain words.
     """
 
     question: str
@@ -239,6 +242,7 @@ class TemporalConstraint:
     nth: int | None = None
     time_text: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def granularity(self) -> Granularity | None:
@@ -258,6 +262,7 @@ class TemporalConstraint:
             "nth": self.nth,
             "reference_time": self.reference_time.isoformat(),
             "time_text": self.time_text,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -276,6 +281,7 @@ class TemporalConstraint:
             reference_time=_parse_iso(data["reference_time"]) or date.today(),
             nth=data.get("nth"),
             time_text=data.get("time_text"),
+            notes=[str(note) for note in data.get("notes") or []],
         )
 
 

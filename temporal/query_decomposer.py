@@ -8,7 +8,7 @@ from typing import Any
 from haystack import component, default_from_dict, default_to_dict
 
 from chronorag.temporal.decompose import decompose
-from chronorag.temporal.model import TemporalConstraint
+from chronorag.temporal.model import Relation, TemporalConstraint
 
 
 @component
@@ -27,13 +27,16 @@ class QueryDecomposer:
     ```
     """
 
-    def __init__(self, default_as_of: str | date | None = None) -> None:
+    def __init__(self, default_as_of: str | date | None = None, decompose: bool = True) -> None:
         """Create the component.
 
         :param default_as_of: the reference time used when ``run`` gets no ``as_of`` (ISO date or any
             format :func:`chronorag.temporal.dating.parse_publication_date` reads); ``None`` means today.
+        :param decompose: ``False`` keeps the whole question as the content with no time relation, only
+            the reference time (the evaluation's no-decomposition ablation).
         :raises ValueError: when ``default_as_of`` is not a date.
         """
+        self.decompose = decompose
         if isinstance(default_as_of, date):
             default_as_of = default_as_of.isoformat()  # keep the serialised form a plain string
         self.default_as_of = default_as_of
@@ -53,7 +56,7 @@ class QueryDecomposer:
 
         :returns: the dictionary form.
         """
-        return default_to_dict(self, default_as_of=self.default_as_of)
+        return default_to_dict(self, default_as_of=self.default_as_of, decompose=self.decompose)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryDecomposer:
@@ -79,4 +82,8 @@ class QueryDecomposer:
         """
         reference = self._parse(as_of) if as_of else self._default_reference
         constraint = decompose(query, as_of=reference)
+        if not self.decompose:
+            constraint = TemporalConstraint(
+                constraint.question, constraint.question, Relation.NONE, None, None, constraint.reference_time
+            )
         return {"constraint": constraint, "content": constraint.content}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SYSTEMS = ["bm25", "dense", "dense+semantic", "mrag", "chronorag", "chronorag+events"]
+SYSTEMS = ["bm25", "dense", "dense+semantic", "mrag", "chronorag"]
 
 
 def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

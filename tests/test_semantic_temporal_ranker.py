@@ -175,10 +175,17 @@ def test_run_extracts_spans_when_meta_has_none(ranker):
 
 
 def test_to_dict_from_dict_and_pipeline_roundtrip():
-    ranker = SemanticTemporalRanker(top_k=3, mode="mrag", temporal_weight=0.7, cross_encoder=None)
+    ranker = SemanticTemporalRanker(
+        top_k=3,
+        mode="mrag",
+        time_weight=0.7,
+        relevance_weights={"passage": 2.0, "bias": -1},
+        cross_encoder=None,
+    )
     data = ranker.to_dict()
     assert data["type"] == "chronorag.rankers.semantic_temporal_ranker.SemanticTemporalRanker"
-    assert data["init_parameters"]["mode"] == "mrag" and data["init_parameters"]["temporal_weight"] == 0.7
+    assert data["init_parameters"]["mode"] == "mrag" and data["init_parameters"]["time_weight"] == 0.7
+    assert data["init_parameters"]["relevance_weights"] == {"passage": 2.0, "bias": -1}
     again = SemanticTemporalRanker.from_dict(data)
     assert again.to_dict() == data
     pipeline = Pipeline()
@@ -193,7 +200,11 @@ def test_invalid_init():
     with pytest.raises(ValueError):
         SemanticTemporalRanker(mode="fancy")
     with pytest.raises(ValueError):
-        SemanticTemporalRanker(semantic_weight=0)
+        SemanticTemporalRanker(time_weight=1.0)
+    with pytest.raises(ValueError):
+        SemanticTemporalRanker(recency_weight=-0.1)
+    with pytest.raises(ValueError):
+        SemanticTemporalRanker(relevance_weights={"title": 1.0})
 
 
 @pytest.fixture(scope="module")

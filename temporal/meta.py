@@ -1,0 +1,76 @@
+"""The passage meta keys chronorag reads and writes about time, and how a publication date is trusted.
+
+One home for the keys (``docs/ARCHITECTURE.md`` describes their values) and for the policy on
+inferred dates:
+
+- A date given in the document's metadata (``date_source == "metadata"``, or a date with no source,
+  written by someone else) is *proof* of when the passage was published: the as-of cut drops passages
+  published after the question's reference time, and recency prefers the latest.
+- A date *inferred* by document dating (``date_source == "inferred"``) is an estimate made from the
+  dates the text mentions. It is not proof of publication: it never cuts a passage at the reference
+  time (a timeless encyclopedia sentence mentioning 1995 must not vanish for a question as of 1994),
+  and it is not added as temporal evidence: the mentioned spans it was inferred from already are, so
+  temporal fit and the recency preference read those spans instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+DATE = "date"
+DATE_SOURCE = "date_source"
+DATE_CONFIDENCE = "date_confidence"
+TIME_SPANS = "time_spans"
+SOURCE_METADATA = "metadata"
+SOURCE_INFERRED = "inferred"
+
+__all__ = [
+    "DATE",
+    "DATE_CONFIDENCE",
+    "DATE_SOURCE",
+    "SOURCE_INFERRED",
+    "SOURCE_METADATA",
+    "TIME_SPANS",
+    "is_inferred",
+    "proven_publication_date",
+    "publication_date",
+]
+
+
+def publication_date(meta: Mapping[str, Any] | None) -> date | None:
+    """The passage's publication date, given or inferred.
+
+    :param meta: a passage's meta.
+    :returns: the date, or ``None`` when absent or unreadable.
+    """
+    value = (meta or {}).get(DATE)
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def is_inferred(meta: Mapping[str, Any] | None) -> bool:
+    """Whether the passage's date was inferred by document dating rather than given.
+
+    :param meta: a passage's meta.
+    :returns: ``True`` for ``date_source == "inferred"``.
+    """
+    return (meta or {}).get(DATE_SOURCE) == SOURCE_INFERRED
+
+
+def proven_publication_date(meta: Mapping[str, Any] | None) -> date | None:
+    """The publication date when it is proof of publication (given, not inferred).
+
+    :param meta: a passage's meta.
+    :returns: the date, or ``None`` when absent, unreadable or inferred.
+    """
+    return None if is_inferred(meta) else publication_date(meta)
