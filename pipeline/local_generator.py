@@ -1,18 +1,21 @@
-"""``LocalLLMGenerator``: the embedded GGUF LLM (SmolLM2-135M-Instruct by default), offline."""
+"""``LocalLLMGenerator``: a packaged GGUF LLM (the default: ``chronorag.models.DEFAULT_LLM``), offline,
+on llama.cpp (``llama-cpp-python``) or, where that is not installed, transformers."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from haystack import component, default_from_dict, default_to_dict
 
-from chronorag.models import configure_threads, resolve_device, resolve_llm_gguf
+from chronorag.models import configure_threads, llm_model_name, resolve_device, resolve_llm_gguf
 from chronorag.pipeline.errors import GeneratorError
 
 logger = logging.getLogger(__name__)
@@ -20,9 +23,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_SYSTEM_PROMPT = "You answer questions from the given passages in one short sentence."
 BACKENDS = ("auto", "transformers", "llama_cpp")
 
-# One loaded model per (backend, file, device) and process: dequantising the GGUF takes ~16 s, and the
-# pipeline, the evidence summariser and the tests must not pay it twice.
-_MODELS: dict[tuple[str, str, str], Any] = {}
+# One loaded model per (backend, file, device, threads, context) and process: loading takes seconds, and
+# the pipeline, the evidence summariser and the tests must not pay it twice. A llama.cpp context serves one
+# generation at a time, so each loaded model comes with its own lock.
+_MODELS: dict[tuple[Any, ...], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -36,7 +40,17 @@ def _pick_backend(backend: str) -> str:
     return backend
 
 
-def _load_transformers(path: str, device: str) -> tuple[Any, Any]:
+def llama_threads(n_threads: int | None = None) -> int:
+    """The llama.cpp thread count: the given one, else ``CHRONORAG_NUM_THREADS``, else every core.
+
+    :param n_threads: an explicit count, or ``None``.
+    :returns: a positive thread count.
+    """
+    value = n_threads or int(os.environ.get("CHRONORAG_NUM_THREADS", "0") or 0)
+    return value if value > 0 else max(os.cpu_count() or 1, 1)
+
+
+def _load_transformers(path: str, device: str, n_threads: int, n_ctx: int, flash_attn: bool) -> Any:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -49,21 +63,34 @@ def _load_transformers(path: str, device: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def _load_llama_cpp(path: str, device: str) -> Any:
+def _load_llama_cpp(path: str, device: str, n_threads: int, n_ctx: int, flash_attn: bool) -> Any:
     from llama_cpp import Llama
 
     gpu_layers = -1 if device.startswith("cuda") else 0
-    return Llama(model_path=str(path), n_ctx=2048, n_gpu_layers=gpu_layers, verbose=False)
+    # use_mmap: the weights stay in the page cache, shared by every worker process on the machine.
+    return Llama(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_batch=min(512, n_ctx),
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        n_gpu_layers=gpu_layers,
+        use_mmap=True,
+        flash_attn=flash_attn,
+        verbose=False,
+    )
 
 
-def _get_model(backend: str, path: str, device: str) -> Any:
-    key = (backend, path, device)
+def _get_model(
+    backend: str, path: str, device: str, n_threads: int, n_ctx: int, flash_attn: bool
+) -> tuple[Any, threading.Lock]:
+    key = (backend, path, device, n_threads, n_ctx, flash_attn)
     with _MODELS_LOCK:
         if key not in _MODELS:
             started = time.perf_counter()
             loader = _load_llama_cpp if backend == "llama_cpp" else _load_transformers
             try:
-                _MODELS[key] = loader(path, device)
+                _MODELS[key] = (loader(path, device, n_threads, n_ctx, flash_attn), threading.Lock())
             except (OSError, ValueError, RuntimeError) as exc:
                 raise GeneratorError(f"could not load the LLM {path}: {exc}", reason="model") from exc
             logger.info(
@@ -75,11 +102,12 @@ def _get_model(backend: str, path: str, device: str) -> Any:
 @component
 class LocalLLMGenerator:
     """
-    Generates a reply with a local GGUF LLM: transformers (default) or llama-cpp-python when installed.
+    Generates a reply with a local GGUF LLM: llama.cpp when `llama-cpp-python` is installed, else
+    transformers (which dequantises the GGUF to float32: slower and several times the memory).
 
-    The model file comes from `chronorag.models.resolve_llm_gguf` (`"default"` = the embedded
-    SmolLM2-135M-Instruct, or `CHRONORAG_LLM_GGUF`), so nothing machine-specific is serialised.
-    Decoding is greedy by default so that answers are reproducible.
+    The model file comes from `chronorag.models.resolve_llm_gguf` (`"default"` = `CHRONORAG_LLM_GGUF` or
+    the packaged default LLM; or a packaged model's name such as `"smollm2-135m"`), so nothing
+    machine-specific is serialised. Decoding is greedy by default so that answers are reproducible.
 
     ### Usage example
 
@@ -101,11 +129,15 @@ class LocalLLMGenerator:
         max_input_tokens: int = 1536,
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         stop: list[str] | None = None,
+        n_threads: int | None = None,
+        n_ctx: int = 2048,
+        flash_attn: bool = True,
     ) -> None:
         """
         Create the generator; the model loads in `warm_up`.
 
-        :param model: `"default"` (the embedded LLM or `CHRONORAG_LLM_GGUF`) or a GGUF file path.
+        :param model: `"default"` (`CHRONORAG_LLM_GGUF` or the packaged default LLM), a packaged model's
+            name (`chronorag.models.LLM_MODELS`) or a GGUF file path.
         :param backend: `"auto"` (llama-cpp when importable, else transformers), `"transformers"`
             or `"llama_cpp"`.
         :param device: torch device, or `"auto"` to pick one at warm-up.
@@ -116,6 +148,9 @@ class LocalLLMGenerator:
         :param system_prompt: the system message, or `None` for none.
         :param stop: strings that end the reply (default: a blank line, where the small model starts
             rambling).
+        :param n_threads: llama.cpp threads; `None`: `CHRONORAG_NUM_THREADS`, else every core.
+        :param n_ctx: llama.cpp context length in tokens (prompt and reply); the prompt is cut to fit.
+        :param flash_attn: llama.cpp's fused attention (less memory, faster prefill on CPUs).
         """
         _pick_backend(backend)
         self.model = model
@@ -127,17 +162,29 @@ class LocalLLMGenerator:
         self.max_input_tokens = max_input_tokens
         self.system_prompt = system_prompt
         self.stop = ["\n\n"] if stop is None else list(stop)
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self.flash_attn = flash_attn
         self._loaded: Any = None
+        self._model_lock = threading.Lock()
         self._backend_used: str | None = None
 
     def warm_up(self) -> None:
-        """Resolve the GGUF file and device, and load (or reuse) the model."""
+        """Resolve the GGUF file (joining a packaged model's parts once) and device, and load (or reuse)
+        the model."""
         if self._loaded is not None:
             return
         configure_threads()
-        path = str(resolve_llm_gguf(None if self.model == "default" else self.model))
+        path = str(resolve_llm_gguf(self.model))
         self._backend_used = _pick_backend(self.backend)
-        self._loaded = _get_model(self._backend_used, path, resolve_device(self.device))
+        self._loaded, self._model_lock = _get_model(
+            self._backend_used,
+            path,
+            resolve_device(self.device),
+            llama_threads(self.n_threads),
+            self.n_ctx,
+            self.flash_attn,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -156,6 +203,9 @@ class LocalLLMGenerator:
             max_input_tokens=self.max_input_tokens,
             system_prompt=self.system_prompt,
             stop=self.stop,
+            n_threads=self.n_threads,
+            n_ctx=self.n_ctx,
+            flash_attn=self.flash_attn,
         )
 
     @classmethod
@@ -211,10 +261,7 @@ class LocalLLMGenerator:
         if prefix:
             yield prefix
         if self._backend_used == "llama_cpp":
-            for chunk in self._llama_cpp_completion(prompt, budget, prefix, stream=True):
-                piece = chunk["choices"][0].get("text")
-                if piece:
-                    yield piece
+            yield from self._stream_llama_cpp(prompt, budget, prefix)
             return
         yield from self._stream_transformers(prompt, budget, prefix)
 
@@ -266,7 +313,7 @@ class LocalLLMGenerator:
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
         finished = bool(len(new_tokens)) and int(new_tokens[-1]) == tokenizer.eos_token_id
         meta = {
-            "model": self.model,
+            "model": llm_model_name(self.model),
             "backend": "transformers",
             "prompt_tokens": int(inputs["input_ids"].shape[1]),
             "completion_tokens": int(len(new_tokens)),
@@ -295,35 +342,73 @@ class LocalLLMGenerator:
         finally:
             worker.join()
 
-    def _llama_cpp_completion(self, prompt: str, budget: int, prefix: str, stream: bool) -> Any:
+    def _llama_cpp_prompt(self, prompt: str, prefix: str, budget: int) -> tuple[str, list[str]]:
+        """The prompt in the GGUF's own chat template with the assistant turn pre-filled, and its stop
+        strings; a prompt too long for the context keeps its last tokens (the question comes last)."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm = self._loaded
-        # Format with the GGUF's own chat template so that the assistant turn can be pre-filled.
         formatter = Jinja2ChatFormatter(
             template=llm.metadata["tokenizer.chat_template"],
             eos_token=llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore"),
             bos_token=llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore"),
         )
         formatted = formatter(messages=self._messages(prompt))
-        return llm.create_completion(
-            prompt=formatted.prompt + prefix,
+        text = formatted.prompt + prefix
+        room = min(self.max_input_tokens, self.n_ctx - budget)
+        excess = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) - room
+        if excess > 0:
+            logger.warning("prompt cut by %d tokens to fit the %d-token context", excess, self.n_ctx)
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False)
+            kept = llm.detokenize(tokens[min(excess, len(tokens)) :]).decode("utf-8", "ignore")
+            text = formatter(messages=self._messages(kept)).prompt + prefix
+        stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
+        # The end-of-turn token ends generation by itself; an empty stop string would end it at once.
+        return text, [stop for stop in [*stops, *self.stop] if stop]
+
+    def _llama_cpp_completion(self, prompt: str, budget: int, prefix: str, stream: bool) -> Any:
+        text, stops = self._llama_cpp_prompt(prompt, prefix, budget)
+        # Left alone, llama.cpp reuses the cache of the prefix shared with the previous prompt; tokens then
+        # go through other kernels (one at a time rather than in a batch) and greedy replies change with
+        # what was asked before. Answers must be reproducible: evaluate every prompt whole (the shared
+        # prefix is only the ~30-token system turn).
+        self._loaded.reset()
+        return self._loaded.create_completion(
+            prompt=text,
             max_tokens=budget,
             temperature=self.temperature,
             repeat_penalty=self.repetition_penalty,
-            stop=[*(formatted.stop or []), *self.stop] if isinstance(formatted.stop, list) else self.stop,
+            stop=stops,
             stream=stream,
         )
 
     def _run_llama_cpp(self, prompt: str, budget: int, prefix: str) -> tuple[str, dict[str, Any]]:
-        result = self._llama_cpp_completion(prompt, budget, prefix, stream=False)
+        with self._model_lock, _llama_errors(self.model):
+            result = self._llama_cpp_completion(prompt, budget, prefix, stream=False)
         choice = result["choices"][0]
         usage = result.get("usage", {})
         meta = {
-            "model": self.model,
+            "model": llm_model_name(self.model),
             "backend": "llama_cpp",
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "finish_reason": choice.get("finish_reason"),
         }
         return choice.get("text") or "", meta
+
+    def _stream_llama_cpp(self, prompt: str, budget: int, prefix: str) -> Iterator[str]:
+        # The lock is held until the stream ends or its consumer closes it (a client that hangs up).
+        with self._model_lock, _llama_errors(self.model):
+            for chunk in self._llama_cpp_completion(prompt, budget, prefix, stream=True):
+                piece = chunk["choices"][0].get("text")
+                if piece:
+                    yield piece
+
+
+@contextmanager
+def _llama_errors(model: str) -> Iterator[None]:
+    """llama.cpp's failures (context overflow, decode errors) as `GeneratorError`s the REST layer maps."""
+    try:
+        yield
+    except (ValueError, RuntimeError) as exc:
+        raise GeneratorError(f"the LLM {llm_model_name(model)} failed: {exc}", reason="model") from exc

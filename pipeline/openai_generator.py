@@ -140,26 +140,7 @@ class OpenAICompatibleGenerator:
         """
         prefix = reply_prefix if self.prefill and reply_prefix else ""
         body = self._body(prompt, max_new_tokens, stream=False, prefix=prefix)
-        response = self._post(body)
-        try:
-            data = response.json()
-            choice = data["choices"][0]
-            reply = choice["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise GeneratorError(
-                f"{self._endpoint()} returned a reply that is not an OpenAI chat completion: "
-                f"{response.text[:200]!r}",
-                reason="bad_json",
-                status=response.status_code,
-            ) from exc
-        usage = data.get("usage") or {}
-        meta = {
-            "model": data.get("model", body["model"]),
-            "backend": "openai",
-            "prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"),
-            "finish_reason": choice.get("finish_reason"),
-        }
+        reply, meta = self._reply(self._post(body), body["model"])
         return {"replies": [_join(prefix, reply).strip()], "meta": [meta]}
 
     def stream(
@@ -187,12 +168,12 @@ class OpenAICompatibleGenerator:
                 if response.status_code >= 400:
                     response.read()
                     raise self._status_error(response)
-                for line in response.iter_lines():
-                    piece = self._parse_event(line)
-                    if piece is None:
-                        return
-                    if piece:
-                        yield piece
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # A server that ignores "stream": one whole completion (or garbage) instead of events.
+                    response.read()
+                    yield self._reply(response, body["model"])[0]
+                    return
+                yield from self._events(response)
         except httpx.TimeoutException as exc:
             raise self._timeout_error(exc) from exc
         except httpx.TransportError as exc:
@@ -275,6 +256,62 @@ class OpenAICompatibleGenerator:
             logger.warning("retrying %s (attempt %d failed)", self._endpoint(), attempt + 1)
             time.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _reply(self, response: httpx.Response, model: str) -> tuple[str, dict[str, Any]]:
+        """The text and meta of a chat completion response.
+
+        :raises GeneratorError: (`bad_json`) when the body is not an OpenAI chat completion.
+        """
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            reply = choice["message"]["content"] or ""
+            if not isinstance(reply, str):
+                raise TypeError(f"content is {type(reply).__name__}")
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise GeneratorError(
+                f"{self._endpoint()} returned a reply that is not an OpenAI chat completion: "
+                f"{response.text[:200]!r}",
+                reason="bad_json",
+                status=response.status_code,
+            ) from exc
+        usage = data.get("usage") or {}
+        meta = {
+            "model": data.get("model", model),
+            "backend": "openai",
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "finish_reason": choice.get("finish_reason"),
+        }
+        return reply, meta
+
+    def _events(self, response: httpx.Response) -> Iterator[str]:
+        """The text pieces of a server-sent-event stream, up to `[DONE]`.
+
+        :raises GeneratorError: (`bad_json`) when an event is not JSON, or when the body ends without a
+            single event (a web page or other text where a stream was expected).
+        """
+        events = 0
+        other: list[str] = []
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                # Blank lines separate events; ":" comments, event/id/retry fields are keep-alives.
+                if line.strip() and not line.startswith((":", "event:", "id:", "retry:")):
+                    other.append(line)
+                continue
+            events += 1
+            piece = self._parse_event(line)
+            if piece is None:
+                return
+            if piece:
+                yield piece
+        if not events:
+            raise GeneratorError(
+                f"{self._endpoint()} answered {response.headers.get('content-type', 'no content type')} "
+                f"without a single server-sent event: {' '.join(other)[:200]!r}",
+                reason="bad_json",
+                status=response.status_code,
+            )
 
     def _parse_event(self, line: str) -> str | None:
         """The text piece in one SSE line: `""` for keep-alives and empty deltas, `None` at `[DONE]`."""

@@ -1,17 +1,38 @@
-"""LocalLLMGenerator on the embedded SmolLM2-135M-Instruct GGUF (real generation, loaded once)."""
+"""LocalLLMGenerator with real generation: llama.cpp (the default backend) on the packaged SmolLM2-135M and
+the default Qwen2.5-Coder GGUF, and the transformers fallback on SmolLM2; one thread, models loaded once."""
 
 from __future__ import annotations
 
 import pytest
 
+from chronorag.models import DEFAULT_LLM
 from chronorag.pipeline.errors import GeneratorError
 from chronorag.pipeline.local_generator import LocalLLMGenerator
+
+PASSAGE_PROMPT = (
+    "Passages:\n[1] Chelsea F.C.: Carlo Ancelotti managed Chelsea from 2009 to 2011; Andre Villas-Boas "
+    "succeeded him in June 2011.\n\nQuestion: Who managed Chelsea in 2010?"
+)
 
 
 @pytest.fixture(scope="module")
 def generator() -> LocalLLMGenerator:
-    llm = LocalLLMGenerator(max_new_tokens=16)
+    llm = LocalLLMGenerator(model="smollm2-135m", backend="transformers", max_new_tokens=16)
     llm.warm_up()  # ~16 s: the GGUF is dequantised once per process and shared
+    return llm
+
+
+@pytest.fixture(scope="module")
+def llama() -> LocalLLMGenerator:
+    llm = LocalLLMGenerator(model="smollm2-135m", backend="llama_cpp", n_threads=1, max_new_tokens=16)
+    llm.warm_up()  # memory-mapped: well under a second
+    return llm
+
+
+@pytest.fixture(scope="module")
+def default_llm() -> LocalLLMGenerator:
+    llm = LocalLLMGenerator(n_threads=1, max_new_tokens=24)
+    llm.warm_up()
     return llm
 
 
@@ -20,10 +41,13 @@ def test_to_dict_has_no_paths_or_devices():
     assert data["type"] == "chronorag.pipeline.local_generator.LocalLLMGenerator"
     params = data["init_parameters"]
     assert params["model"] == "default" and params["device"] == "auto" and params["backend"] == "auto"
+    assert params["n_threads"] is None and params["n_ctx"] == 2048 and params["flash_attn"] is True
 
 
 def test_from_dict_round_trips():
-    generator = LocalLLMGenerator(max_new_tokens=9, temperature=0.5, stop=["\n"], system_prompt=None)
+    generator = LocalLLMGenerator(
+        model="smollm2-135m", max_new_tokens=9, temperature=0.5, stop=["\n"], system_prompt=None, n_threads=2
+    )
     restored = LocalLLMGenerator.from_dict(generator.to_dict())
     assert restored.to_dict() == generator.to_dict()
 
@@ -71,3 +95,52 @@ def test_missing_gguf_file_is_reported(tmp_path):
 
     with pytest.raises(ModelNotInstalledError, match="does not exist"):
         LocalLLMGenerator(model=str(tmp_path / "missing.gguf")).warm_up()
+
+
+def test_llama_cpp_is_the_default_backend():
+    generator = LocalLLMGenerator(model="smollm2-135m", n_threads=1)
+    assert generator._backend_used is None  # nothing loads before warm_up
+    generator.warm_up()
+    assert generator._backend_used == "llama_cpp"
+
+
+def test_llama_cpp_run_is_deterministic_across_calls(llama):
+    first = llama.run(PASSAGE_PROMPT)
+    llama.run("What is the capital of France?")  # another prompt in between must not change the reply
+    second = llama.run(PASSAGE_PROMPT)
+    assert first["replies"] == second["replies"] and first["replies"][0]
+    meta = first["meta"][0]
+    assert meta["backend"] == "llama_cpp" and meta["model"] == "smollm2-135m"
+    assert 0 < meta["completion_tokens"] <= 16 and meta["prompt_tokens"] > 20
+
+
+def test_llama_cpp_stream_is_the_reply_in_pieces(llama):
+    pieces = list(llama.stream(PASSAGE_PROMPT))
+    assert len(pieces) >= 2
+    assert "".join(pieces).strip() == llama.run(PASSAGE_PROMPT)["replies"][0]
+
+
+def test_llama_cpp_continues_a_reply_prefix(llama):
+    result = llama.run(PASSAGE_PROMPT, reply_prefix="Carlo Ancelotti", max_new_tokens=6)
+    assert result["replies"][0].startswith("Carlo Ancelotti")
+    assert result["meta"][0]["completion_tokens"] <= 6
+    pieces = list(llama.stream(PASSAGE_PROMPT, reply_prefix="Carlo Ancelotti", max_new_tokens=6))
+    assert pieces[0] == "Carlo Ancelotti"
+
+
+def test_llama_cpp_cuts_a_prompt_longer_than_its_context():
+    small = LocalLLMGenerator(model="smollm2-135m", n_threads=1, n_ctx=256, max_new_tokens=8)
+    filler = "The weather report said nothing of note. " * 120  # ~1,000 tokens
+    result = small.run(filler + "\nQuestion: What is the capital of France?")
+    assert result["meta"][0]["prompt_tokens"] <= 256 - 8
+    assert result["replies"][0]
+
+
+def test_default_llm_reads_the_passage(default_llm):
+    prompt = (
+        "Passage: Carlo Ancelotti managed Chelsea from 2009 to 2011. Andre Villas-Boas succeeded him in "
+        "2011.\n\nQuestion: Who managed Chelsea in 2010?"
+    )
+    result = default_llm.run(prompt)
+    assert "ancelotti" in result["replies"][0].lower()
+    assert result["meta"][0]["model"] == DEFAULT_LLM
