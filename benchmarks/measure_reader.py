@@ -88,7 +88,7 @@ def main() -> None:
     reader = _reader(args.reader, args.passages, not args.no_abstain)
     rows = []
     started = time.perf_counter()
-    for question in tqdm(questions, unit="q", desc=f"read {args.split}"):
+    for question in tqdm(questions, unit="q", desc=f"read {args.split}", disable=None):
         ids = rankings[question.qid][: args.passages]
         found = {doc.id: doc for doc in store.get_documents_by_id(ids)}
         documents = [found[i] for i in ids if i in found]

@@ -144,17 +144,24 @@ def merged_entities(parsed: Any) -> list[Span]:
 
 
 def _without_article(span: Span) -> Span:
-    """ "the Illinois Army National Guard" -> "Illinois Army National Guard" (answers carry no article)."""
-    match = re.match(r"(?i)the\s+", span.text)
-    if not match or len(span.text) <= match.end():
+    """The span without a leading article or list dash: "the Illinois Army National Guard" -> "Illinois
+    Army National Guard", "- Andrzej Klesyk" -> "Andrzej Klesyk"."""
+    match = re.match(r"(?i)(?:[-–—•*]\s*)?(?:the\s+)?", span.text)
+    if not match or not match.end() or len(span.text) <= match.end():
         return span
     return Span(span.text[match.end() :], span.label, span.char_start + match.end(), span.char_end, span.rank)
 
 
 def _joins(span: Span, following: Any, text: str) -> bool:
+    between = text[span.char_end : following.start_char].strip().lower()
+    if span.label == "PERSON":
+        # "Prince Leopold of Bavaria", "Catherine of Aragon": a title of a place is part of the name.
+        return between == "of" and following.label_ in ("GPE", "LOC")
+    if span.label == "GPE" and between == ",":
+        # "Madison , Indiana", "Dakar, Senegal": a place and the larger place it lies in.
+        return following.label_ == "GPE"
     if span.label not in ("ORG", "FAC"):
         return False
-    between = text[span.char_end : following.start_char].strip().lower()
     if between == ",":
         return following.label_ == "GPE"
     if between in ("of", "of the"):

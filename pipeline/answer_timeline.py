@@ -21,6 +21,7 @@ from chronorag.pipeline.evidence import (
     ANSWER_LABELS,
     content_words,
     describe_constraint,
+    interval_fit,
     normalize_answer,
     question_nouns,
     question_type,
@@ -47,16 +48,17 @@ NO_EVIDENCE = "no passage was retrieved for the question"
 # around the span, the span's type, the ranker's order and how the time was written.
 WEIGHTS: dict[str, float] = {
     "time": 1.0,
-    "relevance": 0.6,
-    "relevance_local": 0.3,
+    "sentence_time": 0.2,
+    "relevance": 0.7,
+    "relevance_local": 0.1,
     "label": 0.35,
     "noun": 0.5,
-    "chunk": -0.2,
-    "rank": 0.5,
+    "chunk": 0.0,
+    "rank": 0.8,
     "attachment": 0.1,
     "near": 0.1,
     "title": -0.3,
-    "length": 0.0,
+    "length": 0.2,
     "extended": 0.0,
     "support": 0.1,
     "role_range": 0.1,
@@ -225,6 +227,8 @@ class AnswerTimeline:
             title_words = content_words(title)
             for sentence in sentences:
                 relevance = sentence_relevance(asked, sentence.text, title)
+                # The sentence's own times against the asked one: robust where the parse misattaches.
+                sentence_fit = interval_fit(sentence.intervals, constraint) if sentence.intervals else 0.0
                 for span in spans:
                     if not sentence.char_start <= span.char_start < sentence.char_end:
                         continue
@@ -246,7 +250,10 @@ class AnswerTimeline:
                             anchor_text=anchor.text,
                             relevance=relevance,
                             type_fit=span_type_fit(span, kind),
-                            features=_span_features(span, kind, anchor, window, asked, title_words, rank),
+                            features={
+                                **_span_features(span, kind, anchor, window, asked, title_words, rank),
+                                "sentence_time": sentence_fit,
+                            },
                         )
                     )
         texts = [doc.content or "" for doc in documents]

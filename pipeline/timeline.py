@@ -50,6 +50,7 @@ _START_CUES = re.compile(
 _END_CUES = re.compile(r"(?:\buntil|\btill|\bup\s+to|\bthrough|\bby|\bto)\s*$", re.IGNORECASE)
 _BEFORE_CUE = re.compile(r"\b(?:before|prior\s+to)\s*$", re.IGNORECASE)
 _AFTER_CUE = re.compile(r"\b(?:after|following)\s*$", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r";|\s[–—]\s|\s-\s")
 _BEFORE_WORD = re.compile(r"\b(?:before|prior\s+to)\b", re.IGNORECASE)
 _AFTER_WORD = re.compile(r"\b(?:after|following)\b", re.IGNORECASE)
 # Verbs whose date starts (or ends) what their subject and object hold.
@@ -219,8 +220,13 @@ def _attached_mention(
     for mention in sentence.mentions:
         start, end, _ = mention
         distance = 0.0 if start <= centre <= end else min(abs(centre - start), abs(centre - end))
-        scored.append((-_attachment(span_tokens, _tokens(parsed, start, end)), distance, mention))
-    attachment, distance, mention = min(scored, key=lambda item: (item[0], item[1]))
+        between = parsed.text[min(span.char_end, end) : max(span.char_start, start)]
+        # A semicolon or dash separates clauses whatever the parse says ("In 1889 it was named after X;
+        # in 1892 it was renamed Y").
+        apart = 1 if _CLAUSE_BREAK.search(between) else 0
+        attachment = 0 if apart else _attachment(span_tokens, _tokens(parsed, start, end))
+        scored.append((apart, -attachment, distance, mention))
+    apart, attachment, distance, mention = min(scored, key=lambda item: item[:3])
     return mention, -attachment, distance
 
 
@@ -473,13 +479,15 @@ def _overlap_fit(holds: Interval, asked: Interval) -> float:
 
 
 def _event_fit(stated: Interval, asked: Interval) -> float:
-    """A dated event against the asked interval: 1 inside it (0.75 on the first or last year of a
-    several-year question, which in biographies usually closes the previous period), else the share of
+    """A dated event against the asked interval: 1 inside it (0.95 on the first year of a several-year
+    question, 0.6 on its last, which in biographies usually starts the next period), else the share of
     the event inside it."""
     if stated.contains(asked):
         return 1.0
     if asked.contains(stated):
-        return 0.75 if _at_edge(stated, asked) else 1.0
+        # On the asked period's first year an event usually starts it; on its last, it starts the next.
+        edge = _at_edge(stated, asked)
+        return 1.0 if not edge else 0.95 if stated.start == asked.start else 0.6
     if not stated.overlaps(asked):
         return 0.0
     shared = min(asked.end_day, stated.end_day) - max(asked.start_day, stated.start_day) + 1
