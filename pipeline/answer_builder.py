@@ -246,7 +246,7 @@ class ChronoAnswerBuilder:
         rival = min(rivals, key=lambda item: item["passage"])
         asked = format_interval(constraint.interval)
         why = (
-            f"(passage [{best['passage']}]: {best['answer']}, {best['time']}, which covers {asked}; "
+            f"(passage [{best['passage']}]: {best['answer']}, {best['time']}, asked: {asked}; "
             f"passage [{rival['passage']}]: {rival['answer']}, {rival['time']})"
         )
         return best["answer"], why

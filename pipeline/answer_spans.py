@@ -13,6 +13,7 @@ from typing import Any
 
 from chronorag.pipeline.evidence import ANSWER_LABELS, Sentence, format_interval
 
+_YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 # Prepositions whose object is a time: dropped from an action phrase ("cut rates ... on Wednesday").
 _TIME_PREPOSITIONS = {"on", "in", "at", "during", "since", "until", "till", "by", "before", "after", "from"}
 
@@ -187,7 +188,7 @@ def noun_chunks(parsed: Any, question_words: set[str], skip: list[Span] | None =
         words = {word.lower() for word in chunk.text.split()}
         if chunk.root.pos_ in ("PRON", "NUM") or words <= question_words:
             continue
-        if any(token.ent_type_ in ("DATE", "TIME") for token in chunk):
+        if any(token.ent_type_ in ("DATE", "TIME") or _YEAR.fullmatch(token.text) for token in chunk):
             continue
         if any(start < chunk.end_char and chunk.start_char < end for start, end in taken):
             continue

@@ -48,22 +48,24 @@ NO_EVIDENCE = "no passage was retrieved for the question"
 # around the span, the span's type, the ranker's order and how the time was written.
 WEIGHTS: dict[str, float] = {
     "time": 1.0,
-    "sentence_time": 0.2,
+    "sentence_time": 0.3,
     "relevance": 0.7,
     "relevance_local": 0.1,
     "label": 0.35,
-    "noun": 0.5,
+    "noun": 0.3,
     "chunk": 0.0,
+    "chunk_named": 0.0,
+    "list_first": 0.1,
     "rank": 0.8,
-    "attachment": 0.1,
-    "near": 0.1,
+    "attachment": 0.2,
+    "near": 0.2,
     "title": -0.3,
     "length": 0.2,
     "extended": 0.0,
     "support": 0.1,
     "role_range": 0.1,
     "role_start": 0.1,
-    "role_end": 0.1,
+    "role_end": 0.2,
     "role_point": 0.05,
     "role_inherited": -0.1,
     "role_published": 0.0,
@@ -74,6 +76,7 @@ WEIGHTS: dict[str, float] = {
 CONFLICT_MARGIN = 0.05
 HOLDS_FIT = 0.8  # a time fit from which an answer counts as holding for the asked time
 _PARSE_CACHE_SIZE = 512
+_NAMED_KINDS = ("person", "org", "place", "nationality")
 
 
 @component
@@ -225,14 +228,19 @@ class AnswerTimeline:
             names.extend(span.text for span in spans if span.label == "PERSON" and " " in span.text)
             title = str(meta.get("title") or "")
             title_words = content_words(title)
+            previous = None
             for sentence in sentences:
                 relevance = sentence_relevance(asked, sentence.text, title)
                 # The sentence's own times against the asked one: robust where the parse misattaches.
                 sentence_fit = interval_fit(sentence.intervals, constraint) if sentence.intervals else 0.0
-                for span in spans:
-                    if not sentence.char_start <= span.char_start < sentence.char_end:
-                        continue
-                    anchor = anchor_span(span, sentence, parsed, published)
+                inside = [
+                    span for span in spans if sentence.char_start <= span.char_start < sentence.char_end
+                ]
+                order: dict[tuple[str, str | None], int] = {}
+                for span in inside:
+                    anchor = anchor_span(span, sentence, parsed, published, previous)
+                    # Lists that share one time ("fellowships at A, B and C") run in the order written.
+                    position = order[(span.label, anchor.text)] = order.get((span.label, anchor.text), -1) + 1
                     window = parsed.text[max(0, span.char_start - 60) : span.char_end + 60]
                     entries.append(
                         TimelineEntry(
@@ -253,9 +261,12 @@ class AnswerTimeline:
                             features={
                                 **_span_features(span, kind, anchor, window, asked, title_words, rank),
                                 "sentence_time": sentence_fit,
+                                "list_first": 1.0 if position == 0 else 0.0,
                             },
                         )
                     )
+                if sentence.mentions:
+                    previous = sentence
         texts = [doc.content or "" for doc in documents]
         for entry in entries:
             entry.answer = full_name(strip_possessive(entry.answer, texts), names)
@@ -337,6 +348,8 @@ def _span_features(
         else 1.0 - label_rank(span.label, labels) / max(1, len(labels)),
         "noun": 1.0 if span.rank[0] == 0 else 0.0,
         "chunk": 1.0 if span.label == "NOUN_CHUNK" else 0.0,
+        # A noun phrase where the question asks for a name (who, which team, where) is rarely the answer.
+        "chunk_named": 1.0 if span.label == "NOUN_CHUNK" and kind in _NAMED_KINDS else 0.0,
         "rank": 1.0 / rank,
         "attachment": anchor.attachment / 3.0,
         "near": 1.0 / (1.0 + anchor.distance / 40.0) if anchor.text else 0.0,

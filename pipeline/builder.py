@@ -38,7 +38,8 @@ OPTIONS: dict[str, str] = {
     "api_base_url": "OpenAI-compatible server root (None: CHRONORAG_LLM_API_BASE at run time)",
     "api_model": "served model name (None: CHRONORAG_LLM_MODEL, else the server's first model)",
     "api_timeout": "seconds per request to the server",
-    "prompt_passages": "passages shown to the LLM and read by the answer timeline",
+    "prompt_passages": "passages shown to the LLM (plus the one the chosen answer comes from)",
+    "timeline_passages": "top passages the answer timeline reads for candidate answers",
     "abstain": "the answer timeline abstains (says so, `abstained: true`) when no passage holds an answer "
     "for the asked time or two sources disagree; false always answers with the best candidate",
     "prefill_answer": "start the LLM reply with the extracted answer (the small local LLM phrases it)",
@@ -65,6 +66,7 @@ _DEFAULTS: dict[str, Any] = {
     "api_model": None,
     "api_timeout": 60.0,
     "prompt_passages": 3,
+    "timeline_passages": 5,
     "abstain": True,
     "prefill_answer": True,
     "as_of": None,
@@ -233,7 +235,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         pipeline.connect("ranker.documents", "summarizer.documents")
         pipeline.connect("ranker.constraint", "summarizer.constraint")
         evidence = "summarizer.documents"
-    extractor = AnswerTimeline(max_passages=opts["prompt_passages"], abstain=opts["abstain"])
+    extractor = AnswerTimeline(max_passages=opts["timeline_passages"], abstain=opts["abstain"])
     pipeline.add_component("extractor", extractor)
     pipeline.add_component("answer_builder", ChronoAnswerBuilder())
     pipeline.connect(evidence, "extractor.documents")

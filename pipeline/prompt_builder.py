@@ -128,19 +128,20 @@ class TemporalPromptBuilder:
         :param abstention: the extractor's `{abstained, reason}`; when it abstained no candidate is shown.
         :returns: `prompt`, and `reply_prefix` (the candidate answer with `prefill_answer` on, else `""`).
         """
+        reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
+        candidate = candidates[0] if self.use_candidates and candidates and reason is None else None
+        shown = set(range(1, min(self.max_passages, len(documents)) + 1))
+        if candidate is not None and 1 <= candidate["passage"] <= len(documents):
+            shown.add(candidate["passage"])  # the chosen answer's passage is always shown, by its number
         passages = [
             {
                 "n": index,
-                "title": (doc.meta or {}).get("title") or "",
-                "date": (doc.meta or {}).get("date"),
-                "text": self._passage_text(doc),
+                "title": (documents[index - 1].meta or {}).get("title") or "",
+                "date": (documents[index - 1].meta or {}).get("date"),
+                "text": self._passage_text(documents[index - 1]),
             }
-            for index, doc in enumerate(documents[: self.max_passages], start=1)
+            for index in sorted(shown)
         ]
-        candidate = None
-        reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
-        if self.use_candidates and candidates and reason is None:
-            candidate = next((item for item in candidates if item["passage"] <= len(passages)), None)
         prompt = self._compiled.render(
             question=query,
             reference_time=constraint.reference_time.isoformat() if constraint else "unknown",

@@ -171,7 +171,9 @@ class Anchor:
     distance: float = 0.0
 
 
-def anchor_span(span: Span, sentence: Sentence, parsed: Any, published: date | None) -> Anchor:
+def anchor_span(
+    span: Span, sentence: Sentence, parsed: Any, published: date | None, previous: Sentence | None = None
+) -> Anchor:
     """
     The time written for an answer span and what it marks.
 
@@ -179,9 +181,15 @@ def anchor_span(span: Span, sentence: Sentence, parsed: Any, published: date | N
     :param sentence: its sentence, with the time mentions inside it.
     :param parsed: the passage's spaCy `Doc` (dependency parse, for clause attachment).
     :param published: the passage's publication date.
+    :param previous: the last earlier sentence with dates of its own (what a dateless sentence inherits).
     :returns: the anchor; its role one of range/start/end/point/inherited/published/undated.
     """
     if not sentence.mentions:
+        if sentence.intervals and previous is not None and previous.mentions:
+            start, end, interval = previous.mentions[-1]
+            if _END_CUES.search(parsed.text[max(0, start - 25) : start]):
+                # "remained in Germany until 2004. She moved to ... A": what follows starts then.
+                return Anchor(START, interval, parsed.text[start:end])
         if sentence.intervals:
             return Anchor(INHERITED, _merged(sentence.intervals))
         if published is not None:

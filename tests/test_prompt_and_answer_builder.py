@@ -177,8 +177,8 @@ def test_answer_explains_which_passage_holds_for_the_asked_time():
         candidates=_candidates(),
     )["answer"]["answer"]
     assert answer == (
-        "Carlo Ancelotti managed Chelsea in 2010 [1]. (passage [1]: Carlo Ancelotti, 2009 to 2011, which "
-        "covers 2010; passage [2]: José Mourinho, 2013 to 2015)"
+        "Carlo Ancelotti managed Chelsea in 2010 [1]. (passage [1]: Carlo Ancelotti, 2009 to 2011, asked: "
+        "2010; passage [2]: José Mourinho, 2013 to 2015)"
     )
 
 
