@@ -21,6 +21,7 @@ Replies are cached per question like retrieval results.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from haystack import Document
 from chronorag.evals.metrics import has_answer, max_exact_match, max_f1, token_f1
 from chronorag.evals.records import ResultCache
 from chronorag.evals.types import EvalDataset, EvalQuestion
+
+_CITATION_MARK = re.compile(r"\[\d{1,2}\]")
 
 __all__ = ["Reader", "choice_from_evidence", "choose_option", "run_generation", "score_answer"]
 
@@ -114,10 +117,16 @@ def choose_option(reply: str, choices: list[str]) -> int | None:
     :param choices: the options.
     :returns: the chosen index, or ``None``.
     """
-    scores = [token_f1(reply, choice) for choice in choices]
+    reply = _CITATION_MARK.sub(" ", reply)
+    scores = [token_f1(reply, _option_text(choice)) for choice in choices]
     if not scores or max(scores) == 0.0 or scores.count(max(scores)) > 1:
         return None
     return scores.index(max(scores))
+
+
+def _option_text(choice: str) -> str:
+    """A choice without the display quotes RealTimeQA puts around titles ("“Squid Game”")."""
+    return choice.strip("\"'“”‘’ ")
 
 
 def choice_from_evidence(question: str, choices: list[str], documents: list[Document]) -> int | None:
@@ -137,7 +146,7 @@ def choice_from_evidence(question: str, choices: list[str], documents: list[Docu
         text = f"{(doc.meta or {}).get('title') or ''}. {doc.content or ''}"
         shared = len(asked & {word[:5] for word in content_words(text)}) / max(1, len(asked))
         for index, choice in enumerate(choices):
-            option = choice.strip("\"'“”‘’ ")
+            option = _option_text(choice)
             if option and has_answer([option], text):
                 scores[index] += (0.5 + shared) / rank
     best = max(scores, default=0.0)

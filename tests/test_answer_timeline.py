@@ -1,4 +1,4 @@
-"""AnswerTimeline: candidate answers with the intervals they hold, the one valid for the asked time, abstention."""
+"""AnswerTimeline: candidate answers with the intervals they hold, the one valid for the asked time."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_run_mayor_in_2019_is_the_incumbent_the_winner_defeated(timeline):
     )
     assert result["replies"] == ["Tom Hale"]
     assert result["abstention"] == {"abstained": False, "reason": None}
-    holds = {(entry["answer"], entry["holds"]["start"], entry["holds"]["end"]) for entry in result["timeline"]}
+    holds = {(item["answer"], item["holds"]["start"], item["holds"]["end"]) for item in result["timeline"]}
     # Tom Hale: 2016 until the election; Jane Okafor: from the election (the year comes from the
     # publication), and from January 2023, when she takes office.
     assert ("Tom Hale", "2016-01-01", "2022-11-08") in holds

@@ -8,8 +8,8 @@ import pytest
 from haystack import Document
 
 from chronorag.evals.metrics import normalize_answer as normalize
-from chronorag.pipeline.evidence import answer_contains, question_type
 from chronorag.pipeline.answer_spans import strip_possessive
+from chronorag.pipeline.evidence import answer_contains, question_type
 from chronorag.pipeline.extractive_answerer import NO_ANSWER, ExtractiveAnswerer
 from chronorag.temporal import decompose
 
