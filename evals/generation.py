@@ -28,9 +28,10 @@ from typing import Any
 
 from haystack import Document
 
-from chronorag.evals.metrics import has_answer, max_exact_match, max_f1, token_f1
+from chronorag.evals.metrics import max_exact_match, max_f1, token_f1
 from chronorag.evals.records import ResultCache
 from chronorag.evals.types import EvalDataset, EvalQuestion
+from chronorag.pipeline.evidence import content_words
 
 _CITATION_MARK = re.compile(r"\[\d{1,2}\]")
 
@@ -130,29 +131,59 @@ def _option_text(choice: str) -> str:
 
 
 def choice_from_evidence(question: str, choices: list[str], documents: list[Document]) -> int | None:
-    """The option the passages support best: each passage that writes an option (DPR token match) votes for
-    it, weighted by the passage's rank and by how many of the question's content words the passage shares.
+    """The option the passages support best. Wherever a passage writes an option (most of its words, DPR
+    tokens), the text around it votes for the option by how many of the question's content words it
+    shares, discounted by the passage's rank; an option's support is its best vote.
 
     :param question: the question.
     :param choices: the options.
     :param documents: the cited passages, best first.
     :returns: the chosen index, or ``None`` when no passage writes any option (or two tie).
     """
-    from chronorag.pipeline.evidence import content_words
-
     asked = {word[:5] for word in content_words(question)}
     scores = [0.0] * len(choices)
     for rank, doc in enumerate(documents, start=1):
         text = f"{(doc.meta or {}).get('title') or ''}. {doc.content or ''}"
-        shared = len(asked & {word[:5] for word in content_words(text)}) / max(1, len(asked))
+        tokens = _tokens_with_offsets(text)
         for index, choice in enumerate(choices):
-            option = _option_text(choice)
-            if option and has_answer([option], text):
-                scores[index] += (0.5 + shared) / rank
+            for start, end, share in _occurrences(_option_text(choice), tokens):
+                window = text[max(0, start - _WINDOW) : end + _WINDOW]
+                nearby = {word[:5] for word in content_words(window)}
+                shared = len(asked & nearby) / max(1, len(asked))
+                scores[index] = max(scores[index], share * (0.2 + shared) / rank**0.5)
     best = max(scores, default=0.0)
     if best == 0.0 or scores.count(best) > 1:
         return None
     return scores.index(best)
+
+
+_WINDOW = 200  # characters either side of an option's mention that speak for it
+
+
+def _tokens_with_offsets(text: str) -> list[tuple[str, int, int]]:
+    return [(match.group().lower(), match.start(), match.end()) for match in _WORD.finditer(text)]
+
+
+def _occurrences(option: str, tokens: list[tuple[str, int, int]]) -> list[tuple[int, int, float]]:
+    """Where a passage writes an option: runs of the option's words (at least half of its content words,
+    all of a one- or two-word option), as (start, end, share of its words)."""
+    words = [word.lower() for word in _WORD.findall(option)]
+    wanted = [word for word in words if word not in _STOP] or words
+    if not wanted:
+        return []
+    needed = len(wanted) if len(wanted) <= 2 else (len(wanted) + 1) // 2
+    found = []
+    positions = [i for i, (token, _, _) in enumerate(tokens) if token in wanted]
+    for i in positions:
+        run = {tokens[j][0] for j in range(i, min(len(tokens), i + len(words) + 2)) if tokens[j][0] in wanted}
+        if len(run) >= needed:
+            last = min(len(tokens), i + len(words) + 2) - 1
+            found.append((tokens[i][1], tokens[last][2], len(run) / len(wanted)))
+    return found
+
+
+_WORD = re.compile(r"[\w$%]+")
+_STOP = {"the", "a", "an", "of", "and", "in", "on", "for", "to", "at", "by", "with", "its", "it", "is"}
 
 
 def score_answer(

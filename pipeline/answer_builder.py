@@ -151,7 +151,8 @@ class ChronoAnswerBuilder:
             "answer": {
                 "answer": text,
                 "short_answer": short_answer,
-                "abstained": abstained or (not candidates and text == NO_ANSWER),
+                # Without candidates (an extractor that found none) an empty reply is no answer either.
+                "abstained": abstained or (replies is not None and not candidates and text == NO_ANSWER),
                 "abstention_reason": (abstention or {}).get("reason") if abstained else None,
                 "cited": _cited(text, documents),
                 "reply_replaced": replaced_because is not None,
