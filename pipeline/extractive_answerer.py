@@ -33,9 +33,9 @@ class ExtractiveAnswerer:
     (who -> person or organisation, when -> date, where -> place, how many -> number, which team ->
     organisation, ...), skipping names the question already contains.
 
-    It is the fallback generator when no LLM is configured, and it gives the LLM pipeline its
-    candidate answers (`candidates`): the LLM phrases the answer, the code chooses the evidence, and
-    the answer builder uses the candidates to explain disagreements between passages.
+    The per-passage baseline reader: the pipeline's `extractor` is the `AnswerTimeline`, which reads
+    every candidate with the interval it holds; `benchmarks/measure_reader.py --reader extractive`
+    measures this one against it.
 
     ### Usage example
 

@@ -71,8 +71,9 @@ class TemporalPromptBuilder:
             sentence.
         :param use_candidates: show the extractor's best candidate so the small LLM need not reason about
             dates.
-        :param prefill_answer: output the candidate answer as `reply_prefix`, so that a generator that
-            supports pre-filling starts its reply with it (the small local LLM then only phrases it).
+        :param prefill_answer: output the candidate answer and its citation ("Tom Hale [1]") as
+            `reply_prefix`, so that a generator that supports pre-filling starts its reply with it (the
+            small local LLM then only phrases the rest).
         """
         self.template = template
         self.max_passages = max_passages
@@ -126,7 +127,8 @@ class TemporalPromptBuilder:
         :param constraint: the question's decomposition.
         :param candidates: the extractor's candidates, best first (the first is the chosen answer).
         :param abstention: the extractor's `{abstained, reason}`; when it abstained no candidate is shown.
-        :returns: `prompt`, and `reply_prefix` (the candidate answer with `prefill_answer` on, else `""`).
+        :returns: `prompt`, and `reply_prefix` (the candidate answer with its citation when
+            `prefill_answer` is on, else `""`).
         """
         reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
         candidate = candidates[0] if self.use_candidates and candidates and reason is None else None
@@ -150,7 +152,10 @@ class TemporalPromptBuilder:
             candidate=candidate,
             abstention=reason,
         )
-        prefix = candidate["answer"] if candidate and self.prefill_answer else ""
+        # The reply starts with the chosen answer and its citation; the small local LLM phrases the rest.
+        prefix = ""
+        if candidate and self.prefill_answer:
+            prefix = f"{candidate['answer']} [{candidate['passage']}]"
         return {"prompt": prompt.strip(), "reply_prefix": prefix}
 
     def _passage_text(self, doc: Document) -> str:

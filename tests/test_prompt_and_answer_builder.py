@@ -76,7 +76,7 @@ def test_prompt_has_reference_time_constraint_dated_passages_and_candidate():
     assert "[2] Chelsea F.C.: José Mourinho" in prompt
     assert "passage [1] gives the answer Carlo Ancelotti (2009 to 2011)" in prompt
     assert prompt.rstrip().endswith('contains "Carlo Ancelotti" and ends with [1].')
-    assert result["reply_prefix"] == "Carlo Ancelotti"
+    assert result["reply_prefix"] == "Carlo Ancelotti [1]"
 
 
 def test_prompt_of_an_abstention_shows_no_candidate():
