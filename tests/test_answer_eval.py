@@ -59,8 +59,11 @@ def test_choice_from_evidence_votes_with_the_passages_that_write_an_option():
     assert choice_from_evidence(CHOICE.question, CHOICE.choices, []) is None
 
 
-def test_multiple_choice_falls_back_to_the_evidence_when_the_answer_names_no_option():
+def test_multiple_choice_trusts_the_evidence_then_the_answer():
     abstained = _answer(None, "No answer: the passages name no show.", abstained=True)
     assert score_answer(CHOICE, abstained, PASSAGES)["accuracy"] == 1.0
-    wrong = _answer("Friends", "Friends [2]")
-    assert score_answer(CHOICE, wrong, PASSAGES)["accuracy"] == 0.0
+    # The passages name Squid Game where the question's words are: the free answer does not overrule them.
+    assert score_answer(CHOICE, _answer("Friends", "Friends [2]"), PASSAGES)["accuracy"] == 1.0
+    # Without evidence for any option, the answer's option counts.
+    assert score_answer(CHOICE, _answer("Squid Game", "Squid Game [1]"), [])["accuracy"] == 1.0
+    assert score_answer(CHOICE, _answer("Friends", "Friends [1]"), [])["accuracy"] == 0.0
