@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -19,6 +21,7 @@ from chronorag.pipeline.answer_spans import (
 )
 from chronorag.pipeline.evidence import (
     ANSWER_LABELS,
+    Sentence,
     content_words,
     describe_constraint,
     interval_fit,
@@ -213,63 +216,40 @@ class AnswerTimeline:
     def _entries(
         self, query: str, documents: list[Document], constraint: TemporalConstraint | None
     ) -> list[TimelineEntry]:
-        kind = question_type(query)
-        nouns = question_nouns(query)
-        asked = content_words(constraint.content if constraint and constraint.content else query)
-        question_words = content_words(query) | {word.lower() for word in query.split()}
+        question = _Question(
+            kind=question_type(query),
+            nouns=question_nouns(query),
+            asked=content_words(constraint.content if constraint and constraint.content else query),
+            words=content_words(query) | {word.lower() for word in query.split()},
+            constraint=constraint,
+        )
         entries: list[TimelineEntry] = []
         names: list[str] = []
         for rank, doc in enumerate(documents, start=1):
-            meta = doc.meta or {}
-            parsed = self._parse(doc)
-            published = parse_publication_date(meta.get("date"))
-            sentences = split_sentences(doc, parsed, reference=published)
-            spans = typed_spans(parsed, kind, question_words, sentences, nouns, chunks="always")
-            names.extend(span.text for span in spans if span.label == "PERSON" and " " in span.text)
-            title = str(meta.get("title") or "")
-            title_words = content_words(title)
-            previous = None
-            for sentence in sentences:
-                relevance = sentence_relevance(asked, sentence.text, title)
-                # The sentence's own times against the asked one: robust where the parse misattaches.
-                sentence_fit = interval_fit(sentence.intervals, constraint) if sentence.intervals else 0.0
-                inside = [
-                    span for span in spans if sentence.char_start <= span.char_start < sentence.char_end
-                ]
-                order: dict[tuple[str, str | None], int] = {}
-                for span in inside:
-                    anchor = anchor_span(span, sentence, parsed, published, previous)
-                    # Lists that share one time ("fellowships at A, B and C") run in the order written.
-                    position = order[(span.label, anchor.text)] = order.get((span.label, anchor.text), -1) + 1
-                    window = parsed.text[max(0, span.char_start - 60) : span.char_end + 60]
-                    entries.append(
-                        TimelineEntry(
-                            answer=span.text,
-                            label=span.label,
-                            passage=rank,
-                            doc_id=doc.id,
-                            source=str(meta.get("doc_id") or title or doc.id),
-                            published=published,
-                            sentence=sentence.text.strip(),
-                            char_start=span.char_start,
-                            char_end=span.char_end,
-                            role=anchor.role,
-                            stated=anchor.interval,
-                            anchor_text=anchor.text,
-                            relevance=relevance,
-                            type_fit=span_type_fit(span, kind),
-                            features={
-                                **_span_features(span, kind, anchor, window, asked, title_words, rank),
-                                "sentence_time": sentence_fit,
-                                "list_first": 1.0 if position == 0 else 0.0,
-                            },
-                        )
-                    )
-                if sentence.mentions:
-                    previous = sentence
+            entries.extend(self._passage_entries(doc, rank, question, names))
         texts = [doc.content or "" for doc in documents]
         for entry in entries:
             entry.answer = full_name(strip_possessive(entry.answer, texts), names)
+        return entries
+
+    def _passage_entries(
+        self, doc: Document, rank: int, question: _Question, names: list[str]
+    ) -> list[TimelineEntry]:
+        """The candidates of one passage; the full person names it writes are added to `names`."""
+        meta = doc.meta or {}
+        parsed = self._parse(doc)
+        published = parse_publication_date(meta.get("date"))
+        sentences = split_sentences(doc, parsed, reference=published)
+        spans = typed_spans(parsed, question.kind, question.words, sentences, question.nouns, chunks="always")
+        names.extend(span.text for span in spans if span.label == "PERSON" and " " in span.text)
+        title = str(meta.get("title") or "")
+        passage = _Passage(doc, rank, parsed, published, title, content_words(title))
+        entries, previous = [], None
+        for sentence in sentences:
+            inside = [span for span in spans if sentence.char_start <= span.char_start < sentence.char_end]
+            entries.extend(_sentence_entries(inside, sentence, previous, passage, question))
+            if sentence.mentions:
+                previous = sentence
         return entries
 
     def _parse(self, doc: Document) -> Any:
@@ -332,6 +312,68 @@ def _as_phrase(asked: str) -> str:
         if asked.split(" ", 1)[0] in ("in", "as", "before", "after", "since", "until", "from")
         else f"in {asked}"
     )
+
+
+@dataclass(frozen=True)
+class _Question:
+    """What the candidates are matched against: the answer type, its nouns, the content words."""
+
+    kind: str
+    nouns: set[str]
+    asked: set[str]
+    words: set[str]
+    constraint: TemporalConstraint | None
+
+
+@dataclass(frozen=True)
+class _Passage:
+    """A read passage with what its candidates share: rank, parse, publication date, title words."""
+
+    doc: Document
+    rank: int
+    parsed: Any
+    published: date | None
+    title: str
+    title_words: set[str]
+
+
+def _sentence_entries(
+    spans: list[Span], sentence: Sentence, previous: Sentence | None, passage: _Passage, question: _Question
+) -> list[TimelineEntry]:
+    """One candidate per answer span of the sentence, each with its time, relevance and features."""
+    relevance = sentence_relevance(question.asked, sentence.text, passage.title)
+    # The sentence's own times against the asked one: robust where the parse misattaches.
+    sentence_fit = interval_fit(sentence.intervals, question.constraint) if sentence.intervals else 0.0
+    order: dict[tuple[str, str | None], int] = {}
+    entries = []
+    for span in spans:
+        anchor = anchor_span(span, sentence, passage.parsed, passage.published, previous)
+        # Lists that share one time ("fellowships at A, B and C") run in the order written.
+        position = order[(span.label, anchor.text)] = order.get((span.label, anchor.text), -1) + 1
+        window = passage.parsed.text[max(0, span.char_start - 60) : span.char_end + 60]
+        features = _span_features(
+            span, question.kind, anchor, window, question.asked, passage.title_words, passage.rank
+        )
+        entries.append(
+            TimelineEntry(
+                answer=span.text,
+                label=span.label,
+                passage=passage.rank,
+                doc_id=passage.doc.id,
+                source=str((passage.doc.meta or {}).get("doc_id") or passage.title or passage.doc.id),
+                published=passage.published,
+                sentence=sentence.text.strip(),
+                char_start=span.char_start,
+                char_end=span.char_end,
+                role=anchor.role,
+                stated=anchor.interval,
+                anchor_text=anchor.text,
+                relevance=relevance,
+                type_fit=span_type_fit(span, question.kind),
+                features={**features, "sentence_time": sentence_fit, "list_first": float(position == 0)},
+            )
+        )
+    return entries
 
 
 def _span_features(
