@@ -16,7 +16,7 @@ export HAYSTACK_TELEMETRY_ENABLED := False
 export OMP_NUM_THREADS ?= 1
 export CHRONORAG_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint bench clean wheel
+.PHONY: install demo test lint bench clean wheel browser
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q tests
+
+# Optional: the headless browser the /docs rendering test uses (it skips, saying so, without one).
+# Debian's package, ~90 MB; needs root. Not part of `test`: it would run apt-get on every machine.
+browser:
+	command -v chromium-headless-shell || command -v chromium || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium-headless-shell)
 
 lint: install
 	$(VENV)/bin/ruff check .

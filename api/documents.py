@@ -1,7 +1,7 @@
 """The web side of ingestion: check each posted document, then hand the good ones to the indexers.
 
 Splitting, dating, embedding and the store transaction are the indexers' code (``build_passages``,
-``date_passages``, the shared bi-encoder, ``ChronoDocumentStore.write_batch``), the same steps
+``date_passages``, the shared bi-encoder, ``ChronoStore.write_batch``), the same steps
 ``chronorag index`` takes. What this module adds is what HTTP needs: a per-document verdict (a bad
 document is reported, the rest are written), one ``write_batch`` call per request, and writers
 serialised. A reader never sees half a batch because the store commits a batch (rows, spans, vectors)
@@ -23,27 +23,16 @@ from haystack.document_stores.types import DuplicatePolicy
 
 from chronorag.api.schemas import DocumentIn, RejectedDocument, WrittenDocument
 from chronorag.api.settings import ApiSettings
-from chronorag.indexers import ChronoDocumentStore, passage_text
+from chronorag.indexers import ChronoStore, passage_text
 from chronorag.indexers.ingest import build_passages, date_passages
 from chronorag.indexers.sources import SourceDocument
+from chronorag.indexers.validation import PASSAGE_META_FIELDS, source_problem, text_problem
 from chronorag.temporal import parse_publication_date
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
 # Keys the indexers set on every passage (the rest of a passage's meta is the client's own).
-PASSAGE_META_KEYS = frozenset(
-    {
-        "title",
-        "doc_id",
-        "passage_index",
-        "para",
-        "chunk",
-        "date",
-        "date_source",
-        "date_confidence",
-        "time_spans",
-    }
-)
+PASSAGE_META_KEYS = frozenset(PASSAGE_META_FIELDS)
 # Keys the indexers and rankers set on passages: a client's meta must not overwrite them.
 RESERVED_META_KEYS = PASSAGE_META_KEYS | {
     "score_semantic",
@@ -82,10 +71,14 @@ def to_source_document(
     :param settings: the server settings (text length limit).
     :returns: the source document, or the reason it is rejected.
     """
-    doc_id = item.id.strip()
+    # Ids are kept exactly as given (one with surrounding whitespace or a control character is rejected by
+    # source_problem, never altered); an empty or blank id means "none given".
+    doc_id = item.id if item.id.strip() else ""
 
     def reject(reason: str) -> RejectedDocument:
-        return RejectedDocument(index=index, id=doc_id or None, reason=reason)
+        # An id with an unpaired surrogate cannot be encoded in the JSON answer: the reason quotes it escaped.
+        echoed = doc_id if doc_id and text_problem(doc_id, "id") is None else None
+        return RejectedDocument(index=index, id=echoed, reason=reason)
 
     if not item.text.strip():
         return reject("empty text")
@@ -98,6 +91,9 @@ def to_source_document(
     reserved = sorted(RESERVED_META_KEYS.intersection(item.meta))
     if reserved:
         return reject(f"meta keys {reserved} are reserved (set by ingestion); rename them")
+    problem = source_problem(doc_id or "derived", item.title, item.text, item.meta)
+    if problem is not None:
+        return reject(problem)
     if not doc_id:
         # The content-derived id `chronorag index` gives records without one: re-posting is idempotent.
         doc_id = "sha1:" + hashlib.sha1(item.text.encode("utf-8")).hexdigest()[:16]
@@ -119,7 +115,7 @@ class DocumentWriter:
         refused (deletes still work).
     """
 
-    def __init__(self, store: ChronoDocumentStore, embed: EmbedFn | None) -> None:
+    def __init__(self, store: ChronoStore, embed: EmbedFn | None) -> None:
         self.store = store
         self.embed = embed
         # Serialises whole writes, from reading the stored hashes to the commit, so two batches touching
@@ -226,7 +222,7 @@ def _written(entry: _Prepared) -> tuple[int, WrittenDocument]:
     )
 
 
-def stored_document(store: ChronoDocumentStore, doc_id: str) -> list[Document]:
+def stored_document(store: ChronoStore, doc_id: str) -> list[Document]:
     """The passages of one stored document, in passage order.
 
     :param store: the store.

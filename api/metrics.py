@@ -1,117 +1,62 @@
-"""Prometheus metrics, written in the text exposition format (version 0.0.4) without a dependency.
+"""Prometheus metrics with ``prometheus_client``, every label bounded.
 
-Request counts and latency histograms are labelled by the route *template* (``/v1/documents/{doc_id}``),
-never the raw path, so a client cannot grow the label set without bound. Gauges that describe the
-store are read when ``/metrics`` is scraped.
+Metrics (``/metrics``, text format 0.0.4, or OpenMetrics when the scraper asks for it):
+
+* ``chronorag_http_requests_total{route, method, status}``: finished requests;
+* ``chronorag_http_request_duration_seconds{route, method}``: latency to the last body byte (histogram);
+* ``chronorag_http_requests_in_flight``: requests being served;
+* ``chronorag_ingested_documents_total{outcome}``: documents posted to ``/v1/documents``, ``written`` or
+  ``rejected``;
+* ``chronorag_store_passages`` and ``chronorag_ready``: read from the store and the service at scrape time.
+
+A client cannot grow the label set: ``route`` is the route *template* (``/v1/documents/{doc_id:path}``; any
+unknown path is ``<unmatched>``), ``method`` is one of the standard methods or ``other``, and ``status``
+is a code the server chose.
+
+With several workers (``chronorag serve --workers N``) the parent points ``PROMETHEUS_MULTIPROC_DIR`` at
+a fresh folder and prometheus_client's multiprocess mode sums the workers' counters, histograms and
+in-flight gauges there, so any worker's ``/metrics`` describes the whole server and counters never jump
+back when a scrape lands on another worker.
 """
 
 from __future__ import annotations
 
-import math
-import threading
+import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Seconds; spans a cached decompose (~1 ms) to a slow local LLM answer (~30 s).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED_ROUTE = "<unmatched>"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "other"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# No `*_created` series (one more per label set; multiprocess mode has none either): process-wide.
+disable_created_metrics()
 
 
-@dataclass
-class _Histogram:
-    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, seconds: float) -> None:
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.buckets[index] += 1
-        self.total += seconds
-        self.count += 1
-
-
-class Metrics:
-    """Thread-safe counters, histograms and gauge callbacks, rendered as Prometheus text."""
+class _ScrapeTimeGauges(Collector):
+    """Gauges whose value is read when ``/metrics`` is scraped; a ``None`` reading (or an error) leaves the
+    sample out."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, str], int] = {}
-        self._latency: dict[tuple[str, str], _Histogram] = {}
-        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._help: dict[str, str] = {}
-        self._in_flight = 0
-        self._gauges: dict[str, tuple[str, Callable[[], float | None]]] = {}
+        self.readers: dict[str, tuple[str, Callable[[], float | None]]] = {}
 
-    # --- recording -----------------------------------------------------------------------------
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one finished request and record its latency.
-
-        :param route: the route template.
-        :param method: the HTTP method.
-        :param status: the response status.
-        :param seconds: the wall time from request start to the last body byte.
-        """
-        with self._lock:
-            key = (route, method, str(status))
-            self._requests[key] = self._requests.get(key, 0) + 1
-            self._latency.setdefault((route, method), _Histogram()).observe(seconds)
-
-    def inc(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
-        """Add to a named counter.
-
-        :param name: the metric name (``chronorag_...``, ending in ``_total``).
-        :param help_text: the HELP line.
-        :param amount: how much to add.
-        :param labels: label values.
-        """
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._help[name] = help_text
-            self._counters[key] = self._counters.get(key, 0.0) + amount
-
-    def track_in_flight(self, delta: int) -> None:
-        """Adjust the in-flight request gauge.
-
-        :param delta: +1 when a request starts, -1 when it ends.
-        """
-        with self._lock:
-            self._in_flight += delta
-
-    def register_gauge(self, name: str, help_text: str, read: Callable[[], float | None]) -> None:
-        """Register a gauge read at scrape time; a ``None`` reading (or an error) leaves it out.
-
-        :param name: the metric name.
-        :param help_text: the HELP line.
-        :param read: returns the current value.
-        """
-        self._gauges[name] = (help_text, read)
-
-    # --- rendering -----------------------------------------------------------------------------
-    def render(self) -> str:
-        """The exposition text of every metric.
-
-        :returns: Prometheus text format 0.0.4.
-        """
-        with self._lock:
-            requests = dict(self._requests)
-            latency = {key: (list(h.buckets), h.total, h.count) for key, h in self._latency.items()}
-            counters = dict(self._counters)
-            help_texts = dict(self._help)
-            in_flight = self._in_flight
-        lines: list[str] = []
-        lines += _render_requests(requests)
-        lines += _render_latency(latency)
-        lines += _render_counters(counters, help_texts)
-        lines += _gauge_lines("chronorag_http_requests_in_flight", "Requests being served now.", in_flight)
-        for name, (help_text, read) in sorted(self._gauges.items()):
-            lines += _gauge_lines(name, help_text, _safe_read(read))
-        return "\n".join(lines) + "\n"
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, (help_text, read) in sorted(self.readers.items()):
+            family = GaugeMetricFamily(name, help_text)
+            value = _safe_read(read)
+            if value is not None:
+                family.add_metric([], float(value))
+            yield family
 
 
 def _safe_read(read: Callable[[], float | None]) -> float | None:
@@ -122,69 +67,98 @@ def _safe_read(read: Callable[[], float | None]) -> float | None:
         return None
 
 
-def _render_requests(requests: dict[tuple[str, str, str], int]) -> list[str]:
-    lines = [
-        "# HELP chronorag_http_requests_total HTTP requests by route template, method and status.",
-        "# TYPE chronorag_http_requests_total counter",
-    ]
-    for (route, method, status), count in sorted(requests.items()):
-        labels = _labels(route=route, method=method, status=status)
-        lines.append(f"chronorag_http_requests_total{labels} {count}")
-    return lines
+class Metrics:
+    """The app's metrics and their exposition.
 
+    :param multiprocess: record into prometheus_client's multiprocess folder and expose the sum over all
+        processes; default: whether ``PROMETHEUS_MULTIPROC_DIR`` is set.
+    """
 
-def _render_latency(latency: dict[tuple[str, str], tuple[list[int], float, int]]) -> list[str]:
-    name = "chronorag_http_request_duration_seconds"
-    lines = [
-        f"# HELP {name} Request latency in seconds (to the last body byte) by route template and method.",
-        f"# TYPE {name} histogram",
-    ]
-    for (route, method), (buckets, total, count) in sorted(latency.items()):
-        for bound, cumulative in zip(LATENCY_BUCKETS, buckets, strict=True):
-            labels = _labels(route=route, method=method, le=_format_value(bound))
-            lines.append(f"{name}_bucket{labels} {cumulative}")
-        lines.append(f"{name}_bucket{_labels(route=route, method=method, le='+Inf')} {count}")
-        lines.append(f"{name}_sum{_labels(route=route, method=method)} {_format_value(total)}")
-        lines.append(f"{name}_count{_labels(route=route, method=method)} {count}")
-    return lines
+    def __init__(self, multiprocess: bool | None = None) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV)) if multiprocess is None else multiprocess
+        self.registry = CollectorRegistry(auto_describe=True)
+        if self.multiprocess:
+            from prometheus_client import multiprocess as mp
 
+            mp.MultiProcessCollector(self.registry)
+        # Multiprocess values live in the folder's files, collected above; registering them too would
+        # expose this process's share a second time.
+        own = None if self.multiprocess else self.registry
+        self.requests = Counter(
+            "chronorag_http_requests",
+            "HTTP requests by route template, method and status.",
+            ("route", "method", "status"),
+            registry=own,
+        )
+        self.latency = Histogram(
+            "chronorag_http_request_duration_seconds",
+            "Request latency in seconds (to the last body byte) by route template and method.",
+            ("route", "method"),
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+        self.in_flight = Gauge(
+            "chronorag_http_requests_in_flight",
+            "Requests being served now.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.ingested = Counter(
+            "chronorag_ingested_documents",
+            "Documents posted to /v1/documents by outcome.",
+            ("outcome",),
+            registry=own,
+        )
+        for outcome in ("written", "rejected"):
+            self.ingested.labels(outcome)  # exposed as 0 before the first ingest
+        self._gauges = _ScrapeTimeGauges()
+        self.registry.register(self._gauges)
 
-def _render_counters(
-    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float], help_texts: dict[str, str]
-) -> list[str]:
-    lines: list[str] = []
-    for name in sorted(help_texts):
-        lines += [f"# HELP {name} {help_texts[name]}", f"# TYPE {name} counter"]
-        for (metric, labels), value in sorted(counters.items()):
-            if metric == name:
-                lines.append(f"{name}{_labels(**dict(labels))} {_format_value(value)}")
-    return lines
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one finished request and record its latency.
 
+        :param route: the route template.
+        :param method: the HTTP method as the client sent it (unknown ones are counted as ``other``).
+        :param status: the response status.
+        :param seconds: the wall time from request start to the last body byte.
+        """
+        method = method if method in KNOWN_METHODS else OTHER_METHOD
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
 
-def _gauge_lines(name: str, help_text: str, value: float | None) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-    if value is not None:
-        lines.append(f"{name} {_format_value(value)}")
-    return lines
+    def count_ingested(self, written: int, rejected: int) -> None:
+        """Count the outcome of one ingest request.
 
+        :param written: documents written (or unchanged).
+        :param rejected: documents rejected.
+        """
+        self.ingested.labels("written").inc(written)
+        self.ingested.labels("rejected").inc(rejected)
 
-def _labels(**labels: str) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items())
-    return "{" + inner + "}"
+    def register_gauge(self, name: str, help_text: str, read: Callable[[], float | None]) -> None:
+        """Register a gauge read at scrape time; a ``None`` reading (or an error) leaves it out.
 
+        :param name: the metric name.
+        :param help_text: the HELP line.
+        :param read: returns the current value.
+        """
+        self._gauges.readers[name] = (help_text, read)
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition of every metric, in the format the scraper asked for.
 
+        :param accept: the request's ``Accept`` header.
+        :returns: the body and its content type (text format 0.0.4 unless OpenMetrics was asked for).
+        """
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
 
-def _format_value(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+    def process_exited(self) -> None:
+        """Drop this process's live gauges from the multiprocess folder (a worker shutting down)."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess as mp
+
+            mp.mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:
@@ -211,12 +185,12 @@ class MetricsMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        self.metrics.track_in_flight(1)
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
             # An exception escaping here is answered 500 by the outer error middleware: count it as such.
-            self.metrics.track_in_flight(-1)
+            self.metrics.in_flight.dec()
             self.metrics.observe_request(
                 _route_template(scope), scope.get("method", ""), status["code"], time.perf_counter() - started
             )

@@ -28,7 +28,7 @@ from chronorag.api.errors import ApiError
 from chronorag.api.schemas import AskRequest, RetrieveRequest
 from chronorag.api.service import ChronoService
 from chronorag.api.settings import ApiSettings
-from chronorag.indexers import ChronoDocumentStore, StoreMismatchError
+from chronorag.indexers import ChronoStore, StoreMismatchError
 from chronorag.pipeline.asking import STAGES
 from chronorag.pipeline.errors import GeneratorError
 from chronorag.temporal import EmptyQuestionError, QuestionTooLongError
@@ -73,21 +73,21 @@ def warm_up(pipeline: Pipeline) -> None:
     retrieve_passages(pipeline, WARM_UP_QUESTION)
 
 
-def store_of(pipeline: Pipeline) -> ChronoDocumentStore:
+def store_of(pipeline: Pipeline) -> ChronoStore:
     """The store instance the pipeline's dense retriever searches.
 
     :param pipeline: the loaded pipeline.
     :returns: the store.
-    :raises ValueError: when the pipeline has no ``retriever`` over a ``ChronoDocumentStore``.
+    :raises ValueError: when the pipeline has no ``retriever`` over a ``ChronoStore``.
     """
     retriever = pipeline.get_component("retriever") if "retriever" in dict(pipeline.graph.nodes) else None
     store = getattr(retriever, "document_store", None)
-    if not isinstance(store, ChronoDocumentStore):
-        raise ValueError("the pipeline has no 'retriever' component over a ChronoDocumentStore")
+    if not isinstance(store, ChronoStore):
+        raise ValueError("the pipeline has no 'retriever' component over a ChronoStore")
     return store
 
 
-def embedder_for(store: ChronoDocumentStore, backend: str = "auto") -> Callable[[list[str]], Any]:
+def embedder_for(store: ChronoStore, backend: str = "auto") -> Callable[[list[str]], Any]:
     """The ingestion embedding function, as ``chronorag index`` builds it, checked against the store's model.
 
     :param store: the store documents will be written to.
@@ -120,7 +120,9 @@ def generator_failure(exc: GeneratorError) -> tuple[int, str]:
         status = 503
     else:
         status = 502
-    return status, f"the LLM backend failed ({exc.reason}): {exc}; {_RETRY_HINT}"
+    # The error names model files and backend URLs: the server log has it, the client gets its kind.
+    logger.warning("the LLM backend failed (%s): %s", exc.reason, exc)
+    return status, f"the LLM backend failed ({exc.reason}); {_RETRY_HINT}"
 
 
 def _root_cause(exc: BaseException) -> BaseException:

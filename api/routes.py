@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from chronorag.api import pipeline_bridge as bridge
 from chronorag.api.documents import PASSAGE_META_KEYS, stored_document
 from chronorag.api.errors import ApiError
-from chronorag.api.limits import check_batch, check_question
-from chronorag.api.metrics import CONTENT_TYPE, Metrics
+from chronorag.api.limits import check_batch, check_question, check_request_filters
+from chronorag.api.metrics import Metrics
 from chronorag.api.schemas import (
     AskRequest,
     AskResponse,
@@ -34,7 +34,7 @@ from chronorag.api.schemas import (
     RetrieveResponse,
     StoredPassage,
 )
-from chronorag.api.security import require_read_key, require_write_key
+from chronorag.api.security import may_read_details, require_read_key, require_write_key
 from chronorag.api.service import ChronoService
 from chronorag.api.streaming import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, stream_answer
 
@@ -79,19 +79,31 @@ async def healthz() -> HealthResponse:
 @router.get(
     "/readyz",
     response_model=ReadyResponse,
+    response_model_exclude_none=True,
     tags=["service"],
     summary="Readiness",
     responses={503: {"model": ReadyResponse, "description": "Not ready yet, failed, or stopping."}},
 )
 async def readyz(request: Request, response: Response) -> ReadyResponse:
-    """True once the pipeline is loaded and warmed up; 503 until then (load balancers key on the status)."""
+    """True once the pipeline is loaded and warmed up in every worker; 503 until then (load balancers key
+    on the status). Without the key on a server that protects reads, only `ready` and `status`."""
     service = _service(request)
-    ready = service.state == "ready"
+    status = service.server_state
+    ready = status == "ready"
     if not ready:
         response.status_code = 503
-    count = await run_in_threadpool(service.passages_in_store) if ready else None
+    if not may_read_details(request):
+        return ReadyResponse(ready=ready, status=status)
+    count = await run_in_threadpool(service.passages_in_store) if service.state == "ready" else None
+    group = service.group
     return ReadyResponse(
-        ready=ready, status=service.state, error=service.error, passages_in_store=count, worker=os.getpid()
+        ready=ready,
+        status=status,
+        error=service.error,
+        passages_in_store=count,
+        worker=os.getpid(),
+        workers=group.size if group else 1,
+        workers_ready=(group.ready_count() if group else int(service.state == "ready")),
     )
 
 
@@ -100,13 +112,17 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     response_class=PlainTextResponse,
     tags=["service"],
     summary="Prometheus metrics",
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text exposition format."}},
+    dependencies=[Depends(require_read_key)],
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text (or OpenMetrics) exposition."},
+        401: {"model": ErrorResponse, "description": "Reads are protected and the key is missing or wrong."},
+    },
 )
-async def metrics(request: Request) -> PlainTextResponse:
+async def metrics(request: Request) -> Response:
     """Request counts and latency histograms per route, in-flight requests, passages in the store."""
     registry: Metrics = request.app.state.metrics
-    text = await run_in_threadpool(registry.render)
-    return PlainTextResponse(text, media_type=CONTENT_TYPE)
+    body, content_type = await run_in_threadpool(registry.render, request.headers.get("accept"))
+    return Response(body, media_type=content_type)
 
 
 # --- questions -----------------------------------------------------------------------------------
@@ -139,6 +155,7 @@ async def retrieve(body: RetrieveRequest, request: Request) -> dict[str, Any]:
     """The passages the answer would rest on, ranked by semantic and temporal fit, with timings."""
     service = _service(request)
     check_question(service.settings, body.question, body.top_k)
+    check_request_filters(body)
     return await run_in_threadpool(bridge.retrieve, service, body)
 
 
@@ -163,6 +180,7 @@ async def ask(body: AskRequest, request: Request) -> Any:
     """Retrieve, rank and answer; ``stream: true`` sends tokens as they are generated (SSE)."""
     service = _service(request)
     check_question(service.settings, body.question, body.top_k)
+    check_request_filters(body)
     if body.stream:
         return await stream_answer(service, body)
     return await run_in_threadpool(bridge.ask, service, body)
@@ -184,9 +202,7 @@ async def ingest(body: IngestRequest, request: Request) -> IngestResponse:
     service.require_ready()
     result = await run_in_threadpool(service.writer.write, body.documents, service.settings)
     metrics: Metrics = request.app.state.metrics
-    help_text = "Documents posted to /v1/documents by outcome."
-    for outcome, count in (("written", len(result.written)), ("rejected", len(result.rejected))):
-        metrics.inc("chronorag_ingested_documents_total", help_text, count, outcome=outcome)
+    metrics.count_ingested(len(result.written), len(result.rejected))
     return IngestResponse(
         written=result.written,
         rejected=result.rejected,

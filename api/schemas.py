@@ -150,6 +150,35 @@ class AskRequest(RetrieveRequest):
 
 
 # --- answers --------------------------------------------------------------------------------------
+class IntervalOut(BaseModel):
+    """An interval of days (``Interval.to_dict()``)."""
+
+    start: str | None = Field(description="First day (ISO), null when open.")
+    end: str | None = Field(description="Last day (ISO), null when open.")
+    granularity: str = Field(description="day, week, month, season, quarter, year, decade or century.")
+
+
+class AnchorOut(BaseModel):
+    """The event a question is anchored to instead of a date, and how it was dated.
+
+    ``EventAnchor.to_dict()``.
+    """
+
+    text: str = Field(
+        description="The event as written in the question.", examples=["the new stadium opened"]
+    )
+    cue: str = Field(description="The word(s) that introduced it.", examples=["when"])
+    resolved: IntervalOut | None = Field(
+        default=None, description="The event's interval as found in the store; null when not resolved."
+    )
+    fallback: IntervalOut | None = Field(
+        default=None, description="The date written inside the anchor ('the 2020 crash': 2020), if any."
+    )
+    source_id: str | None = Field(default=None, description="The passage the event was dated from.")
+    evidence: str | None = Field(default=None, description="The sentence that dates the event.")
+    how: str | None = Field(default=None, description="How the event was dated, or why it was not.")
+
+
 class ConstraintOut(BaseModel):
     """The decomposed question: ``TemporalConstraint.to_dict()``."""
 
@@ -168,6 +197,10 @@ class ConstraintOut(BaseModel):
         description="What happened on the way that a user should know: no content words, no passage "
         "fitting the asked time, no dated passage, every candidate published after the reference time.",
     )
+    anchor: AnchorOut | None = Field(
+        default=None,
+        description="The event the question is anchored to ('when the new stadium opened'); null when none.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -183,7 +216,30 @@ class ConstraintOut(BaseModel):
                     "nth": None,
                     "reference_time": "2020-01-01",
                     "time_text": "before 2011",
-                }
+                    "anchor": None,
+                },
+                {
+                    "question": "Who chaired the council when the new stadium opened?",
+                    "content": "Who chaired the council?",
+                    "relation": "in",
+                    "start": "2019-05-01",
+                    "end": "2019-05-31",
+                    "granularity": "month",
+                    "ordinal": None,
+                    "nth": None,
+                    "reference_time": "2024-01-01",
+                    "time_text": "when the new stadium opened",
+                    "anchor": {
+                        "text": "the new stadium opened",
+                        "cue": "when",
+                        "resolved": {"start": "2019-05-01", "end": "2019-05-31", "granularity": "month"},
+                        "fallback": None,
+                        "source_id": "stadium#0",
+                        "evidence": "The new stadium opened in May 2019 with a friendly match.",
+                        "how": "dated by 'May 2019' in the sentence that best describes it "
+                        "(similarity 0.72, relevance 0.87)",
+                    },
+                },
             ]
         }
     )
@@ -407,13 +463,17 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     """Readiness: the pipeline is loaded and warmed up."""
 
-    ready: bool
+    ready: bool = Field(description="True when every worker serves the pipeline.")
     status: Literal["starting", "ready", "failed", "stopping"]
-    error: str | None = Field(default=None, description="Why loading failed, when it did.")
+    error: str | None = Field(
+        default=None, description="Why loading failed, when it did (its kind; the server log has the rest)."
+    )
     passages_in_store: int | None = None
     worker: int | None = Field(
         default=None, description="The answering worker's process id (servers may run several workers)."
     )
+    workers: int | None = Field(default=None, description="Worker processes of the server.")
+    workers_ready: int | None = Field(default=None, description="Workers that serve the pipeline now.")
 
 
 class ErrorDetail(BaseModel):

@@ -79,8 +79,17 @@ def require_write_key(
     _check_key(settings, _presented_key(header_key, credentials))
 
 
+def _presented_read_key(request: Request) -> str | None:
+    presented = request.headers.get("x-api-key")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not presented and scheme.lower() == "bearer" and token.strip():
+        presented = token.strip()
+    return presented or None
+
+
 def require_read_key(request: Request) -> None:
-    """Dependency of read routes: check the key only when the server protects reads.
+    """Dependency of read routes (and of ``/metrics``, ``/docs``, ``/openapi.json``): check the key only
+    when the server protects reads.
 
     It reads the headers itself instead of declaring the security schemes, so the OpenAPI schema of an
     open server does not claim that reads need a key; ``create_app`` adds the requirement to the schema
@@ -92,8 +101,17 @@ def require_read_key(request: Request) -> None:
     settings: ApiSettings = request.app.state.settings
     if not settings.protect_reads:
         return
-    presented = request.headers.get("x-api-key")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if not presented and scheme.lower() == "bearer" and token.strip():
-        presented = token.strip()
-    _check_key(settings, presented or None)
+    _check_key(settings, _presented_read_key(request))
+
+
+def may_read_details(request: Request) -> bool:
+    """Whether the caller may see more than a bare answer (``/readyz``'s details): reads are open, or the
+    caller presented the key.
+
+    :param request: the request.
+    :returns: True when details may be shown.
+    """
+    settings: ApiSettings = request.app.state.settings
+    if not settings.protect_reads or settings.api_key is None:
+        return True
+    return key_matches(_presented_read_key(request), settings.api_key)

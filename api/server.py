@@ -7,21 +7,32 @@ Several worker processes (``CHRONORAG_API_WORKERS=2``): the pipeline is Python-h
 for most of a request, so one process uses about one core however many threads serve it; a worker per
 core serves proportionally more. Each worker loads the pipeline (its own models and in-memory index,
 ~0.7 GB) one after the other; they share the store, whose writes are serialised across processes by its
-folder lock, and each follows the others' commits (generation check per search). ``/metrics`` then
-describes the worker that answered the scrape.
+folder lock, and each follows the others' commits (generation check per search). The parent makes a
+run folder for the workers (removed when it exits): ``ready/`` holds a marker per worker that serves, so
+``/readyz`` says ready only when every worker does, and ``metrics/`` is prometheus_client's multiprocess
+folder, so ``/metrics`` from any worker describes the whole server.
+
+Connections: every request head must arrive within ``header_timeout_s`` (``GuardedH11Protocol``), idle
+keep-alive connections close after ``keep_alive_s``, and past ``max_connections`` open connections a
+worker answers new requests with uvicorn's plain 503 (its ``limit_concurrency``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI
+
+from chronorag.api.settings import ApiSettings
 
 # In-flight requests get this long to finish after SIGTERM/SIGINT before connections are closed.
 GRACEFUL_SHUTDOWN_S = 30
@@ -29,11 +40,32 @@ WORKERS_ENV = "CHRONORAG_API_WORKERS"
 # How the parent hands create_app's arguments to worker processes (they start from a fresh interpreter).
 _APP_SPEC_ENV = "CHRONORAG_API_APP_SPEC"
 _FACTORY = "chronorag.api.server:app_from_environment"
+_PROTOCOL = "chronorag.api.protocol:GuardedH11Protocol"
+# prometheus_client reads it at import: set in the parent before the workers start.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration plus the request-head deadline ``GuardedH11Protocol`` reads.
+
+    :param app: as for ``uvicorn.Config``.
+    :param header_timeout_s: seconds a request line and headers may take to arrive.
+    :param kwargs: ``uvicorn.Config``'s other arguments.
+    """
+
+    def __init__(self, app: FastAPI | str, header_timeout_s: float, **kwargs: object) -> None:
+        super().__init__(app, **kwargs)  # type: ignore[arg-type]
+        self.header_timeout_s = header_timeout_s
 
 
 def uvicorn_config(
-    app: FastAPI | str, host: str, port: int, log_level: str = "info", workers: int = 1
-) -> uvicorn.Config:
+    app: FastAPI | str,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    workers: int = 1,
+    settings: ApiSettings | None = None,
+) -> ServerConfig:
     """The uvicorn configuration shared by the CLI, tests and the benchmark.
 
     :param app: the app from ``create_app``, or (several workers) the import string of an app factory.
@@ -41,10 +73,14 @@ def uvicorn_config(
     :param port: TCP port (0 is not allowed here: pick one with :func:`free_port`).
     :param log_level: uvicorn's log level.
     :param workers: worker processes (more than one needs ``app`` as a factory's import string).
+    :param settings: timeouts and connection limits; default the app's own (``app.state.settings``).
     :returns: the config.
     """
-    return uvicorn.Config(
+    if settings is None:
+        settings = app.state.settings if isinstance(app, FastAPI) else ApiSettings()
+    return ServerConfig(
         app,
+        header_timeout_s=settings.header_timeout_s,
         host=host,
         port=port,
         log_level=log_level,
@@ -53,6 +89,9 @@ def uvicorn_config(
         workers=workers,
         factory=isinstance(app, str),
         access_log=log_level == "debug",
+        http=_PROTOCOL,
+        timeout_keep_alive=settings.keep_alive_s,
+        limit_concurrency=settings.max_connections,
     )
 
 
@@ -94,15 +133,24 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     spec = app.state.create_args
-    os.environ[_APP_SPEC_ENV] = json.dumps(
-        {
-            "pipeline_path": spec["pipeline_path"],
-            "store_path": spec["store_path"],
-            "settings": spec["settings"].model_dump(mode="json"),
-        }
-    )
-    config = uvicorn_config(_FACTORY, host, port, log_level, workers=count)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    run_dir = Path(tempfile.mkdtemp(prefix="chronorag-serve-"))
+    try:
+        for folder in ("ready", "metrics"):
+            (run_dir / folder).mkdir()
+        os.environ[MULTIPROC_ENV] = str(run_dir / "metrics")
+        os.environ[_APP_SPEC_ENV] = json.dumps(
+            {
+                "pipeline_path": spec["pipeline_path"],
+                "store_path": spec["store_path"],
+                "settings": spec["settings"].model_dump(mode="json"),
+                "ready_dir": str(run_dir / "ready"),
+                "workers": count,
+            }
+        )
+        config = uvicorn_config(_FACTORY, host, port, log_level, workers=count, settings=spec["settings"])
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def app_from_environment() -> FastAPI:
@@ -111,12 +159,17 @@ def app_from_environment() -> FastAPI:
     :returns: the app built from the arguments the parent's ``create_app`` was given.
     """
     from chronorag.api.app import create_app
-    from chronorag.api.settings import ApiSettings
+    from chronorag.api.workers import WorkerGroup
     from chronorag.models import configure_threads
 
     configure_threads()
     spec = json.loads(os.environ[_APP_SPEC_ENV])
-    app = create_app(spec["pipeline_path"], spec["store_path"], ApiSettings(**spec["settings"]))
+    app = create_app(
+        spec["pipeline_path"],
+        spec["store_path"],
+        ApiSettings(**spec["settings"]),
+        group=WorkerGroup(spec["ready_dir"], spec["workers"]),
+    )
     app.state.service.serialise_loading = True
     return app
 

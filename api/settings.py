@@ -40,6 +40,15 @@ class ApiSettings(BaseModel):
     :param ingest_backend: how ``/v1/documents`` embeds passages, as ``chronorag index --backend``: ``auto``
         (the fastest installed CPU backend, OpenVINO int8 where available; torch on a GPU), ``openvino``,
         ``onnx`` or ``torch``.
+    :param header_timeout_s: a request's line and headers must arrive within this many seconds of its first
+        byte (or of the connection's opening); else 408 and the connection is closed (slow-loris clients).
+    :param body_timeout_s: a request's whole body must arrive within this many seconds of its headers;
+        else 408.
+    :param keep_alive_s: an idle keep-alive connection is closed after this many seconds.
+    :param max_concurrent_requests: requests served at once by one worker; more are answered 503
+        ``overloaded`` with ``Retry-After`` (``/healthz``, ``/readyz`` and ``/metrics`` are exempt).
+    :param max_connections: open connections per worker past which new requests get uvicorn's plain 503
+        (its ``limit_concurrency``), a backstop against connection floods.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -56,6 +65,11 @@ class ApiSettings(BaseModel):
     max_document_chars: int = Field(default=MAX_DOCUMENT_CHARS, ge=1, le=MAX_DOCUMENT_CHARS)
     stream_timeout_s: float = Field(default=120.0, gt=0)
     ingest_backend: Literal["auto", "openvino", "onnx", "torch"] = "auto"
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_s: int = Field(default=5, ge=1, le=600)
+    max_concurrent_requests: int = Field(default=64, ge=1)
+    max_connections: int = Field(default=512, ge=2)
 
     @field_validator("api_key")
     @classmethod

@@ -250,12 +250,17 @@ def server_histogram(url: str, route: str) -> dict[str, Any]:
     :param route: the route template.
     :returns: ``{count, mean_ms}``.
     """
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    values = {}
-    for kind in ("sum", "count"):
-        prefix = f'chronorag_http_request_duration_seconds_{kind}{{route="{route}",method="POST"}} '
-        line = next((line for line in text.splitlines() if line.startswith(prefix)), None)
-        values[kind] = float(line.rsplit(" ", 1)[1]) if line else 0.0
+    values = {"sum": 0.0, "count": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name != "chronorag_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            kind = sample.name.rsplit("_", 1)[1]
+            if kind in values and sample.labels == {"route": route, "method": "POST"}:
+                values[kind] = sample.value
     mean = values["sum"] / values["count"] * 1000.0 if values["count"] else None
     return {"count": int(values["count"]), "mean_ms": round(mean, 1) if mean is not None else None}
 

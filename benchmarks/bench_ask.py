@@ -149,17 +149,24 @@ def served(store: str, questions: list[str], count: int, threads: int) -> dict[s
                 pass
             time.sleep(0.5)
         ready_s = time.perf_counter() - started
-        seconds, loads = [], []
-        with httpx.Client(base_url=url, timeout=120) as http:
-            http.post("/v1/ask", json={"question": questions[0]}).raise_for_status()
-            for question in questions[1 : count + 1]:
-                started = time.perf_counter()
-                http.post("/v1/ask", json={"question": question}).raise_for_status()
-                seconds.append(time.perf_counter() - started)
-                loads.append(os.getloadavg()[0])
+        seconds, loads, error = [], [os.getloadavg()[0]], None
+        try:
+            with httpx.Client(base_url=url, timeout=300) as http:
+                http.post("/v1/ask", json={"question": questions[0]}).raise_for_status()
+                for question in questions[1 : count + 1]:
+                    started = time.perf_counter()
+                    http.post("/v1/ask", json={"question": question}).raise_for_status()
+                    seconds.append(time.perf_counter() - started)
+                    loads.append(os.getloadavg()[0])
+        except httpx.HTTPError as exc:  # the memory reached so far is still worth reporting
+            error = f"{type(exc).__name__}: {exc}"
         return {
             "ready_seconds": round(ready_s, 1),
-            "http_ask_seconds": {"p50": round(statistics.median(seconds), 2), "max": round(max(seconds), 2)},
+            "answered": len(seconds),
+            "error": error,
+            "http_ask_seconds": {"p50": round(statistics.median(seconds), 2), "max": round(max(seconds), 2)}
+            if seconds
+            else None,
             "memory_mb": memory_mb(process.pid),
             "load_average_1min_while_running": {"min": min(loads), "max": max(loads)},
         }
@@ -194,13 +201,27 @@ def main() -> None:
             "index_seconds": round(index_s, 1),
             "in_process": in_process(store, questions, args.questions),
         }
+        write(args.out, report, args, load_before, torch.get_num_threads())  # kept if serving fails
         if not args.no_serve:
-            report["served"] = served(store, questions, args.questions, args.threads)
+            try:
+                report["served"] = served(store, questions, args.questions, args.threads)
+            except Exception as exc:  # a report of what failed beats losing the in-process numbers
+                report["served"] = {"error": f"{type(exc).__name__}: {exc}"}
+    write(args.out, report, args, load_before, torch.get_num_threads())
+    summary = {key: report["in_process"][key] for key in ("llm", "llm_load_seconds", "memory_mb")}
+    print(json.dumps({**summary, "total_ms": report["in_process"]["stages_ms"]["total"]}, indent=2))
+    if "served" in report:
+        print(json.dumps(report["served"], indent=2))
+
+
+def write(
+    out: str, report: dict[str, Any], args: argparse.Namespace, load_before: Any, torch_threads: int
+) -> None:
+    """Add the machine and notes to the report and write it."""
     report["machine"] = {
         "cpu_count": os.cpu_count(),
         "threads": args.threads,
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        "torch_threads": torch_threads,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_before": [round(value, 2) for value in load_before],
@@ -210,12 +231,8 @@ def main() -> None:
         "answerer, prompt builder, LLM and answer builder. The VM's 2 cores are shared with other "
         "engineers' jobs: see the load averages."
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    summary = {key: report["in_process"][key] for key in ("llm", "llm_load_seconds", "memory_mb")}
-    print(json.dumps({**summary, "total_ms": report["in_process"]["stages_ms"]["total"]}, indent=2))
-    if "served" in report:
-        print(json.dumps(report["served"], indent=2))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def run_size(
         ),
         "date_1pct_matches": date_hits,
         "search_time_window_top10": _latencies(lambda q: store.search(q, 10, time_window=window), qs),
-        "faiss_only_unfiltered_top10": _latencies(lambda q: store._index.search(q[None], 10), qs),
+        "faiss_only_unfiltered_top10": _latencies(lambda q: store._vectors.index.search(q[None], 10), qs),
         "recall_at_10_unfiltered": _recall_at_10(store, path, qs[:50]) if size <= 100_000 else None,
         "disk_mb": round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 1),
         "peak_rss_mb_after_write": rss_after_write,

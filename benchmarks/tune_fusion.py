@@ -9,9 +9,11 @@ in seconds: AR@1/5, ER@1/5 (gold passages or evidence sentences) and nDCG@10.
 Tune on TimeQA train (``--dataset timeqa --split train`` over a store holding train + dev pages), report
 on dev and on the mixed corpora (TempRAGEval draft + distractors, RealTimeQA pooled).
 
-Run from the repository root::
+Run from the repository root: build the pools once per data set, then grid the fusion on the tuning pools
+and check it on the others (``benchmarks/results/fusion.json``)::
 
-    python benchmarks/tune_fusion.py --store STORE --dataset timeqa --split train --out OUT.json
+    python benchmarks/tune_fusion.py pools --store STORE --dataset timeqa --split train --pools train.pkl
+    python benchmarks/tune_fusion.py grid --tune train.pkl --check trage.pkl [--check ...]
 """
 
 from __future__ import annotations
@@ -116,7 +118,10 @@ def build_pools(args: argparse.Namespace) -> list[Pool]:
         if not docs:
             continue
         content = (constraint.content or "").strip() or question.question
-        sem = ranker.scorer.score(content, docs, None, None, False)
+        # As the shipped ranker scores: the preset's sentence settings (the fast preset: passage level).
+        sem = ranker.scorer.score(
+            content, docs, ranker.sentence_candidates, ranker.sentence_budget, ranker._int8
+        )
         tem = [score_passage(ranker._spans(d), _published(d), constraint) for d in docs]
         tem = apply_ordinal(tem, constraint)
         texts = [passage_text(d) for d in docs]
@@ -174,21 +179,237 @@ def evaluate(pools: list[Pool], scorer: Any) -> dict[str, float]:
     return {name: round(100 * float(np.mean(values)), 2) for name, values in rows.items() if values}
 
 
+# --- the grid -----------------------------------------------------------------------------------------
+RELEVANCE_GRID = (
+    {"question": 1.0, "passage": 0.5, "coverage": 0.5},
+    {"question": 1.0, "passage": 1.0, "coverage": 1.0},
+    {"question": 0.5, "passage": 1.0, "coverage": 1.0},
+    {"question": 1.0},
+    {"passage": 1.0},
+    {"question": 1.0, "passage": 1.0},
+    {"question": 1.0, "coverage": 1.0},
+)
+TIME_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9)
+GATES = ((0.0, 0.0), (0.3, 0.6), (0.4, 0.7), (0.5, 0.8), (0.4, 0.9), (0.6, 0.9))
+MIN_GATE_LOW = 0.4  # the rule: passages under 40% of the best relevance must earn no time credit
+
+
+def _features(pool: Pool) -> dict[str, np.ndarray]:
+    return {
+        "question": pool.extra["full"],
+        "passage": pool.passage,
+        "sentence": pool.sentence,
+        "coverage": pool.extra["coverage"],
+        "lexical": pool.lexical,
+    }
+
+
+def fused(weights: dict[str, float], time_weight: float, gate: tuple[float, float]) -> Any:
+    """The shipped fusion (``chronorag.rankers.fusion``) with these parameters, as a vectorised pool scorer
+    (:func:`_check_fused` checks it against the module's own functions)."""
+    from chronorag.rankers.fusion import RelevanceModel
+
+    model = RelevanceModel.from_weights(weights)
+    total = sum(model.weights.values())
+    low, high = gate
+
+    def score(pool: Pool) -> np.ndarray:
+        features = _features(pool)
+        relevance = sum(weight * features[name] for name, weight in model.weights.items()) / total
+        best = relevance.max() or 1.0
+        weight = time_weight if pool.constrained else 0.0
+        if high > 0:
+            allowed = np.clip((relevance / best - low) / (high - low), 0.0, 1.0)
+        else:
+            allowed = np.ones_like(relevance)
+        credit = np.minimum(np.clip(pool.temporal, 0.0, 1.0), allowed)
+        return relevance * (1.0 - weight + weight * credit)
+
+    return score
+
+
+def _check_fused(pool: Pool) -> None:
+    """The vectorised scorer equals the ranker's per-passage functions on one pool."""
+    from chronorag.rankers.fusion import RelevanceModel, time_factor, time_gate
+
+    weights = {"question": 1.0, "passage": 0.5, "coverage": 0.5}
+    model = RelevanceModel.from_weights(weights)
+    features = _features(pool)
+    relevance = [
+        model.relevance({n: float(features[n][i]) for n in model.weights}) for i in range(len(pool.ids))
+    ]
+    best = max(relevance)
+    expected = [
+        r * time_factor(float(t), 0.9 if pool.constrained else 0.0, time_gate(r / best, 0.4, 0.7))
+        for r, t in zip(relevance, pool.temporal, strict=True)
+    ]
+    assert np.allclose(fused(weights, 0.9, (0.4, 0.7))(pool), expected, atol=1e-6)
+
+
+def additive_before(pool: Pool) -> np.ndarray:
+    """The fusion chronorag shipped before: (0.45 S + 0.75 T) / 1.2, S the scorer's fused semantic score."""
+    semantic = 0.35 * pool.passage + 0.4 * pool.sentence + 0.25 * pool.lexical
+    return (0.45 * semantic + (0.75 if pool.constrained else 0.1) * pool.temporal) / (
+        0.45 + (0.75 if pool.constrained else 0.1)
+    )
+
+
+def add_coverage(pools: list[Pool], store_path: str) -> None:
+    """Add the query-coverage feature (the shipped scorer's ``query_coverage``) to pools built without it."""
+    from chronorag.indexers import passage_text
+    from chronorag.indexers.store import ChronoDocumentStore
+    from chronorag.rankers.semantic_scoring import query_coverage
+
+    store = ChronoDocumentStore(store_path, read_only=True)
+    for pool in pools:
+        if "coverage" in pool.extra:
+            continue
+        constraint = pool.extra["constraint"]
+        docs = {d.id: d for d in store.get_documents_by_id(pool.ids)}
+        texts = [passage_text(docs[i]) for i in pool.ids]
+        pool.extra["coverage"] = query_coverage(constraint.content or constraint.question, texts)
+
+
+def rescore_time(pools: list[Pool]) -> list[Pool]:
+    """Temporal scores recomputed from the pools' spans by the current ``temporal_scoring``."""
+    from chronorag.rankers.temporal_scoring import apply_ordinal, score_passage
+
+    for pool in pools:
+        constraint = pool.extra["constraint"]
+        scores = [
+            score_passage(s, p, constraint) for s, p in zip(pool.extra["spans"], pool.published, strict=True)
+        ]
+        pool.temporal = np.array([t.score for t in apply_ordinal(scores, constraint)], dtype=np.float32)
+    return pools
+
+
+def grid(args: argparse.Namespace) -> dict[str, Any]:
+    """Every configuration on the tuning pools, the rule's choice, and the check pools' numbers."""
+    tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
+    _check_fused(tune[0])
+    checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
+    rows = []
+    for weights in RELEVANCE_GRID:
+        for time_weight in TIME_WEIGHTS:
+            for gate in GATES:
+                rule = fused(weights, time_weight, gate)
+                row = {"weights": weights, "time_weight": time_weight, "gate": gate}
+                rows.append({**row, "tune": evaluate(tune, rule)})
+    eligible = [row for row in rows if row["gate"][0] >= MIN_GATE_LOW]
+    chosen = max(eligible, key=lambda row: (row["tune"]["AR@1"], row["tune"]["nDCG@10"]))
+    result = {
+        "rule": f"best tuning AR@1 (then nDCG@10) among gates giving no time credit below {MIN_GATE_LOW} "
+        "of the best relevance",
+        "tuning_pools": {"file": str(args.tune), "questions": len(tune)},
+        "chosen": chosen,
+        "before": {"tune": evaluate(tune, additive_before)},
+        "best_ungated": max(rows, key=lambda row: row["tune"]["AR@1"]),
+        "grid": rows,
+        "checks": {},
+    }
+    chosen_rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]))
+    for name, pools in checks.items():
+        result["checks"][name] = {
+            "questions": len(pools),
+            "chosen": evaluate(pools, chosen_rule),
+            "before": evaluate(pools, additive_before),
+            "relevance_only": evaluate(pools, fused(chosen["weights"], 0.0, (0.0, 0.0))),
+        }
+    return result
+
+
+TEMPORAL_GRID = {
+    "OVERLAP_FLOOR": (0.5, 0.6, 0.7),
+    "NEAR_CEILING": (0.3, 0.5),
+    "BOUNDARY_FIT": (0.6, 0.8, 1.0),
+    "END_BOUNDARY_FIT": (0.4, 0.6, 0.8),
+    "NO_EVIDENCE": (0.2, 0.3, 0.45),
+}
+
+
+# Persistence of a state that began before the asked interval, varied after the grid above (the other
+# constants as shipped): off (PERSIST_CEILING = NEAR_CEILING, PERSIST_UNITS = 1) and slower decays.
+PERSISTENCE_GRID = (
+    {"PERSIST_CEILING": 0.3, "PERSIST_UNITS": 1.0},
+    {"PERSIST_CEILING": 0.4, "PERSIST_UNITS": 3.0},
+    {"PERSIST_CEILING": 0.45, "PERSIST_UNITS": 5.0},
+    {"PERSIST_CEILING": 0.49, "PERSIST_UNITS": 10.0},
+)
+
+
+def temporal_grid(tune: list[Pool], rule: Any, checks: dict[str, list[Pool]] | None = None) -> dict[str, Any]:
+    """The temporal scoring constants under the chosen fusion, on the tuning pools (the module's values are
+    restored afterwards)."""
+    import itertools
+
+    import chronorag.rankers.temporal_scoring as scoring
+
+    names = [*TEMPORAL_GRID, *PERSISTENCE_GRID[0]]
+    shipped = {name: getattr(scoring, name) for name in names}
+    rows, persistence = [], []
+    try:
+        for values in itertools.product(*TEMPORAL_GRID.values()):
+            constants = dict(zip(TEMPORAL_GRID, values, strict=True))
+            for name, value in constants.items():
+                setattr(scoring, name, value)
+            rows.append({"constants": constants, "tune": evaluate(rescore_time(tune), rule)})
+        for name in TEMPORAL_GRID:
+            setattr(scoring, name, shipped[name])
+        for constants in PERSISTENCE_GRID:
+            for name, value in constants.items():
+                setattr(scoring, name, value)
+            row = {"constants": constants, "tune": evaluate(rescore_time(tune), rule)}
+            for check, pools in (checks or {}).items():
+                row[check] = evaluate(rescore_time(pools), rule)
+            persistence.append(row)
+    finally:
+        for name, value in shipped.items():
+            setattr(scoring, name, value)
+        for pools in [tune, *(checks or {}).values()]:
+            rescore_time(pools)
+    rows.sort(key=lambda row: (-row["tune"]["AR@1"], -row["tune"]["nDCG@10"]))
+    return {
+        "shipped": shipped,
+        "shipped_tune": evaluate(tune, rule),
+        "best": rows[:10],
+        "configs": len(rows),
+        "persistence": persistence,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--dataset", choices=("timeqa", "temprageval", "realtimeqa"), required=True)
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--csv", type=Path)
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--candidates", type=int, default=20)
-    parser.add_argument("--pools", type=Path, required=True, help="pickle of the pools (built when missing)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("pools", help="build (or load) one data set's candidate pools")
+    build.add_argument("--store", type=Path, required=True)
+    build.add_argument("--dataset", choices=("timeqa", "temprageval", "realtimeqa"), required=True)
+    build.add_argument("--split", default="dev")
+    build.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    build.add_argument("--csv", type=Path)
+    build.add_argument("--limit", type=int)
+    build.add_argument("--candidates", type=int, default=20)
+    build.add_argument("--pools", type=Path, required=True, help="pickle of the pools (built when missing)")
+    search = commands.add_parser("grid", help="grid the fusion on tuning pools, check on others")
+    search.add_argument("--tune", type=Path, required=True)
+    search.add_argument("--check", type=Path, action="append", default=[])
+    search.add_argument("--out", type=Path, default=RESULTS / "fusion.json")
+    search.add_argument("--temporal", action="store_true", help="also grid the temporal scoring constants")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     from chronorag.models import configure_threads
 
     configure_threads()
+    if args.command == "grid":
+        result = grid(args)
+        if args.temporal:
+            tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
+            chosen = result["chosen"]
+            rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]))
+            checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
+            result["temporal"] = temporal_grid(tune, rule, checks)
+        args.out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        print(json.dumps({"chosen": result["chosen"], "checks": result["checks"]}, indent=1, default=str))
+        return 0
     if args.pools.exists():
         pools = pickle.loads(args.pools.read_bytes())
     else:
@@ -197,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         args.pools.parent.mkdir(parents=True, exist_ok=True)
         args.pools.write_bytes(pickle.dumps(pools))
         logger.info("built %d pools in %.0f s", len(pools), time.time() - started)
+    add_coverage(pools, str(args.store))
+    args.pools.write_bytes(pickle.dumps(pools))
     print(json.dumps({"pools": len(pools)}))
     return 0
 

@@ -13,7 +13,8 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    # Not wrapped here: a command in the message stays whole, to copy and paste (the terminal wraps it).
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -80,12 +80,14 @@ def _print(result: dict[str, Any]) -> None:
 
     constraint = result.get("constraint") or {}
     interval = f"{constraint.get('start') or '-inf'} .. {constraint.get('end') or '+inf'}"
+    anchor = constraint.get("anchor")
+    anchored = f"\nanchor: {anchor['cue']} {anchor['text']}: {anchor['how']}" if anchor else ""
     console.print(
         Panel(
             f"content: {constraint.get('content')}\n"
             f"relation: {constraint.get('relation')}   interval: {interval}"
             f"   granularity: {constraint.get('granularity')}   ordinal: {constraint.get('ordinal')}\n"
-            f"reference time: {constraint.get('reference_time')}",
+            f"reference time: {constraint.get('reference_time')}{anchored}",
             title="decomposition",
         )
     )

@@ -97,4 +97,7 @@ def _print_table(row: dict[str, Any]) -> None:
                        ("reference time", "reference_time")):  # fmt: skip
         value = row.get(key)
         table.add_row(label, "-" if value is None else str(value))
+    anchor = row.get("anchor")
+    if anchor:
+        table.add_row("event anchor", f"{anchor['cue']} {anchor['text']} ({anchor['how']})")
     console.print(table)

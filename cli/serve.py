@@ -49,6 +49,18 @@ def register(app: typer.Typer) -> None:
             help="How /v1/documents embeds: auto (the fastest installed, as `chronorag index`), openvino, "
             "onnx or torch (default: CHRONORAG_INGEST_BACKEND, else auto).",
         ),
+        header_timeout: float = typer.Option(
+            10.0, "--header-timeout", help="Seconds a request line and headers may take to arrive (else 408)."
+        ),
+        body_timeout: float = typer.Option(
+            30.0, "--body-timeout", help="Seconds a request body may take to arrive (else 408)."
+        ),
+        max_concurrent_requests: int = typer.Option(
+            64, "--max-concurrent-requests", help="Requests served at once per worker (more: 503)."
+        ),
+        max_connections: int = typer.Option(
+            512, "--max-connections", help="Open connections per worker past which requests get 503."
+        ),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
         workers: int = typer.Option(
             None,
@@ -78,6 +90,10 @@ def register(app: typer.Typer) -> None:
                 pipeline_options={"generator": generator} if generator else {},
                 max_body_bytes=int(max_body_mb * 1024 * 1024),
                 ingest_backend=ingest_backend,
+                header_timeout_s=header_timeout,
+                body_timeout_s=body_timeout,
+                max_concurrent_requests=max_concurrent_requests,
+                max_connections=max_connections,
             )
         except ValidationError as exc:
             problems = "; ".join(

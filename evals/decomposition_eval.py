@@ -193,11 +193,12 @@ def evaluate_timebench(paths: Iterable[str | Path]) -> dict[str, Any]:
 
 
 # --- TempRAGEval draft ---------------------------------------------------------------------------------
-# time_specifier (time_relation in the final benchmark) -> the relations that agree with it.
+# time_specifier (time_relation in the final benchmark) -> the relations that agree with it. "when" is an
+# event anchor ("when he married Ivatt"): the decomposer reads it as "in" the event (temporal/anchors.py).
 _TEMPRAGEVAL_RELATIONS: dict[str, set[str]] = {
     "": {"none"}, "as of": {"as_of"}, "before": {"before"}, "after": {"after"}, "between": {"between"},
     "from": {"between", "since"}, "in": {"in"}, "during": {"in"}, "since": {"since"}, "by": {"until"},
-    "until": {"until"}, "around": {"around"}, "on": {"on"}, "when": {"none"},
+    "until": {"until"}, "around": {"around"}, "on": {"on"}, "when": {"in"},
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from haystack import Document, default_from_dict, default_to_dict
 
 from chronorag.indexers._merge import merge_candidates, reference_cutoff
-from chronorag.indexers.store import ChronoDocumentStore
+from chronorag.indexers.backend import ChronoStore, store_from_dict
 from chronorag.temporal.model import TemporalConstraint
 
 SearchFn = Callable[..., list[Document]]
@@ -22,7 +22,7 @@ class TimeAwareStoreRetriever:
 
     def __init__(
         self,
-        document_store: ChronoDocumentStore,
+        document_store: ChronoStore,
         top_k: int = 10,
         time_top_k: int | None = None,
         respect_reference_time: bool = True,
@@ -30,7 +30,7 @@ class TimeAwareStoreRetriever:
         return_embedding: bool = True,
     ) -> None:
         """
-        :param document_store: the store to search.
+        :param document_store: the store to search (any :class:`ChronoStore` backend).
         :param top_k: passages from the unrestricted search.
         :param time_top_k: passages added from the time-window search (default: ``top_k``; 0 turns it off).
         :param respect_reference_time: drop passages published after the constraint's reference time.
@@ -38,8 +38,8 @@ class TimeAwareStoreRetriever:
         :param return_embedding: attach the stored passage vectors, so a reranker reuses them instead of
             encoding every candidate again (the dominant cost of a cold query).
         """
-        if not isinstance(document_store, ChronoDocumentStore):
-            raise ValueError("document_store must be a ChronoDocumentStore")
+        if not isinstance(document_store, ChronoStore):
+            raise ValueError("document_store must be a ChronoStore (such as a ChronoDocumentStore)")
         self.document_store = document_store
         self.top_k = top_k
         self.time_top_k = time_top_k
@@ -65,10 +65,10 @@ class TimeAwareStoreRetriever:
     def from_dict(cls, data: dict[str, Any]) -> Any:
         """
         :param data: the output of :meth:`to_dict`.
-        :returns: the component, with its store reopened.
+        :returns: the component, with its store reopened (of the backend its ``type`` names).
         """
         params = data.get("init_parameters", {})
-        params["document_store"] = ChronoDocumentStore.from_dict(params["document_store"])
+        params["document_store"] = store_from_dict(params["document_store"])
         return default_from_dict(cls, data)
 
     def _retrieve(

@@ -1,4 +1,4 @@
-"""``ChronoBM25Retriever``: lexical retrieval from a ChronoDocumentStore, aware of the question's time."""
+"""``ChronoBM25Retriever``: lexical retrieval from a ChronoStore, aware of the question's time."""
 
 from __future__ import annotations
 

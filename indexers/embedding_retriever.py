@@ -1,4 +1,4 @@
-"""``ChronoEmbeddingRetriever``: dense retrieval from a ChronoDocumentStore, aware of the question's time."""
+"""``ChronoEmbeddingRetriever``: dense retrieval from a ChronoStore, aware of the question's time."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from haystack import Document
 
+from chronorag.indexers.backend import ChronoStore
 from chronorag.indexers.store import ChronoDocumentStore
 
 EVENTS_VECTORS = "events.npz"
@@ -84,7 +85,7 @@ class EventIndex:
     # ------------------------------------------------------------------ building
     @classmethod
     def build_from_store(
-        cls, store: ChronoDocumentStore, embed: EmbedFn | None = None, save: bool = True
+        cls, store: ChronoStore, embed: EmbedFn | None = None, save: bool = True
     ) -> EventIndex:
         """
         One event per dated document: ``"{title}: {first sentence of its lead}"`` dated by the document.

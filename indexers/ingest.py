@@ -21,9 +21,11 @@ import numpy as np
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 
+from chronorag.indexers.backend import ChronoStore
 from chronorag.indexers.sources import RejectedRecord, SourceDocument, SourceItem, read_source
 from chronorag.indexers.store import ChronoDocumentStore
 from chronorag.indexers.text import passage_text
+from chronorag.indexers.validation import source_problem
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +266,7 @@ class _Pending:
 
 def ingest(
     inputs: Sequence[str],
-    store: ChronoDocumentStore,
+    store: ChronoStore,
     embed: EmbedFn | None,
     fmt: str = "auto",
     batch_passages: int = 256,
@@ -377,6 +379,10 @@ def _items(inputs: Sequence[str], fmt: str, report: IngestReport) -> Iterable[So
 def _prepare(
     doc: SourceDocument, stored: dict[str, str], report: IngestReport, target_words: int, max_words: int
 ) -> _Pending | None:
+    problem = source_problem(doc.id, doc.title, doc.text, doc.meta)
+    if problem is not None:
+        report.rejected.append(RejectedRecord(doc.origin, problem))
+        return None
     content_hash = doc.content_hash()
     previous = stored.get(doc.id)
     if previous == content_hash:
@@ -395,7 +401,7 @@ def _prepare(
 
 
 def _flush(
-    pending: list[_Pending], store: ChronoDocumentStore, embed: EmbedFn | None, report: IngestReport, bar: Any
+    pending: list[_Pending], store: ChronoStore, embed: EmbedFn | None, report: IngestReport, bar: Any
 ) -> None:
     passages = [p for entry in pending for p in entry.passages]
     if embed is not None:

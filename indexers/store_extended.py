@@ -39,9 +39,11 @@ from typing import Any
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
-from haystack.utils.filters import document_matches_filter
 
+from chronorag.indexers.local_store.filters import narrowing_sql, validate_filters
+from chronorag.indexers.local_store.rows import day_of, decode_vector
 from chronorag.indexers.text import passage_text
+from chronorag.indexers.validation import document_matches
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,6 @@ def _unique_key(value: Any) -> tuple[str, Any]:
 
 
 def _check_filters(filters: dict[str, Any] | None, required: bool) -> None:
-    from chronorag.indexers.store import validate_filters
-
     if not filters:
         if required:
             # As InMemoryDocumentStore: an empty filter is not "every document" for a write.
@@ -150,8 +150,6 @@ class ExtendedStoreMixin:
         return len(updated)
 
     def _with_meta(self, document: Document, changes: dict[str, Any]) -> Document:
-        from chronorag.indexers.store import _day_of
-
         old = document.meta or {}
         new = {**old, **changes}
         updated = replace(document, meta=new)  # the id stays: it is set
@@ -161,7 +159,7 @@ class ExtendedStoreMixin:
                 f"(its title); the store cannot re-embed it: write the passage again with a new embedding"
             )
         if "date" in changes:
-            old_day, new_day = _day_of(old.get("date")), _day_of(changes["date"])
+            old_day, new_day = day_of(old.get("date")), day_of(changes["date"])
             if old_day != new_day:
                 self._redate(document.content or "", old, new, changes, old_day, new_day)
         return updated
@@ -318,9 +316,7 @@ class ExtendedStoreMixin:
         Embeddings, when asked for, are float arrays over the stored bytes (``write_documents`` takes them
         as they are), not lists: an update of many passages does not hold a Python float per dimension.
         """
-        from chronorag.indexers.store import _decode_vector, _narrowing_sql
-
-        where, params = _narrowing_sql(filters) if filters else ("1", [])
+        where, params = narrowing_sql(filters) if filters else ("1", [])
         column = "vector" if with_vectors else "NULL"
         last = 0
         while True:
@@ -337,10 +333,10 @@ class ExtendedStoreMixin:
                 payload = json.loads(data)
                 payload.pop("embedding", None)
                 document = Document.from_dict(payload)
-                if filters and not document_matches_filter(filters, document):
+                if filters and not document_matches(filters, document):
                     continue
                 if vector is not None:
-                    document = replace(document, embedding=_decode_vector(vector, self.dim))
+                    document = replace(document, embedding=decode_vector(vector, self.dim))
                 yield document
 
     def _field_values(self, key: str) -> list[Any]:

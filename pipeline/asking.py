@@ -15,6 +15,7 @@ from chronorag.pipeline.timing import component_timings
 # Component name -> the stage its time is reported under (timings_ms keys of the REST response).
 STAGES: dict[str, str] = {
     "decomposer": "decompose",
+    "anchor_resolver": "decompose",  # dating an event anchor is part of reading the question
     "expander": "expand",
     "embedder": "embed",
     "retriever": "retrieve",

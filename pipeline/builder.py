@@ -26,6 +26,8 @@ OPTIONS: dict[str, str] = {
     "ranker_mode": "SemanticTemporalRanker mode: hybrid, mrag or semantic",
     "temporal_scoring": "score temporal fit in the ranker (False: relevance alone orders the candidates)",
     "decompose": "decompose the question (False: the whole question is the content, with no time relation)",
+    "resolve_anchors": "date the event a question is anchored to ('when the new stadium opened') from the "
+    "store, as of the question's reference time (AnchorResolver), before anything reads the constraint",
     "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
     "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
     "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
@@ -56,6 +58,7 @@ _DEFAULTS: dict[str, Any] = {
     "ranker_mode": "hybrid",
     "temporal_scoring": True,
     "decompose": True,
+    "resolve_anchors": True,
     "sentence_candidates": 10,
     "summarize": False,
     "summary_top_k": 3,
@@ -134,16 +137,18 @@ def _available_generator(llm_model: str) -> str:
 
 def build_pipeline(store_path: str | None = None, preset: str = "fast", **options: Any) -> Pipeline:
     """
-    Build the pipeline: QueryDecomposer -> ChronoTextEmbedder -> EventExpander -> ChronoEmbeddingRetriever
-    (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker -> [EvidenceSummarizer] ->
-    AnswerTimeline (`extractor`: candidate answers with the intervals they hold, the one valid for the
-    asked time, or an abstention) -> TemporalPromptBuilder -> generator (phrases the choice) ->
-    ChronoAnswerBuilder (checks the reply against the choice and its passages).
+    Build the pipeline: QueryDecomposer -> [AnchorResolver] -> ChronoTextEmbedder -> EventExpander ->
+    ChronoEmbeddingRetriever (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker ->
+    [EvidenceSummarizer] -> AnswerTimeline (`extractor`: candidate answers with the intervals they hold,
+    the one valid for the asked time, or an abstention) -> TemporalPromptBuilder -> generator (phrases the
+    choice) -> ChronoAnswerBuilder (checks the reply against the choice and its passages).
 
     With `generator="extractive"` the timeline's choice is the answer (no prompt builder, no LLM).
-    Component names (`decomposer`, `embedder`, `expander`, `retriever`, `bm25_retriever`, `fusion`,
-    `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `answer_builder`) are part of
-    the contract: `ask` and `retrieve` time and feed them by name.
+    Component names (`decomposer`, `anchor_resolver`, `embedder`, `expander`, `retriever`, `bm25_retriever`,
+    `fusion`, `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `answer_builder`) are part
+    of the contract: `ask` and `retrieve` time and feed them by name. Retrieval and ranking read the
+    question's constraint and content from the anchor resolver when there is one, else the decomposer;
+    the answering stages read the ranker's copy of the constraint (with its notes).
 
     :param store_path: the store folder, kept as given (relative paths stay relative in the YAML);
         `None` reads `CHRONORAG_STORE`.
@@ -178,6 +183,13 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
     pipeline.add_component(
         "decomposer", QueryDecomposer(default_as_of=opts["as_of"], decompose=opts["decompose"])
     )
+    source = "decomposer"
+    if opts["resolve_anchors"] and opts["decompose"]:
+        from chronorag.indexers.anchor_resolver import AnchorResolver
+
+        pipeline.add_component("anchor_resolver", AnchorResolver(store, device=opts["device"]))
+        pipeline.connect("decomposer.constraint", "anchor_resolver.constraint")
+        source = "anchor_resolver"
     pipeline.add_component("embedder", ChronoTextEmbedder(device=opts["device"]))
     pipeline.add_component("retriever", ChronoEmbeddingRetriever(store, top_k=top_k))
     pipeline.add_component(
@@ -191,7 +203,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
         ),
     )
     # The embedder reads the question without its time phrase: dates in the text mislead dense retrieval.
-    pipeline.connect("decomposer.content", "embedder.text")
+    pipeline.connect(f"{source}.content", "embedder.text")
     if opts["use_expander"]:
         from chronorag.rankers import EventExpander
 
@@ -201,22 +213,22 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
         )
         pipeline.add_component("expander", expander)
         pipeline.connect("embedder.embedding", "expander.query_embedding")
-        pipeline.connect("decomposer.constraint", "expander.constraint")
+        pipeline.connect(f"{source}.constraint", "expander.constraint")
         pipeline.connect("expander.embedding", "retriever.query_embedding")
     else:
         pipeline.connect("embedder.embedding", "retriever.query_embedding")
-    pipeline.connect("decomposer.constraint", "retriever.constraint")
+    pipeline.connect(f"{source}.constraint", "retriever.constraint")
     if opts["use_bm25"]:
         pipeline.add_component("bm25_retriever", ChronoBM25Retriever(store, top_k=top_k))
         pipeline.add_component("fusion", ReciprocalRankFusion())
-        pipeline.connect("decomposer.content", "bm25_retriever.query")
-        pipeline.connect("decomposer.constraint", "bm25_retriever.constraint")
+        pipeline.connect(f"{source}.content", "bm25_retriever.query")
+        pipeline.connect(f"{source}.constraint", "bm25_retriever.constraint")
         pipeline.connect("retriever.documents", "fusion.documents")
         pipeline.connect("bm25_retriever.documents", "fusion.documents")
         pipeline.connect("fusion.documents", "ranker.documents")
     else:
         pipeline.connect("retriever.documents", "ranker.documents")
-    pipeline.connect("decomposer.constraint", "ranker.constraint")
+    pipeline.connect(f"{source}.constraint", "ranker.constraint")
 
 
 def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
@@ -257,6 +269,16 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect("prompt_builder.prompt", "generator.prompt")
     pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")
     pipeline.connect("generator.replies", "answer_builder.replies")
+
+
+def question_source(pipeline: Pipeline) -> str:
+    """
+    The component whose `constraint` and `content` the rest of the pipeline reads.
+
+    :param pipeline: a chronorag pipeline.
+    :returns: `"anchor_resolver"` when the pipeline resolves event anchors, else `"decomposer"`.
+    """
+    return "anchor_resolver" if "anchor_resolver" in pipeline.graph.nodes else "decomposer"
 
 
 def _generator(opts: dict[str, Any], max_new_tokens: int | None = None) -> Any:

@@ -23,6 +23,8 @@ import networkx
 from haystack import Document, Pipeline
 from haystack.core.errors import PipelineRuntimeError
 
+from chronorag.pipeline.builder import question_source
+
 # Component names are the builder's contract (see build_pipeline): the first one found ends the plan.
 EVIDENCE_ENDS = ("summarizer", "ranker")
 
@@ -31,7 +33,8 @@ EVIDENCE_ENDS = ("summarizer", "ranker")
 class RetrievalResult:
     """What the retrieval plan produced for one question.
 
-    :param constraint: the decomposed question (``TemporalConstraint``).
+    :param constraint: the decomposed question (``TemporalConstraint``), its event anchor resolved when the
+        pipeline has an ``anchor_resolver``.
     :param content: the question without its time phrase.
     :param documents: the ranked (or summarised) passages, best first.
     :param outputs: every component's outputs, by component name.
@@ -128,7 +131,8 @@ def run_retrieval(
     """
     end = end or evidence_end(pipeline)
     outputs = run_components(pipeline, run_inputs(pipeline, question, as_of, top_k, filters), [end])
-    decomposed = outputs.get("decomposer", {})
+    # The constraint every stage read: the anchor resolver's when the pipeline resolves event anchors.
+    decomposed = outputs.get(question_source(pipeline), outputs.get("decomposer", {}))
     # The ranker returns the constraint with notes on what the ranking could not do; prefer it.
     constraint = outputs.get("ranker", {}).get("constraint") or decomposed.get("constraint")
     return RetrievalResult(

@@ -35,8 +35,8 @@ import numpy as np
 from haystack import Document
 
 from chronorag.models import get_sentence_transformer, int8_copy, resolve_cross_encoder
+from chronorag.temporal.sentences import sentence_bounds
 
-_SENTENCE_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"“(A-Z0-9])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Function words carry no evidence; question words would reward passages that are questions.
 _STOPWORDS = frozenset(
@@ -107,14 +107,14 @@ def passage_text(document: Document) -> str:
 
 
 def split_sentences(text: str, limit: int = MAX_SENTENCES) -> list[str]:
-    """Split a passage into sentences (a light rule, robust to TimeQA's " ." tokenisation).
+    """Split a passage into sentences (the one rule, :func:`chronorag.temporal.sentences.sentence_bounds`,
+    robust to TimeQA's " ." tokenisation).
 
     :param text: the passage content.
     :param limit: keep at most this many sentences (long articles: the lead matters most).
     :returns: non-empty sentences.
     """
-    parts = [part.strip() for part in _SENTENCE_BOUNDARY.split(text or "")]
-    return [part for part in parts if part][:limit]
+    return [text[start:end] for start, end in sentence_bounds(text or "")][:limit]
 
 
 def tokenize(text: str) -> list[str]:
@@ -153,6 +153,19 @@ def bm25_scores(query: str, texts: list[str], k1: float = 1.2, b: float = 0.75) 
     return scores
 
 
+def query_coverage(query: str, texts: list[str]) -> np.ndarray:
+    """The share of the query's content words (``tokenize``) each text holds.
+
+    :param query: the question (its content).
+    :param texts: the candidate texts.
+    :returns: one value in [0, 1] per text (0 for a query without content words).
+    """
+    terms = set(tokenize(query))
+    if not terms:
+        return np.zeros(len(texts), dtype=np.float32)
+    return np.array([len(terms & set(tokenize(text))) / len(terms) for text in texts], dtype=np.float32)
+
+
 @dataclass
 class SemanticEvidence:
     """The semantic evidence of one passage.
@@ -161,6 +174,8 @@ class SemanticEvidence:
     :param passage: question-passage similarity in [0, 1].
     :param sentence: best question-sentence similarity in [0, 1].
     :param lexical: BM25 divided by the batch's best, in [0, 1].
+    :param coverage: share of the query's content words the passage (title + text) holds, in [0, 1]; unlike
+        ``lexical`` it does not depend on the other candidates.
     :param sentences: the passage's sentences (title-prefixed), as scored.
     :param sentence_raw: raw per-sentence scores (cosine, or cross-encoder logits).
     :param best_sentence: index of the best sentence.
@@ -170,6 +185,7 @@ class SemanticEvidence:
     passage: float
     sentence: float
     lexical: float
+    coverage: float = 0.0
     sentences: list[str] = field(default_factory=list)
     sentence_raw: list[float] = field(default_factory=list)
     best_sentence: int = 0
@@ -343,6 +359,7 @@ class SemanticScorer:
         sentences = [self._sentences(doc) for doc in documents]
         lexical = bm25_scores(query, texts)
         lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
+        coverage = query_coverage(query, texts)
         if self._cross is not None:
             passage_raw, sentence_raw = self._cross_scores(query, texts, sentences)
             passage_sim = _sigmoid(passage_raw)
@@ -374,6 +391,7 @@ class SemanticScorer:
                     passage=float(passage_sim[i]),
                     sentence=best_value,
                     lexical=float(lexical[i]),
+                    coverage=float(coverage[i]),
                     sentences=sentences[i],
                     sentence_raw=[float(x) for x in sentence_raw[i]],
                     best_sentence=best,

@@ -3,13 +3,14 @@
 Modes:
 
 - ``hybrid`` (default): relevance-gated fusion (:mod:`chronorag.rankers.fusion`):
-  ``score = relevance x (1 - w + w * T)``. Relevance is a calibrated probability from the semantic
+  ``score = relevance x (1 - w + w * T)``. Relevance is a weighted mean of the semantic
   evidence of the question's *content* (the question without its time phrase: a date in the text
   misleads semantic models) and of the whole question, from
   :class:`~chronorag.rankers.semantic_scoring.SemanticScorer`; T is the temporal score of
   :mod:`chronorag.rankers.temporal_scoring` and ``w`` the ``time_weight`` (``recency_weight`` when the
-  question states no time: T is then a recency preference). Time reorders passages of similar relevance
-  but never lifts one less than ``1 - w`` times as relevant as another. Passages published after the
+  question states no time: T is then a recency preference), its credit gated by relevance: a passage
+  under 40% of the best candidate's relevance earns none, so time reorders the relevant passages and
+  never lifts an off-topic one. Passages published after the
   constraint's reference time are dropped (``drop_future``): they cannot be evidence "as of" then
   (a date inferred by document dating is an estimate, not proof, and drops nothing).
 - ``mrag``: MRAG's published scoring (:mod:`chronorag.rankers.mrag`), for side-by-side evaluation.
@@ -36,6 +37,7 @@ from chronorag.rankers.fusion import (
     RelevanceModel,
     explain,
     time_factor,
+    time_gate,
 )
 from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer, tokenize
 from chronorag.rankers.temporal_scoring import SATISFIES, TemporalScore, apply_ordinal, score_passage
@@ -119,8 +121,9 @@ class SemanticTemporalRanker:
         :param time_weight: hybrid mode: how much of a score time fit can take away when the question has a
             time constraint (the time factor lies in ``[1 - time_weight, 1]``); 0 turns temporal scoring off.
         :param recency_weight: the same for the recency preference when the question states no time.
-        :param relevance_weights: hybrid mode: the logistic relevance model's weights
-            (:data:`chronorag.rankers.fusion.FEATURES` and ``"bias"``); ``None``: the fitted defaults.
+        :param relevance_weights: hybrid mode: the weights of the relevance mean over
+            :data:`chronorag.rankers.fusion.FEATURES`; ``None``: the defaults (question 1, passage 0.5,
+            coverage 0.5).
         :param passage_weight: semantic and MRAG modes: sub-weight of the whole-passage similarity.
         :param sentence_weight: semantic and MRAG modes: sub-weight of the best-sentence similarity.
         :param lexical_weight: semantic and MRAG modes: sub-weight of BM25 keyword evidence.
@@ -273,17 +276,23 @@ class SemanticTemporalRanker:
             and constraint.interval is not None
         )
         weight = self.time_weight if constrained else self.recency_weight
-        ranked = []
-        for doc, sem, similarity, tem in zip(documents, semantic, whole, temporal, strict=True):
-            features = {
-                "passage": sem.passage,
+        rows = []
+        for sem, similarity in zip(semantic, whole, strict=True):
+            every = {
                 "question": float(similarity),
+                "passage": sem.passage,
                 "sentence": sem.sentence,
+                "coverage": sem.coverage,
                 "lexical": sem.lexical,
             }
-            relevance = 1.0 if time_only else self.relevance.probability(features)
-            score = relevance * time_factor(tem.score, weight)
-            explanation = explain(relevance, features, tem.score, weight)
+            features = {name: every[name] for name in self.relevance.weights}
+            rows.append((1.0 if time_only else self.relevance.relevance(features), features))
+        best = max(relevance for relevance, _ in rows) or 1.0
+        ranked = []
+        for doc, sem, tem, (relevance, features) in zip(documents, semantic, temporal, rows, strict=True):
+            gate = time_gate(relevance / best)
+            score = relevance * time_factor(tem.score, weight, gate)
+            explanation = explain(relevance, features, tem.score, weight, gate)
             ranked.append(
                 _explained(doc, score, sem, tem.score, tem.span_dict(), tem.reason, relevance, explanation)
             )

@@ -12,13 +12,22 @@ from chronorag.temporal.dating import infer_document_date, parse_publication_dat
 from chronorag.temporal.decompose import decompose
 from chronorag.temporal.errors import EmptyQuestionError, QuestionTooLongError
 from chronorag.temporal.extractor import extract_mentions
-from chronorag.temporal.model import Granularity, Interval, Ordinal, Relation, TemporalConstraint, TimeMention
+from chronorag.temporal.model import (
+    EventAnchor,
+    Granularity,
+    Interval,
+    Ordinal,
+    Relation,
+    TemporalConstraint,
+    TimeMention,
+)
 
 if TYPE_CHECKING:
     from chronorag.temporal.query_decomposer import QueryDecomposer
 
 __all__ = [
     "EmptyQuestionError",
+    "EventAnchor",
     "Granularity",
     "Interval",
     "Ordinal",

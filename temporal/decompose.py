@@ -12,6 +12,11 @@ spaCy. The steps:
    2010-12-31, "as of 2021" is the year 2021 itself);
 4. remove the cue and the expression from the question and tidy the rest into a fluent question;
 5. read the ordinal ("first", "latest", "second") from what is left.
+
+A question anchored to an event rather than a date ("when the new stadium opened", "after the 2020
+crash") gets the cue's relation and an :class:`~chronorag.temporal.model.EventAnchor` instead
+(:mod:`chronorag.temporal.anchors`); a date outside the anchor phrase still wins, since it is stated
+outright.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from chronorag.temporal.anchors import AnchorMatch, find_anchor, interval_text
 from chronorag.temporal.errors import MAX_QUESTION_CHARS, EmptyQuestionError, QuestionTooLongError
 from chronorag.temporal.grammar import Match, scan
-from chronorag.temporal.model import Interval, Ordinal, Relation, TemporalConstraint
+from chronorag.temporal.model import EventAnchor, Interval, Ordinal, Relation, TemporalConstraint
 
 # Cue phrases before a time expression, longest first so "no later than" wins over "than".
 _CUES: dict[str, Relation] = {
@@ -130,6 +136,9 @@ def decompose(question: str, as_of: date | datetime | str | None = None) -> Temp
     reference = _reference(as_of)
     text = " ".join(question.split())
     choice = _choose(text, reference)
+    anchor = find_anchor(text, reference)
+    if anchor is not None and (choice is None or _dates_event(choice, anchor)):
+        return _anchored(question, text, anchor, reference)
     if choice is None:
         ordinal, nth = _ordinal(text)
         return TemporalConstraint(question, text, Relation.NONE, None, ordinal, reference, nth, None)
@@ -138,9 +147,34 @@ def decompose(question: str, as_of: date | datetime | str | None = None) -> Temp
     ordinal, nth = _ordinal(content)
     if ordinal is None and choice.match.kind == "now":
         ordinal = Ordinal.LATEST
-    interval = choice.interval or _constraint_interval(choice.relation, choice.match.interval)
+    interval = choice.interval or constraint_interval(choice.relation, choice.match.interval)
     return TemporalConstraint(
         question, content, choice.relation, interval, ordinal, reference, nth, time_text
+    )
+
+
+def _dates_event(choice: _Choice, anchor: AnchorMatch) -> bool:
+    """Whether the chosen date describes the anchor's event ("after the crash in March 2020", "the 2020
+    crash") rather than constraining the question itself ("before Tony Romo as of 2018")."""
+    inside = anchor.event_start <= choice.match.start < anchor.end
+    return inside and (choice.keep_in_content or choice.relation in (Relation.IN, Relation.ON))
+
+
+def _anchored(question: str, text: str, found: AnchorMatch, reference: date) -> TemporalConstraint:
+    """The constraint of a question anchored to an event: the cue's relation, the anchor's own date as
+    the interval until a store resolves the event."""
+    content = _tidy(text, found.start, found.end)
+    ordinal, nth = _ordinal(content)
+    fallback = found.fallback
+    interval = constraint_interval(found.relation, fallback) if fallback else None
+    if fallback is not None:
+        how = f"not resolved yet: the interval is the date written in the anchor ({interval_text(fallback)})"
+    else:
+        how = "not resolved yet: no date is written in the anchor"
+    anchor = EventAnchor(found.event, found.cue.lower(), fallback=fallback, how=how)
+    time_text = text[found.start : found.end].strip()
+    return TemporalConstraint(
+        question, content, found.relation, interval, ordinal, reference, nth, time_text, anchor=anchor
     )
 
 
@@ -215,8 +249,8 @@ def _bounded(text: str, first: _Choice, second: _Choice) -> _Choice | None:
     if not re.fullmatch(r"\s*,?\s*(?:and|but)?\s*", text[first.remove_end : second.remove_start], re.I):
         return None
     low, high = (first, second) if first.relation in _LOWER_BOUNDS else (second, first)
-    start = _constraint_interval(low.relation, low.match.interval).start
-    end = _constraint_interval(high.relation, high.match.interval).end
+    start = constraint_interval(low.relation, low.match.interval).start
+    end = constraint_interval(high.relation, high.match.interval).end
     if start is None or end is None or start > end:
         return None
     granularity = min(low.match.interval.granularity, high.match.interval.granularity, key=lambda g: g.days)
@@ -295,8 +329,14 @@ def match_text(text: str, match: Match) -> str:
     return text[match.start : match.end]
 
 
-def _constraint_interval(relation: Relation, interval: Interval) -> Interval:
-    """The days the relation allows: "before 2011" ends on 2010-12-31, "as of 2021" is 2021 itself."""
+def constraint_interval(relation: Relation, interval: Interval) -> Interval:
+    """The days a relation to an interval allows.
+
+    :param relation: the relation asked for.
+    :param interval: the time (or event) it relates to.
+    :returns: "before 2011" ends on 2010-12-31, "after May 2019" starts on 2019-06-01, "since 2011" starts
+        on 2011-01-01, "as of 2021" and "in 2021" are 2021 itself.
+    """
     if relation is Relation.BEFORE and interval.start is not None:
         return Interval(None, _shift(interval.start, -1), interval.granularity)
     if relation is Relation.AFTER and interval.end is not None:

@@ -216,6 +216,57 @@ class TimeMention:
         )
 
 
+@dataclass(frozen=True)
+class EventAnchor:
+    """An event the question is anchored to instead of a date ("when the new stadium opened").
+
+    The decomposer fills ``text``, ``cue`` and ``fallback``; a store-aware resolver
+    (``chronorag.indexers.AnchorResolver``) fills ``resolved``, ``source_id``, ``evidence`` and ``how``.
+
+    :param text: the event as written ("the new stadium opened", "the 2020 crash").
+    :param cue: the word(s) that introduced it ("when", "after", "by the time").
+    :param fallback: the date written inside the anchor ("the 2020 crash" -> 2020), or ``None``.
+    :param resolved: the event's own interval as found in the store, or ``None`` when not resolved.
+    :param source_id: the passage (or event) id the resolution was read from.
+    :param evidence: the sentence that dates the event.
+    :param how: how the interval was obtained, or why it was not, in words.
+    """
+
+    text: str
+    cue: str
+    fallback: Interval | None = None
+    resolved: Interval | None = None
+    source_id: str | None = None
+    evidence: str | None = None
+    how: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, the ``anchor`` entry of :meth:`TemporalConstraint.to_dict`."""
+        return {
+            "text": self.text,
+            "cue": self.cue,
+            "resolved": self.resolved.to_dict() if self.resolved else None,
+            "fallback": self.fallback.to_dict() if self.fallback else None,
+            "source_id": self.source_id,
+            "evidence": self.evidence,
+            "how": self.how,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventAnchor:
+        """Inverse of :meth:`to_dict`."""
+        resolved, fallback = data.get("resolved"), data.get("fallback")
+        return cls(
+            text=data.get("text", ""),
+            cue=data.get("cue", ""),
+            fallback=Interval.from_dict(fallback) if fallback else None,
+            resolved=Interval.from_dict(resolved) if resolved else None,
+            source_id=data.get("source_id"),
+            evidence=data.get("evidence"),
+            how=data.get("how"),
+        )
+
+
 @dataclass
 class TemporalConstraint:
     """A question decomposed into its main content and its time constraint (MRAG's question processing).
@@ -231,6 +282,7 @@ class TemporalConstraint:
     :param extras: anything else a component attaches (not serialised).
     :param notes: what happened to the question on its way through the pipeline that a user should know
         (no content words, no passage fitting the asked time, ...), in plain words.
+    :param anchor: the event the question is anchored to ("when the new stadium opened"), or ``None``.
     """
 
     question: str
@@ -243,6 +295,7 @@ class TemporalConstraint:
     time_text: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    anchor: EventAnchor | None = None
 
     @property
     def granularity(self) -> Granularity | None:
@@ -263,6 +316,7 @@ class TemporalConstraint:
             "reference_time": self.reference_time.isoformat(),
             "time_text": self.time_text,
             "notes": list(self.notes),
+            "anchor": self.anchor.to_dict() if self.anchor else None,
         }
 
     @classmethod
@@ -282,6 +336,7 @@ class TemporalConstraint:
             nth=data.get("nth"),
             time_text=data.get("time_text"),
             notes=[str(note) for note in data.get("notes") or []],
+            anchor=EventAnchor.from_dict(data["anchor"]) if data.get("anchor") else None,
         )
 
 

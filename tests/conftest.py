@@ -76,3 +76,39 @@ def build_timeqa_store(path: Path, data_dir: Path, pages: int) -> Any:
         return ingest([str(source)], store, embed, fmt="timeqa", limit=pages, progress=False)
     finally:
         store.close()
+
+
+def wait_ready(client: Any, timeout_s: float = 120.0) -> dict:
+    """Poll ``/readyz`` (an ``httpx.Client`` on a served app) until the pipeline is ready or failed.
+
+    :returns: the last ``/readyz`` body.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = client.get("/readyz")
+        body = response.json()
+        if body["status"] in ("ready", "failed"):
+            return body
+        assert response.status_code == 503 and body["ready"] is False
+        time.sleep(0.1)
+    raise AssertionError("the server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The real ``chronorag`` Typer app, every command group registered."""
+    from chronorag import cli
+
+    if not cli.app.registered_commands:
+        cli._register_all()
+    return cli.app
+
+
+@pytest.fixture
+def runner():
+    """A Typer ``CliRunner`` to invoke :func:`app` in this process."""
+    from typer.testing import CliRunner
+
+    return CliRunner()

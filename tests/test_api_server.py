@@ -17,10 +17,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import build_timeqa_store
+from conftest import build_timeqa_store, wait_ready
 from fastapi import FastAPI
 
 from chronorag.api.app import create_app
+from chronorag.api.metrics import KNOWN_METHODS
 from chronorag.api.server import BackgroundServer
 from chronorag.api.settings import ApiSettings
 
@@ -46,16 +47,7 @@ def _copy(store: Path, tmp_path: Path) -> str:
     return str(target)
 
 
-def _wait_ready(client: httpx.Client, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        response = client.get("/readyz")
-        body = response.json()
-        if body["status"] in ("ready", "failed"):
-            return body
-        assert response.status_code == 503 and body["ready"] is False
-        time.sleep(0.1)
-    raise AssertionError("the server did not become ready")
+_wait_ready = wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +315,37 @@ def test_batch_stores_good_documents_and_reports_bad_ones(client: httpx.Client) 
     _assert_error(client.delete("/v1/documents/bridge-1", headers=KEY), 404)
 
 
+def test_unaddressable_ids_and_nan_meta_are_rejected_with_the_reason(client: httpx.Client) -> None:
+    """Issue 16: what could be written but not read back is rejected per document; ids are never altered."""
+    text = "The lighthouse at Varn was lit in 1881 and automated in 1990."
+    documents = [
+        {"id": "line\nbreak", "text": text},
+        {"id": " padded ", "text": text},
+        {"id": "nan-meta", "text": text, "meta": {"score": float("nan")}},
+        {"id": "inf-meta", "text": text, "meta": {"nested": [1, float("inf")]}},
+        {"id": "inner space ok", "text": text, "meta": {"k": 1.5}},
+        {"id": "   ", "text": text + " Blank ids mean none."},
+    ]
+    # json.dumps writes NaN/Infinity as bare tokens, which the server's JSON reader accepts.
+    raw = json.dumps({"documents": documents})
+    assert "NaN" in raw and "Infinity" in raw
+    response = client.post("/v1/documents", content=raw, headers={**KEY, "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    reasons = {r["index"]: r["reason"] for r in result["rejected"]}
+    assert sorted(reasons) == [0, 1, 2, 3]
+    assert "control character U+000A" in reasons[0]
+    assert "leading or trailing whitespace" in reasons[1] and "nothing is stripped" in reasons[1]
+    assert "meta.score is nan" in reasons[2] and "meta.nested[1] is inf" in reasons[3]
+    written = [w["id"] for w in result["written"]]
+    assert written[0] == "inner space ok" and written[1].startswith("sha1:")
+    stored = client.get(f"/v1/documents/{quote('inner space ok', safe='')}")
+    assert stored.status_code == 200 and stored.json()["meta"] == {"k": 1.5}
+    assert client.delete(f"/v1/documents/{quote('inner space ok', safe='')}", headers=KEY).status_code == 200
+    assert client.delete(f"/v1/documents/{written[1]}", headers=KEY).status_code == 200
+    _assert_error(client.get(f"/v1/documents/{quote('nan-meta', safe='')}"), 404)  # nothing half-written
+
+
 def test_document_ids_with_slash_and_hash(client: httpx.Client) -> None:
     doc_id = "/wiki/Sabine_Hossenfelder#P937"
     stored = client.get(f"/v1/documents/{quote(doc_id, safe='')}").json()
@@ -350,7 +373,9 @@ def test_no_key_refuses_writes_unless_opened(tmp_path: Path) -> None:
     closed = create_app(missing, str(tmp_path / "store"), ApiSettings(api_key=None))
     with BackgroundServer(closed) as background, httpx.Client(base_url=background.url) as http:
         ready = _wait_ready(http)
-        assert ready["status"] == "failed" and "missing.yaml" in ready["error"]
+        # The kind of failure, not the path: that is in the server log only (issue 16).
+        assert ready["status"] == "failed" and "is unreadable" in ready["error"]
+        assert "missing.yaml" not in json.dumps(ready)
         assert http.get("/healthz").status_code == 200
         assert _assert_error(http.post("/v1/documents", json=batch), 403)["error"] == "writes_disabled"
         _assert_error(http.post("/v1/ask", json={"question": QUESTION}), 503)
@@ -451,22 +476,65 @@ def test_concurrent_reads_and_batches_are_all_or_nothing(
 
 
 # --- metrics -------------------------------------------------------------------------------------
+def _series(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, keyed by name and sorted labels (label order is the client's)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_metrics_exposition(client: httpx.Client) -> None:
     client.post("/v1/decompose", json={"question": QUESTION})
     client.post("/v1/decompose", json={})
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    text = response.text
-    assert 'chronorag_http_requests_total{route="/v1/decompose",method="POST",status="200"}' in text
-    assert 'chronorag_http_requests_total{route="/v1/decompose",method="POST",status="422"}' in text
-    assert 'chronorag_http_request_duration_seconds_bucket{route="/v1/ask",method="POST",le="+Inf"}' in text
-    assert "# TYPE chronorag_http_request_duration_seconds histogram" in text
+    series = _series(response.text)
+
+    def value(name: str, **labels: str) -> float | None:
+        return series.get((name, tuple(sorted(labels.items()))))
+
+    assert value("chronorag_http_requests_total", route="/v1/decompose", method="POST", status="200") >= 1
+    assert value("chronorag_http_requests_total", route="/v1/decompose", method="POST", status="422") >= 1
+    latency = "chronorag_http_request_duration_seconds_bucket"
+    assert value(latency, route="/v1/decompose", method="POST", le="+Inf") >= 2
+    assert "# TYPE chronorag_http_request_duration_seconds histogram" in response.text
+    assert value("chronorag_ingested_documents_total", outcome="written") is not None
+    assert value("chronorag_http_requests_in_flight") == 1  # this scrape
     passages = client.get("/readyz").json()["passages_in_store"]
-    assert f"chronorag_store_passages {passages}\n" in text
-    assert "chronorag_ready 1\n" in text
-    for line in text.splitlines():  # every sample line is "name{labels} number"
-        if line and not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1])
+    assert value("chronorag_store_passages") == passages
+    assert value("chronorag_ready") == 1
+    openmetrics = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.rstrip().endswith("# EOF")
+
+
+def test_metrics_labels_stay_bounded(client: httpx.Client) -> None:
+    """Invented methods and paths are folded into `other` and route templates: /metrics stops growing."""
+
+    def flood(batch: int) -> None:
+        for i in range(150):
+            client.request(f"X{batch}Q{i}", f"/v1/documents/doc-{batch}-{i}")
+            client.request(f"Y{batch}Q{i}", f"/no/such/path/{batch}/{i}")
+            client.get(f"/v1/documents/doc-{batch}-{i}")
+
+    client.get("/metrics")  # so the scrape's own series exist before the first count
+    flood(1)
+    first = _series(client.get("/metrics").text)
+    flood(2)
+    text = client.get("/metrics").text
+    second = _series(text)
+    assert first.keys() == second.keys(), set(second) - set(first)
+    labels = [dict(pairs) for _, pairs in second]
+    methods = {pairs.get("method") for pairs in labels} - {None}
+    routes = {pairs.get("route") for pairs in labels} - {None}
+    assert "other" in methods and methods <= KNOWN_METHODS | {"other"}
+    assert {"/v1/documents/{doc_id:path}", "<unmatched>"} <= routes
+    assert "doc-2-" not in text and "X2Q" not in text and "/no/such" not in text
+    assert len(text) < 64_000
 
 
 # --- LLM backends --------------------------------------------------------------------------------
@@ -475,6 +543,7 @@ def test_failing_llm_gives_502_and_retrieve_still_works(llm_app, fake_llm: type[
     with httpx.Client(base_url=llm_app[1].url, timeout=60) as http:
         error = _assert_error(http.post("/v1/ask", json={"question": QUESTION}), 502)
         assert error["error"] == "llm_unavailable" and "/v1/retrieve" in error["message"]
+        assert "127.0.0.1" not in error["message"] and "model crashed" not in error["message"]
         _assert_error(http.post("/v1/ask", json={"question": QUESTION, "stream": True}), 502)
         retrieved = http.post("/v1/retrieve", json={"question": QUESTION})
         assert retrieved.status_code == 200 and retrieved.json()["citations"]
@@ -553,6 +622,10 @@ def test_serve_command_checks_its_options(tmp_path: Path, monkeypatch: pytest.Mo
         "--protect-reads",
         "--workers",
         "--ingest-backend",
+        "--header-timeout",
+        "--body-timeout",
+        "--max-concurrent-requests",
+        "--max-connections",
     )
     for option in options:
         assert option in usage.output

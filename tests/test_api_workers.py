@@ -34,19 +34,50 @@ def _fresh(url: str, method: str, path: str, **kwargs: object) -> httpx.Response
         return http.request(method, path, **kwargs)
 
 
-def _wait_all_ready(url: str, process: subprocess.Popen, workers: int, timeout_s: float = 300.0) -> None:
+def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 300.0) -> dict:
+    """Poll /readyz (fresh connections) until the first 200."""
     deadline = time.monotonic() + timeout_s
-    ready: set[int] = set()
-    while len(ready) < workers:
+    while True:
         assert process.poll() is None, "the server exited"
-        assert time.monotonic() < deadline, f"only workers {ready} became ready"
+        assert time.monotonic() < deadline, "the server did not become ready"
         try:
             response = _fresh(url, "GET", "/readyz")
             if response.status_code == 200:
-                ready.add(response.json()["worker"])
+                return response.json()
         except httpx.TransportError:
             pass
         time.sleep(0.1)
+
+
+def _requests_total(url: str, route: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = _fresh(url, "GET", "/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "chronorag_http_requests_total" and sample.labels["route"] == route
+    )
+
+
+def _assert_every_worker_serves_once_ready(url: str, process: subprocess.Popen) -> None:
+    """Issue 16: right after the first 200 from /readyz no request may meet a worker still warming up."""
+    first = _wait_ready(url, process)
+    assert first["workers"] == 2 and first["workers_ready"] == 2
+    answered_by: set[int] = set()
+    statuses: list[int] = []
+    for _ in range(80):
+        statuses.append(_fresh(url, "GET", "/v1/documents/no-such-document").status_code)
+        ready = _fresh(url, "GET", "/readyz")
+        statuses.append(ready.status_code)
+        answered_by.add(ready.json()["worker"])
+    assert 503 not in statuses, statuses.count(503)
+    assert set(statuses) == {200, 404}
+    assert len(answered_by) == 2, "the kernel sent every connection to one worker: nothing was tested"
+    # Multiprocess metrics: any worker's /metrics counts both workers' requests, and never goes back.
+    totals = [_requests_total(url, "/readyz") for _ in range(6)]
+    assert totals == sorted(totals) and totals[0] >= 80
 
 
 def test_two_workers_share_writes_and_shut_down_cleanly(small_store: Path) -> None:
@@ -57,7 +88,7 @@ def test_two_workers_share_writes_and_shut_down_cleanly(small_store: Path) -> No
                "--port", str(port), "--generator", "extractive", "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_all_ready(url, process, 2)
+        _assert_every_worker_serves_once_ready(url, process)
         text = " ".join(f"In {1950 + i} the keeper of Varnholm light logged storm {i}." for i in range(9))
         written = _fresh(
             url,

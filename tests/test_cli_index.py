@@ -5,23 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from chronorag.indexers.store import FAISS_FILE
-
-
-@pytest.fixture(scope="module")
-def app():
-    from chronorag import cli
-
-    if not cli.app.registered_commands:
-        cli._register_all()
-    return cli.app
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

@@ -88,6 +88,27 @@ def test_temprageval_smoke_corpus_run(shared_data: Path, tmp_path: Path) -> None
     _check_metrics(report)
 
 
+@pytest.mark.slow
+def test_temprageval_with_timeqa_distractor_pages(shared_data: Path, tmp_path: Path) -> None:
+    # A mixed corpus: the draft's evidence sentences plus a seeded sample of two TimeQA pages.
+    out = tmp_path / "mixed"
+    args = ["temprageval", "--data-dir", str(shared_data), "--limit", "6", "--systems", "dense,chronorag"]
+    args += ["--no-generate", "--out", str(out), "--distractor-docs", "2"]
+    args += ["--distractors", str(shared_data / "timeqa" / "human_annotated_test.dev.json")]
+    result = _run(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    groups = report["ingest"]["groups"]
+    assert len(groups) == 2 and groups[1]["documents_written"] == 2  # the two sampled pages
+    assert report["config"]["distractors"] and report["config"]["distractor_docs"] == 2
+    assert "nDCG@10" in report["systems"]["chronorag"]["metrics"]
+    _check_metrics(report)
+    sample = next((out / "corpus").glob("distractors-timeqa-2-seed0.json"))
+    assert len(json.loads(sample.read_text())) == 2
+    missing = _run("temprageval", "--out", str(tmp_path / "z"), "--distractors", str(tmp_path / "none.json"))
+    assert missing.returncode == 2 and "does not exist" in " ".join(missing.stderr.split())
+
+
 def test_situatedqa_decomposition_run(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "sqa"
     result = _run("situatedqa", "--data-dir", str(shared_data), "--limit", "40", "--out", str(out))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from pathlib import Path
 
 import pytest
 from haystack import Document
 
+from chronorag.evals.metrics import ndcg_at_k
 from chronorag.evals.records import ResultCache, retrieval_metrics, score_ranking
 from chronorag.evals.report import aggregate, metric_order, render_markdown, write_reports
 from chronorag.evals.runner import EvalConfig, select_questions
@@ -44,7 +46,9 @@ def test_score_ranking_and_timeqa_metrics() -> None:
     record = score_ranking(question, documents)
     assert (record["answer_rank"], record["gold_rank"]) == (1, 2)
     metrics = retrieval_metrics("timeqa", question, record, [1, 2, 3])
+    ndcg = metrics.pop("nDCG@10")
     assert metrics == {"AR@1": 0.0, "AR@2": 1.0, "AR@3": 1.0, "ER@1": 0.0, "ER@2": 0.0, "ER@3": 1.0}
+    assert ndcg == pytest.approx(0.5)  # the one gold passage at rank 3: 1 / log2(4)
     unanswerable = _question("u", [], {})
     assert retrieval_metrics("timeqa", unanswerable, score_ranking(unanswerable, documents), [1]) == {}
 
@@ -71,6 +75,7 @@ def test_realtimeqa_metrics_recall_and_leak() -> None:
         Document(id="https://cnn.com/a#0", content="Squid Game is back", meta=gold),
     ]
     metrics = retrieval_metrics("realtimeqa", question, score_ranking(question, documents), [1, 2])
+    assert metrics.pop("nDCG@10") == pytest.approx(1 / math.log2(3))  # the gold article at rank 2
     assert metrics == {"AR@1": 0.0, "AR@2": 1.0, "R@1": 0.0, "R@2": 1.0, "leak@1": 1.0, "leak@2": 0.5}
 
 
@@ -81,7 +86,17 @@ def test_temprageval_evidence_metric() -> None:
         Document(id="b", content="Losing to them in 1981!"),
     ]
     metrics = retrieval_metrics("temprageval", question, score_ranking(question, documents), [1, 2])
+    assert metrics.pop("nDCG@10") == pytest.approx(1 / math.log2(3))
     assert metrics == {"AR@1": 1.0, "AR@2": 1.0, "ER@1": 0.0, "ER@2": 1.0}
+
+
+def test_ndcg_counts_each_gold_unit_once() -> None:
+    # Two passages holding the same evidence sentence earn it once; the ideal ranking holds both units.
+    assert ndcg_at_k(["e0", "e0", None, "e1"], ["e0", "e1"], 10) == pytest.approx(
+        (1 + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    )
+    assert ndcg_at_k([None, None], ["e0"], 10) == 0.0 and ndcg_at_k(["e0"], [], 10) == 0.0
+    assert ndcg_at_k([None, "e0"], ["e0"], 1) == 0.0
 
 
 def test_result_cache_resumes_and_skips_a_cut_line(tmp_path: Path) -> None:

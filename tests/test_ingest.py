@@ -245,6 +245,29 @@ def test_ingest_rejects_duplicates_and_unreadable_inputs(tmp_path, embed):
     store.close()
 
 
+def test_ingest_rejects_unaddressable_ids_and_nan_meta_per_record(tmp_path, embed):
+    """`chronorag index` checks what the store would refuse per record: the bad ones are reported, the
+    rest written (a bad id or NaN does not fail the whole batch)."""
+    function, model_id, dim = embed
+    corpus = tmp_path / "c.jsonl"
+    lines = [
+        '{"id": "line\\nbreak", "text": "The mill burned in 1901."}',
+        '{"id": " padded", "text": "The mill was rebuilt in 1903."}',
+        '{"id": "nan-meta", "text": "The mill closed in 1950.", "meta": {"w": NaN}}',
+        '{"id": "fine", "text": "The mill reopened as a museum in 1988."}',
+    ]
+    corpus.write_text("\n".join(lines) + "\n")
+    store = open_store_for(str(tmp_path / "s"), model_id, dim)
+    report = ingest([str(corpus)], store, function, progress=False)
+    reasons = {r.origin.rsplit(":", 1)[1]: r.reason for r in report.rejected}
+    assert sorted(reasons) == ["1", "2", "3"]
+    assert "control character U+000A" in reasons["1"]
+    assert "leading or trailing whitespace" in reasons["2"]
+    assert "meta.w is nan" in reasons["3"]
+    assert report.documents_written == 1 and store.get_documents_by_id(["fine#0"])
+    store.close()
+
+
 def test_ingest_batches_are_written_in_order_and_a_failing_batch_stops_the_run(tmp_path, embed):
     """Batches are embedded and written in a worker thread while the next is prepared; a failure there
     surfaces in the caller, and every batch reported through on_batch before it is in the store."""

@@ -65,6 +65,7 @@ def test_dump_has_no_machine_specific_values(timeqa, monkeypatch):
     components = data["components"]
     assert set(components) == {
         "decomposer",
+        "anchor_resolver",
         "embedder",
         "expander",
         "retriever",
@@ -103,6 +104,10 @@ def test_presets_differ_as_documented(timeqa):
     assert "summarizer" in dict(
         build_pipeline(str(timeqa[0]), preset="accurate", generator="local").graph.nodes
     )
+    assert fast["resolve_anchors"] and accurate["resolve_anchors"]
+    without = build_pipeline(str(timeqa[0]), generator="extractive", resolve_anchors=False)
+    assert "anchor_resolver" not in without.graph.nodes
+    assert ("decomposer", "ranker") in {(a, b) for a, b, _ in without.graph.edges(data=True)}
     with pytest.raises(ValueError, match="unknown pipeline options"):
         build_pipeline(str(timeqa[0]), colour="red")
     with pytest.raises(ValueError, match="unknown preset"):
@@ -129,6 +134,7 @@ def test_load_replaces_the_store_from_argument_or_environment(timeqa, monkeypatc
     loaded = load(text)
     assert loaded.get_component("bm25_retriever").document_store.path == str(timeqa[0])
     assert loaded.get_component("expander").store_path == str(timeqa[0])
+    assert loaded.get_component("anchor_resolver").document_store.path == str(timeqa[0])
 
 
 def test_ask_returns_the_rest_shape(timeqa, extractive_pipeline):

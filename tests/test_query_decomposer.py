@@ -13,8 +13,8 @@ from chronorag.temporal import EmptyQuestionError, QueryDecomposer, Relation, Te
 def test_to_dict():
     data = QueryDecomposer(default_as_of="2022-06-15").to_dict()
     assert data == {"type": "chronorag.temporal.query_decomposer.QueryDecomposer",
-                    "init_parameters": {"default_as_of": "2022-06-15"}}  # fmt: skip
-    assert QueryDecomposer().to_dict()["init_parameters"] == {"default_as_of": None}
+                    "init_parameters": {"default_as_of": "2022-06-15", "decompose": True}}  # fmt: skip
+    assert QueryDecomposer().to_dict()["init_parameters"] == {"default_as_of": None, "decompose": True}
 
 
 def test_from_dict():
@@ -30,8 +30,18 @@ def test_from_dict():
 
 def test_init_accepts_a_date():
     decomposer = QueryDecomposer(default_as_of=date(2021, 5, 1))
-    assert decomposer.to_dict()["init_parameters"] == {"default_as_of": "2021-05-01"}
+    assert decomposer.to_dict()["init_parameters"] == {"default_as_of": "2021-05-01", "decompose": True}
     assert decomposer.run(query="Who won?")["constraint"].reference_time == date(2021, 5, 1)
+
+
+def test_run_without_decomposition_keeps_the_whole_question():
+    decomposer = QueryDecomposer(default_as_of="2022-06-15", decompose=False)
+    constraint = decomposer.run(query="Who coached Chelsea before 2011?")["constraint"]
+    assert constraint.content == "Who coached Chelsea before 2011?"
+    assert constraint.relation == Relation.NONE and constraint.interval is None
+    assert constraint.reference_time == date(2022, 6, 15)
+    again = QueryDecomposer.from_dict(decomposer.to_dict())
+    assert again.decompose is False
 
 
 def test_init_rejects_bad_default():

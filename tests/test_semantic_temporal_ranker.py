@@ -179,13 +179,13 @@ def test_to_dict_from_dict_and_pipeline_roundtrip():
         top_k=3,
         mode="mrag",
         time_weight=0.7,
-        relevance_weights={"passage": 2.0, "bias": -1},
+        relevance_weights={"passage": 2.0, "question": 1.0},
         cross_encoder=None,
     )
     data = ranker.to_dict()
     assert data["type"] == "chronorag.rankers.semantic_temporal_ranker.SemanticTemporalRanker"
     assert data["init_parameters"]["mode"] == "mrag" and data["init_parameters"]["time_weight"] == 0.7
-    assert data["init_parameters"]["relevance_weights"] == {"passage": 2.0, "bias": -1}
+    assert data["init_parameters"]["relevance_weights"] == {"passage": 2.0, "question": 1.0}
     again = SemanticTemporalRanker.from_dict(data)
     assert again.to_dict() == data
     pipeline = Pipeline()

@@ -183,3 +183,16 @@ def test_spans_marking_start_and_end_fit_like_the_range():
     assert anne.score == pytest.approx(1.0)
     assert "mark the start and end" in anne.reason
     assert anne.score > eva.score
+
+
+def test_a_state_that_began_before_the_window_may_still_hold():
+    # "Which league did the Dukes play for between 1965 and 1968?": "In 1962 the team moved to the Texas
+    # League" is the evidence; "In 1972 it moved up to the Pacific Coast League" tells what came next.
+    c = constraint(Relation.BETWEEN, Interval.years(1965, 1968))
+    earlier = score_passage([years(1962)], None, c)
+    later = score_passage([years(1972)], None, c)
+    inside = score_passage([years(1966)], None, c)
+    assert inside.score >= OVERLAP_FLOOR > earlier.score > later.score
+    assert "may still hold" in earlier.reason and "after" in later.reason
+    # The credit fades with distance: a state from decades before is weak evidence.
+    assert score_passage([years(1900)], None, c).score < earlier.score / 2
