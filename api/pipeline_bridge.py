@@ -296,13 +296,17 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
     constraint, documents = _ranked(stages, body)
     extracted = stages.run("extractor", query=body.question, documents=documents, constraint=constraint)
     candidates = extracted["candidates"]
-    if stages.has("generator") and stages.has("prompt_builder"):
+    # The answer builder hears what the extractor decided: its abstention and timeline.
+    decided = {"abstention": extracted.get("abstention"), "timeline": extracted.get("timeline")}
+    abstained = bool((decided["abstention"] or {}).get("abstained"))
+    if stages.has("generator") and stages.has("prompt_builder") and not abstained:
         built = stages.run(
             "prompt_builder",
             query=body.question,
             documents=documents,
             constraint=constraint,
             candidates=candidates,
+            abstention=decided["abstention"],
         )
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()
@@ -311,13 +315,20 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         )
     else:
         generating = None
-        # An extractive pipeline has no LLM: its whole answer is one token.
-        tokens = iter(extracted["replies"][:1])
+        # Without an LLM (or when the evidence gives no answer) the answer is the builder's own: one token.
+        tokens = iter([])
     builder = pipeline.get_component("answer_builder")
     head_answer = builder.run(
-        query=body.question, documents=documents, replies=None, constraint=constraint, candidates=candidates
+        query=body.question,
+        documents=documents,
+        replies=None,
+        constraint=constraint,
+        candidates=candidates,
+        **decided,
     )["answer"]
     head = {"citations": head_answer["citations"], "constraint": head_answer["constraint"]}
+    if generating is None:
+        tokens = iter([head_answer["answer"]])
 
     def finish(text: str) -> dict[str, Any]:
         if generating is not None:
@@ -326,9 +337,10 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
             builder.run(
                 query=body.question,
                 documents=documents,
-                replies=[text],
+                replies=[text] if generating is not None else None,
                 constraint=constraint,
                 candidates=candidates,
+                **decided,
             )["answer"]
         )
         timings = dict(stages.timings)

@@ -268,10 +268,47 @@ class Citation(BaseModel):
     )
 
 
+class CitedPassage(BaseModel):
+    """A passage the answer text cites as [n]."""
+
+    n: int = Field(description="The number the answer cites it by (its rank among the citations).")
+    id: str
+    title: str
+    date: str | None = None
+
+
+class TimelineEntryOut(BaseModel):
+    """A candidate answer of the evidence with the interval it holds."""
+
+    answer: str
+    passage: int = Field(description="The passage ([n]) it is read from.")
+    holds: dict[str, str | None] | None = Field(default=None, description="{start, end} (ISO; null = open).")
+    time: str | None = Field(default=None, description="The held interval in words.")
+    role: str = Field(description="What the written time marks: range, start, end, point, inherited, ...")
+    fit: float = Field(description="How well what it holds fits the asked time, in [0, 1].")
+
+    model_config = ConfigDict(extra="ignore")
+
+
 class AskResponse(BaseModel):
     """The answer, its citations, the question's decomposition and per-stage timings."""
 
     answer: str
+    short_answer: str | None = Field(default=None, description="The chosen answer alone; null on abstention.")
+    abstained: bool = Field(
+        default=False, description="True when the evidence gives no answer for the asked time."
+    )
+    abstention_reason: str | None = Field(default=None, description="Why the answer abstains.")
+    cited: list[CitedPassage] = Field(default_factory=list, description="The passages the answer cites.")
+    reply_replaced: bool = Field(
+        default=False,
+        description="True when the LLM's reply was replaced (it dropped the answer, cited "
+        "nothing or invented) by the chosen answer with its passage and time.",
+    )
+    replacement_reason: str | None = None
+    timeline: list[TimelineEntryOut] = Field(
+        default_factory=list, description="Candidate answers of the evidence with the intervals they hold."
+    )
     citations: list[Citation]
     constraint: ConstraintOut
     timings_ms: dict[str, float] = Field(description="Milliseconds per stage and in total.")

@@ -105,7 +105,12 @@ def _print(result: dict[str, Any]) -> None:
             citation["snippet"],
         )
     console.print(table)
-    console.print(Panel(result.get("answer") or "", title="answer"))
+    title = "answer"
+    if result.get("abstained"):
+        title = "answer: abstained"
+    elif result.get("reply_replaced"):
+        title = f"answer (the LLM's reply was replaced: {result.get('replacement_reason')})"
+    console.print(Panel(result.get("answer") or "", title=title))
     timings = result.get("timings_ms") or {}
     console.print("timings (ms): " + ", ".join(f"{stage} {value:.0f}" for stage, value in timings.items()))
 

@@ -7,13 +7,20 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from chronorag.pipeline.evidence import format_interval, matched_sentence, normalize_answer, unsupported_words
+from chronorag.pipeline.evidence import (
+    answer_contains,
+    format_interval,
+    matched_sentence,
+    normalize_answer,
+    unsupported_words,
+)
 from chronorag.pipeline.extractive_answerer import NO_ANSWER
 from chronorag.temporal.model import TemporalConstraint
 
+_CITATION = re.compile(r"\[(\d{1,2})\]")
 _ANSWER_PREFIX = re.compile(r"^\s*(the\s+)?(final\s+)?answer\s*(is)?\s*[:\-]\s*", re.IGNORECASE)
-# A candidate whose sentence lies inside the asked time scores 1; one that does not overlap it scores 0.
-_FITS, _MISFITS = 0.99, 0.5
+# The chosen answer holds for the asked time from this fit on (`AnswerTimeline`); a rival below the other.
+_FITS, _MISFITS = 0.8, 0.5
 
 
 @component
@@ -90,41 +97,92 @@ class ChronoAnswerBuilder:
         replies: list[str] | None = None,
         constraint: TemporalConstraint | None = None,
         candidates: list[dict[str, Any]] | None = None,
+        abstention: dict[str, Any] | None = None,
+        timeline: list[dict[str, Any]] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """
         Build the answer object.
 
         :param query: the question.
         :param documents: the ranked passages the answer rests on, best first.
-        :param replies: the generator's replies (the first is used); `None` or empty falls back to the best
-            candidate.
+        :param replies: the generator's replies (the first is used); `None` or empty: the answer is phrased
+            from the best candidate (the extractive pipeline).
         :param constraint: the question's decomposition.
-        :param candidates: the `ExtractiveAnswerer`'s candidates, for the self-consistency note.
-        :returns: `answer`: `{answer, citations: [{id, title, date, snippet, score, semantic_score,
-            temporal_score}], constraint}`.
+        :param candidates: the extractor's candidates, best first (`AnswerTimeline` or
+            `ExtractiveAnswerer`): the first is the chosen answer.
+        :param abstention: the extractor's `{abstained, reason}`: when it abstained, the answer says so and
+            no reply is used.
+        :param timeline: the extractor's timeline (candidates with the intervals they hold), passed on.
+        :returns: `answer`: `{answer, short_answer, abstained, abstention_reason, cited: [{n, id, title,
+            date}], reply_replaced, replacement_reason, timeline, citations: [{id, title, date, snippet,
+            score, semantic_score, temporal_score, matched_span}], constraint}`.
         """
         candidates = candidates or []
-        text = self._clean(replies[0]) if replies else ""
-        if text and candidates and not self._grounded(text, query, documents):
-            text = _extracted_answer(candidates[0])
-        if not text:
-            text = candidates[0]["answer"] if candidates else NO_ANSWER
-        note = self._conflict_note(candidates, constraint) if self.explain_conflicts else None
+        abstained = bool(abstention and abstention.get("abstained"))
+        replaced_because = None
+        short_answer = None
+        if abstained:
+            text = f"No answer: {abstention['reason']}." if abstention.get("reason") else NO_ANSWER
+        elif candidates:
+            best = candidates[0]
+            short_answer = best["answer"]
+            reply = self._clean(replies[0]) if replies else ""
+            replaced_because = self._unfaithful(reply, best, query, documents) if replies else None
+            text = reply if replies and replaced_because is None else _phrased(best)
+        else:
+            text = self._clean(replies[0]) if replies else ""
+            text = text or NO_ANSWER
+        note = (
+            None
+            if abstained
+            else self._conflict_note(candidates, constraint)
+            if self.explain_conflicts
+            else None
+        )
         if note:
-            best, why = note
+            best_answer, why = note
             # The reason follows the answer when the reply names it; otherwise the holding answer is stated.
             text = (
                 f"{text} {why}"
-                if normalize_answer(best) in normalize_answer(text)
-                else f"{text}\n{best} {why}"
+                if normalize_answer(best_answer) in normalize_answer(text)
+                else f"{text}\n{best_answer} {why}"
             )
         return {
             "answer": {
                 "answer": text,
+                "short_answer": short_answer,
+                # Without candidates (an extractor that found none) an empty reply is no answer either.
+                "abstained": abstained or (replies is not None and not candidates and text == NO_ANSWER),
+                "abstention_reason": (abstention or {}).get("reason") if abstained else None,
+                "cited": _cited(text, documents),
+                "reply_replaced": replaced_because is not None,
+                "replacement_reason": replaced_because,
+                "timeline": list(timeline or []),
                 "citations": [self._citation(doc) for doc in documents],
                 "constraint": constraint.to_dict() if constraint else None,
             }
         }
+
+    def _unfaithful(
+        self, reply: str, best: dict[str, Any], query: str, documents: list[Document]
+    ) -> str | None:
+        """Why a reply cannot stand for the chosen answer, or `None` when it can.
+
+        A reply must state the chosen answer, cite a passage that exists, and not invent: small local
+        LLMs drop the answer, forget the citation or embroider.
+        """
+        if not reply:
+            return "empty reply"
+        if not answer_contains(reply, best["answer"]):
+            return f"the reply does not state the answer the evidence supports ({best['answer']})"
+        cited = [int(number) for number in _CITATION.findall(reply)]
+        if not cited:
+            return "the reply cites no passage"
+        if any(number < 1 or number > len(documents) for number in cited):
+            return "the reply cites a passage that does not exist"
+        if not self._grounded(reply, query, documents):
+            return "the reply states things the passages do not"
+        return None
 
     def _grounded(self, text: str, query: str, documents: list[Document]) -> bool:
         titles = [str((doc.meta or {}).get("title") or "") for doc in documents]
@@ -168,21 +226,20 @@ class ChronoAnswerBuilder:
     def _conflict_note(
         candidates: list[dict[str, Any]], constraint: TemporalConstraint | None
     ) -> tuple[str, str] | None:
-        """The answer that holds for the asked time and why, when two passages disagree; else `None`."""
+        """The answer that holds for the asked time and why, when another passage gives another answer for
+        another time of the same kind; else `None`."""
         if constraint is None or constraint.interval is None or len(candidates) < 2:
             return None
-        fitting = sorted(
-            (item for item in candidates if item["fit"] >= _FITS), key=lambda item: item["passage"]
-        )
-        if not fitting:
+        best = candidates[0]
+        if best["fit"] < _FITS or not best.get("time"):
             return None
-        best = fitting[0]
         rivals = [
             item
-            for item in candidates
+            for item in candidates[1:]
             if item["fit"] < _MISFITS
             and item["label"] == best["label"]
-            and item["time"]
+            and item.get("time")
+            and item["passage"] != best["passage"]
             and normalize_answer(item["answer"]) != normalize_answer(best["answer"])
         ]
         if not rivals:
@@ -190,16 +247,33 @@ class ChronoAnswerBuilder:
         rival = min(rivals, key=lambda item: item["passage"])
         asked = format_interval(constraint.interval)
         why = (
-            f"(per passage [{best['passage']}], {best['time']}, which covers {asked}; "
-            f"passage [{rival['passage']}] describes {rival['time']}: {rival['answer']})"
+            f"(passage [{best['passage']}]: {best['answer']}, {best['time']}, asked: {asked}; "
+            f"passage [{rival['passage']}]: {rival['answer']}, {rival['time']})"
         )
         return best["answer"], why
 
 
-def _extracted_answer(candidate: dict[str, Any]) -> str:
-    """The extractor's answer, where and when it is written: "Mona Pedersen (passage [1], 2015–present)"."""
-    where = [f"passage [{candidate['passage']}]"] + ([candidate["time"]] if candidate.get("time") else [])
-    return f"{candidate['answer']} ({', '.join(where)})"
+def _phrased(candidate: dict[str, Any]) -> str:
+    """The chosen answer with its passages and time: "Tom Hale [1] (2016 to 2022-11-08)"."""
+    passages = candidate.get("passages") or [candidate["passage"]]
+    marks = "".join(f"[{number}]" for number in passages[:3])
+    when = f" ({candidate['time']})" if candidate.get("time") else ""
+    return f"{candidate['answer']} {marks}{when}"
+
+
+def _cited(text: str, documents: list[Document]) -> list[dict[str, Any]]:
+    """The passages an answer text cites as [n], in order: `{n, id, title, date}`."""
+    numbers = dict.fromkeys(int(number) for number in _CITATION.findall(text))
+    return [
+        {
+            "n": number,
+            "id": documents[number - 1].id,
+            "title": (documents[number - 1].meta or {}).get("title") or "",
+            "date": (documents[number - 1].meta or {}).get("date"),
+        }
+        for number in numbers
+        if 1 <= number <= len(documents)
+    ]
 
 
 def _float(value: Any) -> float | None:

@@ -40,7 +40,10 @@ OPTIONS: dict[str, str] = {
     "api_base_url": "OpenAI-compatible server root (None: CHRONORAG_LLM_API_BASE at run time)",
     "api_model": "served model name (None: CHRONORAG_LLM_MODEL, else the server's first model)",
     "api_timeout": "seconds per request to the server",
-    "prompt_passages": "passages shown to the LLM",
+    "prompt_passages": "passages shown to the LLM (plus the one the chosen answer comes from)",
+    "timeline_passages": "top passages the answer timeline reads for candidate answers",
+    "abstain": "the answer timeline abstains (says so, `abstained: true`) when no passage holds an answer "
+    "for the asked time or two sources disagree; false always answers with the best candidate",
     "prefill_answer": "start the LLM reply with the extracted answer (the small local LLM phrases it)",
     "as_of": "default reference time (ISO date) when a question gives none (None: today)",
     "device": "torch device for every model, 'auto' resolves at warm-up",
@@ -66,6 +69,8 @@ _DEFAULTS: dict[str, Any] = {
     "api_model": None,
     "api_timeout": 60.0,
     "prompt_passages": 3,
+    "timeline_passages": 5,
+    "abstain": True,
     "prefill_answer": True,
     "as_of": None,
     "device": "auto",
@@ -134,9 +139,11 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
     """
     Build the pipeline: QueryDecomposer -> [AnchorResolver] -> ChronoTextEmbedder -> EventExpander ->
     ChronoEmbeddingRetriever (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker ->
-    [EvidenceSummarizer] -> ExtractiveAnswerer -> TemporalPromptBuilder -> generator -> ChronoAnswerBuilder.
+    [EvidenceSummarizer] -> AnswerTimeline (`extractor`: candidate answers with the intervals they hold,
+    the one valid for the asked time, or an abstention) -> TemporalPromptBuilder -> generator (phrases the
+    choice) -> ChronoAnswerBuilder (checks the reply against the choice and its passages).
 
-    With `generator="extractive"` the extractor's span is the answer (no prompt builder, no LLM).
+    With `generator="extractive"` the timeline's choice is the answer (no prompt builder, no LLM).
     Component names (`decomposer`, `anchor_resolver`, `embedder`, `expander`, `retriever`, `bm25_retriever`,
     `fusion`, `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `answer_builder`) are part
     of the contract: `ask` and `retrieve` time and feed them by name. Retrieval and ranking read the
@@ -223,7 +230,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
 
 def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     from chronorag.pipeline.answer_builder import ChronoAnswerBuilder
-    from chronorag.pipeline.extractive_answerer import ExtractiveAnswerer
+    from chronorag.pipeline.answer_timeline import AnswerTimeline
     from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
 
     evidence = "ranker.documents"
@@ -237,16 +244,17 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         pipeline.connect("ranker.documents", "summarizer.documents")
         pipeline.connect("ranker.constraint", "summarizer.constraint")
         evidence = "summarizer.documents"
-    pipeline.add_component("extractor", ExtractiveAnswerer(max_passages=opts["prompt_passages"]))
+    extractor = AnswerTimeline(max_passages=opts["timeline_passages"], abstain=opts["abstain"])
+    pipeline.add_component("extractor", extractor)
     pipeline.add_component("answer_builder", ChronoAnswerBuilder())
     pipeline.connect(evidence, "extractor.documents")
     pipeline.connect("ranker.constraint", "extractor.constraint")
     pipeline.connect(evidence, "answer_builder.documents")
     pipeline.connect("ranker.constraint", "answer_builder.constraint")
-    pipeline.connect("extractor.candidates", "answer_builder.candidates")
+    for output in ("candidates", "abstention", "timeline"):
+        pipeline.connect(f"extractor.{output}", f"answer_builder.{output}")
     if opts["generator"] == "extractive":
-        pipeline.connect("extractor.replies", "answer_builder.replies")
-        return
+        return  # the answer builder phrases the timeline's choice itself
     prefill = opts["prefill_answer"] and opts["generator"] == "local"
     builder = TemporalPromptBuilder(max_passages=opts["prompt_passages"], prefill_answer=prefill)
     pipeline.add_component("prompt_builder", builder)
@@ -254,6 +262,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect(evidence, "prompt_builder.documents")
     pipeline.connect("ranker.constraint", "prompt_builder.constraint")
     pipeline.connect("extractor.candidates", "prompt_builder.candidates")
+    pipeline.connect("extractor.abstention", "prompt_builder.abstention")
     pipeline.connect("prompt_builder.prompt", "generator.prompt")
     pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")
     pipeline.connect("generator.replies", "answer_builder.replies")

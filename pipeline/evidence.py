@@ -24,6 +24,11 @@ _WHERE_ORG_PATTERN = re.compile(
     r"\bwhere\b.*\b(work|worked|study|studied|educat\w*|attend\w*|play\w*|school\w*|employ\w*)\b"
 )
 _PLACE_PATTERN = re.compile(r"\bwhere\b")
+# "What did the central bank do last week?", "What happened to X?": the answer is a predicate.
+_ACTION_PATTERN = re.compile(
+    r"^\s*what\s+(?:did|does|do|has|have|had|will|would|is|was|were|are)\b.*\b(?:do|doing|done)\b"
+    r"|^\s*what\s+happen(?:s|ed)?\b"
+)
 _PERSON_PATTERN = re.compile(r"\b(who|whom|whose)\b")
 _WHICH_WORDS = re.compile(r"\b(?:which|what)((?:\s+[a-z-]+){1,4})")
 _NATIONALITY_NOUNS = {"nationality", "citizenship", "citizen", "nation"}
@@ -110,6 +115,32 @@ _PERSON_NOUNS = {
     "secretary",
     "prime",
     "monarch",
+    "general",
+    "commander",
+    "emperor",
+    "empress",
+    "ruler",
+    "bishop",
+    "archbishop",
+    "pope",
+    "premier",
+    "chief",
+    "dean",
+    "rector",
+    "speaker",
+    "ambassador",
+    "conductor",
+    "principal",
+    "treasurer",
+    "mentor",
+    "teacher",
+    "founder",
+    "chair",
+    "executive",
+    "officer",
+    "trainer",
+    "skipper",
+    "pastor",
 }
 _PLACE_NOUNS = {
     "city",
@@ -139,6 +170,7 @@ ANSWER_LABELS: dict[str, tuple[str, ...]] = {
     "date": ("DATE",),
     "number": ("CARDINAL", "QUANTITY", "MONEY", "PERCENT"),
     "entity": ("ORG", "PERSON", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LAW"),
+    "action": ("ACTION",),
 }
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = {
@@ -205,10 +237,12 @@ def question_type(question: str) -> str:
     The kind of answer a question asks for.
 
     :param question: the question text.
-    :returns: `"number"`, `"date"`, `"place"`, `"nationality"`, `"person"`, `"org"` or `"entity"`
-        (anything named).
+    :returns: `"action"` (what did X do), `"number"`, `"date"`, `"place"`, `"nationality"`, `"person"`,
+        `"org"` or `"entity"` (anything named).
     """
     text = question.lower()
+    if _ACTION_PATTERN.search(text):
+        return "action"
     if _NUMBER_PATTERN.search(text):
         return "number"
     if _DATE_PATTERN.search(text):
@@ -379,19 +413,21 @@ class Sentence:
     mentions: list[tuple[int, int, Interval]] = field(default_factory=list)  # its own spans, with offsets
 
 
-def passage_intervals(doc: Document) -> list[tuple[int, int, Interval]]:
+def passage_intervals(doc: Document, reference: date | None = None) -> list[tuple[int, int, Interval]]:
     """
     The time spans of a passage as `(char_start, char_end, interval)`, from `meta["time_spans"]`
     (written at ingestion), else extracted now with `chronorag.temporal.extract_mentions`.
 
     :param doc: the passage.
+    :param reference: the day relative expressions ("on Wednesday") are read against when the spans are
+        extracted now: the passage's publication date, as ingestion does.
     :returns: spans sorted by position.
     """
-    spans = doc.meta.get("time_spans")
+    spans = (doc.meta or {}).get("time_spans")
     if spans is None:
         from chronorag.temporal import extract_mentions
 
-        spans = [mention.to_dict() for mention in extract_mentions(doc.content or "")]
+        spans = [mention.to_dict() for mention in extract_mentions(doc.content or "", reference=reference)]
     result = []
     for span in spans:
         try:
@@ -401,16 +437,17 @@ def passage_intervals(doc: Document) -> list[tuple[int, int, Interval]]:
     return sorted(result, key=lambda item: item[0])
 
 
-def split_sentences(doc: Document, parsed: Any) -> list[Sentence]:
+def split_sentences(doc: Document, parsed: Any, reference: date | None = None) -> list[Sentence]:
     """
     The passage's sentences with their time spans; a sentence without its own dates inherits the
     previous sentence's, since narratives state a year once ("In 2004 he joined X. He left in ...").
 
     :param doc: the passage.
     :param parsed: the spaCy `Doc` of `doc.content`.
+    :param reference: the passage's publication date (for spans extracted now, see `passage_intervals`).
     :returns: the sentences in order.
     """
-    spans = passage_intervals(doc)
+    spans = passage_intervals(doc, reference)
     sentences: list[Sentence] = []
     for sent in _spacy_sentences(parsed):
         mentions = [item for item in spans if item[0] < sent.end_char and item[1] > sent.start_char]

@@ -10,22 +10,29 @@ from jinja2.sandbox import SandboxedEnvironment
 from chronorag.pipeline.evidence import describe_constraint, matched_sentence
 from chronorag.temporal.model import TemporalConstraint
 
-# Short on purpose: the default LLM has 135M parameters and loses the question in long prompts. The code
-# has already chosen the evidence (the ranker's order, the extractor's candidate); the LLM phrases it.
-DEFAULT_TEMPLATE = """Today is {{ reference_time }}. The question asks about {{ asked_time }}.
+# Short on purpose: the default LLM is small and loses the question in long prompts. The code has already
+# chosen the answer from the timeline of the evidence (which answer holds for the asked time); the LLM
+# phrases it and cites the passage.
+DEFAULT_TEMPLATE = """Today is {{ reference_time }}. Asked time: {{ asked_time }}.
 
 Passages, best first:
 {% for passage in passages -%}
 [{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
 {{ passage.text }}
 {% endfor %}
-{%- if candidate %}
-Passage [{{ candidate.passage }}] fits {{ asked_time }}\
-{% if candidate.time %} ({{ candidate.time }}){% endif %}: "{{ candidate.sentence }}"
-The answer is: {{ candidate.answer }}
-{% endif %}
+{%- if abstention %}
+The passages do not answer the question: {{ abstention }}.
 Question: {{ question }}
-Answer in one short sentence{% if candidate %} that contains "{{ candidate.answer }}"{% endif %}."""
+Say so in one short sentence.
+{%- elif candidate %}
+For {{ asked_time }}, passage [{{ candidate.passage }}] gives the answer {{ candidate.answer }}\
+{% if candidate.time %} ({{ candidate.time }}){% endif %}: "{{ candidate.sentence }}"
+Question: {{ question }}
+Answer in one short sentence that contains "{{ candidate.answer }}" and ends with [{{ candidate.passage }}].
+{%- else %}
+Question: {{ question }}
+Answer in one short sentence and cite the passage you used as [1], [2] or [3].
+{%- endif %}"""
 
 
 @component
@@ -35,8 +42,9 @@ class TemporalPromptBuilder:
 
     The template is Jinja2 (sandboxed) with the variables `question`, `reference_time` (ISO),
     `asked_time` (the constraint in words, e.g. "from 2004 to 2005"), `passages` (each with `n`,
-    `title`, `date`, `text`) and `candidate` (the extractor's best answer with its `passage`,
-    `sentence`, `time` and `answer`, or `None`).
+    `title`, `date`, `text`), `candidate` (the answer the timeline chose, with its `passage`,
+    `sentence`, `time` it holds and `answer`, or `None`) and `abstention` (why the evidence gives no
+    answer, or `None`).
 
     ### Usage example
 
@@ -63,8 +71,9 @@ class TemporalPromptBuilder:
             sentence.
         :param use_candidates: show the extractor's best candidate so the small LLM need not reason about
             dates.
-        :param prefill_answer: output the candidate answer as `reply_prefix`, so that a generator that
-            supports pre-filling starts its reply with it (the small local LLM then only phrases it).
+        :param prefill_answer: output the candidate answer and its citation ("Tom Hale [1]") as
+            `reply_prefix`, so that a generator that supports pre-filling starts its reply with it (the
+            small local LLM then only phrases the rest).
         """
         self.template = template
         self.max_passages = max_passages
@@ -107,6 +116,7 @@ class TemporalPromptBuilder:
         documents: list[Document],
         constraint: TemporalConstraint | None = None,
         candidates: list[dict[str, Any]] | None = None,
+        abstention: dict[str, Any] | None = None,
     ) -> dict[str, str]:
         """
         Render the prompt.
@@ -115,29 +125,37 @@ class TemporalPromptBuilder:
         :param documents: the ranked passages, best first (a summary in `meta["summary"]` replaces the
             passage).
         :param constraint: the question's decomposition.
-        :param candidates: the `ExtractiveAnswerer`'s candidates, best first.
-        :returns: `prompt`, and `reply_prefix` (the candidate answer with `prefill_answer` on, else `""`).
+        :param candidates: the extractor's candidates, best first (the first is the chosen answer).
+        :param abstention: the extractor's `{abstained, reason}`; when it abstained no candidate is shown.
+        :returns: `prompt`, and `reply_prefix` (the candidate answer with its citation when
+            `prefill_answer` is on, else `""`).
         """
+        reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
+        candidate = candidates[0] if self.use_candidates and candidates and reason is None else None
+        shown = set(range(1, min(self.max_passages, len(documents)) + 1))
+        if candidate is not None and 1 <= candidate["passage"] <= len(documents):
+            shown.add(candidate["passage"])  # the chosen answer's passage is always shown, by its number
         passages = [
             {
                 "n": index,
-                "title": (doc.meta or {}).get("title") or "",
-                "date": (doc.meta or {}).get("date"),
-                "text": self._passage_text(doc),
+                "title": (documents[index - 1].meta or {}).get("title") or "",
+                "date": (documents[index - 1].meta or {}).get("date"),
+                "text": self._passage_text(documents[index - 1]),
             }
-            for index, doc in enumerate(documents[: self.max_passages], start=1)
+            for index in sorted(shown)
         ]
-        candidate = None
-        if self.use_candidates and candidates:
-            candidate = next((item for item in candidates if item["passage"] <= len(passages)), None)
         prompt = self._compiled.render(
             question=query,
             reference_time=constraint.reference_time.isoformat() if constraint else "unknown",
             asked_time=describe_constraint(constraint),
             passages=passages,
             candidate=candidate,
+            abstention=reason,
         )
-        prefix = candidate["answer"] if candidate and self.prefill_answer else ""
+        # The reply starts with the chosen answer and its citation; the small local LLM phrases the rest.
+        prefix = ""
+        if candidate and self.prefill_answer:
+            prefix = f"{candidate['answer']} [{candidate['passage']}]"
         return {"prompt": prompt.strip(), "reply_prefix": prefix}
 
     def _passage_text(self, doc: Document) -> str:

@@ -81,9 +81,12 @@ def test_ask_json_has_the_rest_shape_and_the_evidence(store):
     )
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
-    assert set(result) == {"answer", "citations", "constraint", "timings_ms"}
+    assert {"answer", "short_answer", "abstained", "cited", "timeline", "citations", "constraint"} <= set(
+        result
+    )
     assert result["citations"][0]["id"] == "/wiki/Cho_Yoon-sun#P69#3" and len(result["citations"]) == 3
-    assert "Sehwa Girls High School" in result["answer"]
+    assert "Sehwa Girls High School" in result["answer"] and result["abstained"] is False
+    assert result["cited"][0]["id"] in {citation["id"] for citation in result["citations"]}
     assert result["constraint"]["start"] == "1983-01-01" and result["constraint"]["end"] == "1984-12-31"
     assert {"decompose", "expand", "embed", "retrieve", "rerank", "generate", "total"} <= set(
         result["timings_ms"]

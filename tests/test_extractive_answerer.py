@@ -8,8 +8,9 @@ import pytest
 from haystack import Document
 
 from chronorag.evals.metrics import normalize_answer as normalize
+from chronorag.pipeline.answer_spans import strip_possessive
 from chronorag.pipeline.evidence import answer_contains, question_type
-from chronorag.pipeline.extractive_answerer import NO_ANSWER, ExtractiveAnswerer, _strip_possessive
+from chronorag.pipeline.extractive_answerer import NO_ANSWER, ExtractiveAnswerer
 from chronorag.temporal import decompose
 
 REFERENCE = date(2024, 1, 1)
@@ -151,9 +152,9 @@ def test_run_completes_a_surname_to_the_full_name(answerer):
 
 def test_possessive_is_stripped_even_without_its_apostrophe():
     texts = ["He returned to Chelsea in 2007.", "He struggled in Chelseas first team."]
-    assert _strip_possessive("Chelsea's", texts) == "Chelsea"
-    assert _strip_possessive("Chelseas", texts) == "Chelsea"
+    assert strip_possessive("Chelsea's", texts) == "Chelsea"
+    assert strip_possessive("Chelseas", texts) == "Chelsea"
     # A plural name is kept when its bare form is not written anywhere.
-    assert _strip_possessive("Cousins Properties", ["Cousins Properties bought the tower."]) == (
+    assert strip_possessive("Cousins Properties", ["Cousins Properties bought the tower."]) == (
         "Cousins Properties"
     )

@@ -1,13 +1,15 @@
-"""TemporalPromptBuilder and ChronoAnswerBuilder: prompts with dates, the ask answer object, conflicts."""
+"""TemporalPromptBuilder and ChronoAnswerBuilder: prompts with the timeline's choice, the ask answer object,
+citations, the guard that replaces unfaithful replies, abstention and conflicts."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from haystack import Document
 
 from chronorag.pipeline.answer_builder import ChronoAnswerBuilder
-from chronorag.pipeline.extractive_answerer import ExtractiveAnswerer
+from chronorag.pipeline.answer_timeline import AnswerTimeline
 from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
 from chronorag.temporal import decompose
 
@@ -46,8 +48,12 @@ def _ranked() -> list[Document]:
     ]
 
 
+def _extracted(question: str = QUESTION, constraint=CONSTRAINT) -> dict:
+    return AnswerTimeline().run(query=question, documents=_ranked(), constraint=constraint)
+
+
 def _candidates() -> list[dict]:
-    return ExtractiveAnswerer().run(query=QUESTION, documents=_ranked(), constraint=CONSTRAINT)["candidates"]
+    return _extracted()["candidates"]
 
 
 def test_prompt_builder_to_dict_and_from_dict():
@@ -65,19 +71,34 @@ def test_prompt_has_reference_time_constraint_dated_passages_and_candidate():
     )
     prompt = result["prompt"]
     assert "Today is 2024-01-01" in prompt
-    assert "asks about in 2010" in prompt
+    assert "Asked time: in 2010." in prompt
     assert "[1] Chelsea F.C. (published 2012-03-01): Carlo Ancelotti" in prompt
     assert "[2] Chelsea F.C.: José Mourinho" in prompt
-    assert "The answer is: Carlo Ancelotti" in prompt
-    assert prompt.rstrip().endswith('contains "Carlo Ancelotti".')
-    assert result["reply_prefix"] == "Carlo Ancelotti"
+    assert "passage [1] gives the answer Carlo Ancelotti (2009 to 2011)" in prompt
+    assert prompt.rstrip().endswith('contains "Carlo Ancelotti" and ends with [1].')
+    assert result["reply_prefix"] == "Carlo Ancelotti [1]"
+
+
+def test_prompt_of_an_abstention_shows_no_candidate():
+    extracted = _extracted(
+        "Who managed Chelsea in 1990?", decompose("Who managed Chelsea in 1990?", as_of=date(2024, 1, 1))
+    )
+    result = TemporalPromptBuilder().run(
+        query="Who managed Chelsea in 1990?",
+        documents=_ranked(),
+        constraint=CONSTRAINT,
+        candidates=extracted["candidates"],
+        abstention=extracted["abstention"],
+    )
+    assert "The passages do not answer the question: no passage covers" in result["prompt"]
+    assert "gives the answer" not in result["prompt"] and result["reply_prefix"] == ""
 
 
 def test_prompt_without_candidates_or_prefill():
     result = TemporalPromptBuilder(use_candidates=False).run(
         query=QUESTION, documents=_ranked(), constraint=CONSTRAINT
     )
-    assert "The answer is" not in result["prompt"] and result["reply_prefix"] == ""
+    assert "gives the answer" not in result["prompt"] and result["reply_prefix"] == ""
 
 
 def test_prompt_cuts_long_passages_around_the_matched_sentence():
@@ -106,11 +127,31 @@ def test_answer_object_has_the_rest_shape():
     answer = ChronoAnswerBuilder(explain_conflicts=False).run(
         query=QUESTION,
         documents=_ranked(),
-        replies=["Answer: Carlo Ancelotti managed Chelsea in 2010.\nExplanation"],
+        replies=["Answer: Carlo Ancelotti managed Chelsea in 2010 [1].\nExplanation"],
         constraint=CONSTRAINT,
+        candidates=_candidates(),
+        abstention={"abstained": False, "reason": None},
+        timeline=_extracted()["timeline"],
     )["answer"]
-    assert set(answer) == {"answer", "citations", "constraint"}
-    assert answer["answer"] == "Carlo Ancelotti managed Chelsea in 2010."
+    assert set(answer) == {
+        "answer",
+        "short_answer",
+        "abstained",
+        "abstention_reason",
+        "cited",
+        "reply_replaced",
+        "replacement_reason",
+        "timeline",
+        "citations",
+        "constraint",
+    }
+    assert answer["answer"] == "Carlo Ancelotti managed Chelsea in 2010 [1]."
+    assert answer["short_answer"] == "Carlo Ancelotti"
+    assert answer["abstained"] is False and answer["reply_replaced"] is False
+    assert answer["cited"] == [{"n": 1, "id": "chelsea#1", "title": "Chelsea F.C.", "date": "2012-03-01"}]
+    assert {"answer": "Carlo Ancelotti", "holds": {"start": "2009-01-01", "end": "2011-12-31"}}.items() <= (
+        answer["timeline"][0].items()
+    )
     assert answer["constraint"] == CONSTRAINT.to_dict()
     first = answer["citations"][0]
     assert first == {
@@ -131,34 +172,69 @@ def test_answer_explains_which_passage_holds_for_the_asked_time():
     answer = ChronoAnswerBuilder().run(
         query=QUESTION,
         documents=_ranked(),
-        replies=["Carlo Ancelotti."],
+        replies=["Carlo Ancelotti managed Chelsea in 2010 [1]."],
         constraint=CONSTRAINT,
         candidates=_candidates(),
     )["answer"]["answer"]
     assert answer == (
-        "Carlo Ancelotti. (per passage [1], 2009–2011, which covers 2010; "
-        "passage [2] describes 2013–2015: José Mourinho)"
+        "Carlo Ancelotti managed Chelsea in 2010 [1]. (passage [1]: Carlo Ancelotti, 2009 to 2011, asked: "
+        "2010; passage [2]: José Mourinho, 2013 to 2015)"
     )
 
 
-def test_answer_states_the_holding_answer_when_the_reply_names_another():
-    answer = ChronoAnswerBuilder().run(
+def test_the_extractive_answer_is_the_choice_with_its_passage_and_time():
+    answer = ChronoAnswerBuilder(explain_conflicts=False).run(
+        query=QUESTION, documents=_ranked(), replies=None, constraint=CONSTRAINT, candidates=_candidates()
+    )["answer"]
+    assert answer["answer"] == "Carlo Ancelotti [1] (2009 to 2011)"
+    assert answer["reply_replaced"] is False and answer["cited"][0]["id"] == "chelsea#1"
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        ("", "empty reply"),
+        ("José Mourinho managed Chelsea in 2010 [2].", "does not state the answer"),
+        ("Carlo Ancelotti managed Chelsea in 2010.", "cites no passage"),
+        ("Carlo Ancelotti managed Chelsea in 2010 [7].", "does not exist"),
+        ("Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy [1].", "do not"),
+    ],
+)
+def test_an_unfaithful_reply_is_replaced_and_says_why(reply, why):
+    answer = ChronoAnswerBuilder(explain_conflicts=False).run(
+        query=QUESTION, documents=_ranked(), replies=[reply], constraint=CONSTRAINT, candidates=_candidates()
+    )["answer"]
+    assert answer["answer"] == "Carlo Ancelotti [1] (2009 to 2011)"
+    assert answer["reply_replaced"] is True and why in answer["replacement_reason"]
+
+
+def test_the_grounding_check_can_be_turned_off():
+    invented = "Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy [1]."
+    answer = ChronoAnswerBuilder(explain_conflicts=False, max_unsupported=1.0).run(
         query=QUESTION,
         documents=_ranked(),
-        replies=["José Mourinho."],
+        replies=[invented],
         constraint=CONSTRAINT,
         candidates=_candidates(),
-    )["answer"]["answer"]
-    assert answer.splitlines()[1].startswith(
-        "Carlo Ancelotti (per passage [1], 2009–2011, which covers 2010;"
-    )
-
-
-def test_answer_falls_back_to_the_candidate_without_a_reply():
-    answer = ChronoAnswerBuilder(explain_conflicts=False).run(
-        query=QUESTION, documents=_ranked(), replies=[""], constraint=CONSTRAINT, candidates=_candidates()
     )["answer"]
-    assert answer["answer"] == "Carlo Ancelotti"
+    assert answer["answer"] == invented and answer["reply_replaced"] is False
+
+
+def test_an_abstention_is_stated_whatever_the_reply():
+    question = "Who managed Chelsea in 1990?"
+    constraint = decompose(question, as_of=date(2024, 1, 1))
+    extracted = _extracted(question, constraint)
+    answer = ChronoAnswerBuilder().run(
+        query=question,
+        documents=_ranked(),
+        replies=["Carlo Ancelotti managed Chelsea in 1990 [1]."],
+        constraint=constraint,
+        candidates=extracted["candidates"],
+        abstention=extracted["abstention"],
+    )["answer"]
+    assert answer["abstained"] is True and answer["short_answer"] is None
+    assert answer["answer"].startswith("No answer: no passage covers the asked time (in 1990)")
+    assert answer["abstention_reason"] == extracted["abstention"]["reason"]
 
 
 def test_snippet_drops_the_title_prefix_of_the_matched_sentence():
@@ -172,32 +248,3 @@ def test_snippet_drops_the_title_prefix_of_the_matched_sentence():
     )
     citation = ChronoAnswerBuilder().run(query="Q?", documents=[doc], replies=["A"])["answer"]["citations"][0]
     assert citation["snippet"] == "She attended Sehwa Girls High School ."
-
-
-def test_an_invented_reply_is_replaced_by_the_extracted_answer():
-    # Half of this reply's content words are in neither the question nor the passages: it is embroidery.
-    answer = ChronoAnswerBuilder(explain_conflicts=False).run(
-        query=QUESTION,
-        documents=_ranked(),
-        replies=["Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy."],
-        constraint=CONSTRAINT,
-        candidates=_candidates(),
-    )["answer"]["answer"]
-    assert answer == "Carlo Ancelotti (passage [1], 2009–2011)"
-
-
-def test_a_grounded_reply_is_kept_and_the_check_can_be_turned_off():
-    grounded = "Carlo Ancelotti managed Chelsea from 2009 to 2011."
-    invented = "Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy."
-    for builder, reply in (
-        (ChronoAnswerBuilder(), grounded),
-        (ChronoAnswerBuilder(max_unsupported=1.0), invented),
-    ):
-        answer = builder.run(
-            query=QUESTION,
-            documents=_ranked(),
-            replies=[reply],
-            constraint=CONSTRAINT,
-            candidates=_candidates(),
-        )["answer"]["answer"]
-        assert answer.startswith(reply)

@@ -1,0 +1,163 @@
+"""AnswerTimeline: candidate answers with the intervals they hold, the one valid for the asked time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from haystack import Document
+
+from chronorag.pipeline.answer_timeline import AnswerTimeline
+from chronorag.temporal import decompose
+
+RIVERTON = (
+    "Jane Okafor defeated the incumbent Tom Hale, who had served since 2016, in the November 8 election. "
+    "Okafor, a former teacher, takes office in January."
+)
+CENTRAL_BANK = (
+    "The central bank cut interest rates by half a point on Wednesday, its first reduction in four years. "
+    "Officials said inflation had eased."
+)
+CHELSEA = (
+    "Carlo Ancelotti managed Chelsea from 2009 to 2011 and won the double. "
+    "José Mourinho returned as manager in 2013 and stayed until 2015."
+)
+
+
+@pytest.fixture(scope="module")
+def timeline() -> AnswerTimeline:
+    component = AnswerTimeline()
+    component.warm_up()
+    return component
+
+
+def _ask(timeline: AnswerTimeline, question: str, texts: list[tuple[str, str | None]], as_of: date) -> dict:
+    documents = [
+        Document(
+            id=f"doc#{number}", content=text, meta={"title": "", "date": published, "doc_id": f"doc{number}"}
+        )
+        for number, (text, published) in enumerate(texts, start=1)
+    ]
+    return timeline.run(query=question, documents=documents, constraint=decompose(question, as_of=as_of))
+
+
+def test_to_dict():
+    assert AnswerTimeline(max_passages=4, abstain=False).to_dict() == {
+        "type": "chronorag.pipeline.answer_timeline.AnswerTimeline",
+        "init_parameters": {"max_passages": 4, "spacy_model": "default", "abstain": False},
+    }
+
+
+def test_from_dict():
+    restored = AnswerTimeline.from_dict(AnswerTimeline(max_passages=2).to_dict())
+    assert (restored.max_passages, restored.spacy_model, restored.abstain) == (2, "default", True)
+
+
+def test_run_mayor_in_2019_is_the_incumbent_the_winner_defeated(timeline):
+    result = _ask(
+        timeline, "Who was mayor of Riverton in 2019?", [(RIVERTON, "2022-11-09")], date(2024, 9, 24)
+    )
+    assert result["replies"] == ["Tom Hale"]
+    assert result["abstention"] == {"abstained": False, "reason": None}
+    holds = {(item["answer"], item["holds"]["start"], item["holds"]["end"]) for item in result["timeline"]}
+    # Tom Hale: 2016 until the election; Jane Okafor: from the election (the year comes from the
+    # publication), and from January 2023, when she takes office.
+    assert ("Tom Hale", "2016-01-01", "2022-11-08") in holds
+    assert ("Jane Okafor", "2022-11-08", None) in holds
+    assert ("Jane Okafor", "2023-01-01", None) in holds
+    assert result["candidates"][0]["passage"] == 1 and result["candidates"][0]["time"] == "2016 to 2022-11-08"
+
+
+def test_run_current_mayor_is_the_winner(timeline):
+    result = _ask(
+        timeline, "Who is the mayor of Riverton now?", [(RIVERTON, "2022-11-09")], date(2024, 9, 24)
+    )
+    assert result["replies"] == ["Jane Okafor"]
+
+
+def test_run_what_the_central_bank_did_last_week_is_the_action(timeline):
+    result = _ask(
+        timeline, "What did the central bank do last week?", [(CENTRAL_BANK, "2024-09-19")], date(2024, 9, 24)
+    )
+    assert result["replies"] == ["cut interest rates by half a point"]
+    assert result["candidates"][0]["holds"] == {"start": "2024-09-18", "end": "2024-09-18"}
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        ("Who managed Chelsea in 2010?", "Carlo Ancelotti"),
+        ("Who managed Chelsea in 2014?", "José Mourinho"),
+        ("Who managed Chelsea before 2012?", "Carlo Ancelotti"),
+        ("Who managed Chelsea after 2012?", "José Mourinho"),
+        ("Who was the first manager of Chelsea?", "Carlo Ancelotti"),
+        ("Who was the latest manager of Chelsea?", "José Mourinho"),
+    ],
+)
+def test_run_relations_and_ordinals(timeline, question, gold):
+    result = _ask(timeline, question, [(CHELSEA, None)], date(2024, 1, 1))
+    assert result["replies"] == [gold], result["candidates"][:3]
+
+
+def test_run_before_joining_ends_the_earlier_service(timeline):
+    text = "Enyart served in the U.S. Air Force before joining the Illinois Army National Guard in 1982."
+    result = _ask(
+        timeline,
+        "Which military branch did Enyart belong to from 1969 to 1973?",
+        [(text, None)],
+        date(2024, 1, 1),
+    )
+    assert result["replies"] == ["U.S. Air Force"] or result["replies"] == ["Air Force"]
+    result = _ask(
+        timeline,
+        "Which military branch did Enyart belong to from 1985 to 1990?",
+        [(text, None)],
+        date(2024, 1, 1),
+    )
+    assert result["replies"] == ["Illinois Army National Guard"]
+
+
+def test_run_abstains_without_evidence(timeline):
+    result = timeline.run(query="Who was mayor of Riverton in 2019?", documents=[], constraint=None)
+    assert result["abstention"]["abstained"] is True
+    assert "no passage was retrieved" in result["abstention"]["reason"]
+    assert result["replies"][0].startswith("No answer:")
+
+
+def test_run_abstains_when_the_evidence_has_no_dates(timeline):
+    text = "Carlo Ancelotti managed Chelsea and won the double."
+    result = _ask(timeline, "Who managed Chelsea in 2010?", [(text, None)], date(2024, 1, 1))
+    assert result["abstention"]["abstained"] is True
+    assert "no dates" in result["abstention"]["reason"]
+
+
+def test_run_abstains_when_no_passage_covers_the_asked_time(timeline):
+    result = _ask(timeline, "Who managed Chelsea in 1990?", [(CHELSEA, None)], date(2024, 1, 1))
+    assert result["abstention"]["abstained"] is True
+    assert (
+        "1990" in result["abstention"]["reason"]
+        and "Carlo Ancelotti: 2009 to 2011" in result["abstention"]["reason"]
+    )
+
+
+def test_run_abstains_on_contradictory_sources(timeline):
+    result = _ask(
+        timeline,
+        "Who coached the Riverton Rams in 2019?",
+        [
+            ("Maria Lopez coached the Riverton Rams from 2018 to 2020.", "2021-01-05"),
+            ("Peter Brandt coached the Riverton Rams from 2018 to 2020.", "2021-02-11"),
+        ],
+        date(2024, 1, 1),
+    )
+    assert result["abstention"]["abstained"] is True
+    assert "disagree" in result["abstention"]["reason"]
+    assert {item["answer"] for item in result["candidates"][:2]} == {"Maria Lopez", "Peter Brandt"}
+
+
+def test_run_without_a_time_answers_and_never_abstains_for_time(timeline):
+    result = _ask(
+        timeline, "Who managed Chelsea?", [("Carlo Ancelotti managed Chelsea.", None)], date(2024, 1, 1)
+    )
+    assert result["replies"] == ["Carlo Ancelotti"]
+    assert result["abstention"]["abstained"] is False

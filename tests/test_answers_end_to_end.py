@@ -1,0 +1,136 @@
+"""Answers users can trust, end to end over REST: dated news items in a real store, a uvicorn server on
+loopback, the shipped pipeline (extractive answers: the timeline's choice with its passage and time).
+
+The code chooses which answer holds for the asked time; questions the evidence cannot answer get an
+explicit abstention (HTTP 200, ``abstained: true`` and a reason), never a made-up answer or a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chronorag.api.app import create_app
+from chronorag.api.server import BackgroundServer
+from chronorag.api.settings import ApiSettings
+
+NEWS = [
+    {
+        "id": "riverton-election",
+        "title": "Okafor wins Riverton mayoral race",
+        "date": "2022-11-09",
+        "text": "Jane Okafor defeated the incumbent Tom Hale, who had served since 2016, in the November 8 "
+        "election. Okafor, a former teacher, takes office in January.",
+    },
+    {
+        "id": "central-bank-cut",
+        "title": "Central bank cuts rates",
+        "date": "2024-09-19",
+        "text": "The central bank cut interest rates by half a point on Wednesday, its first reduction in "
+        "four years. Officials said inflation had eased.",
+    },
+    {
+        "id": "riverton-bridge",
+        "title": "Riverton bridge reopens",
+        "date": "2023-05-02",
+        "text": "The Riverton river bridge reopened to traffic after two years of repairs.",
+    },
+    {
+        "id": "harbor-festival",
+        "title": "Harbor festival draws crowds",
+        "date": "2024-07-14",
+        "text": "Thousands of visitors came to the harbor festival, which featured boat races and concerts.",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def news_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> str:
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+
+    folder = tmp_path_factory.mktemp("news")
+    source = folder / "news.jsonl"
+    source.write_text("\n".join(json.dumps(item) for item in NEWS) + "\n", encoding="utf-8")
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
+    store = open_store_for(str(folder / "store"), model_id, dim)
+    try:
+        report = ingest([str(source)], store, embed, fmt="jsonl", progress=False)
+    finally:
+        store.close()
+    assert report.documents_written == len(NEWS)
+    return str(folder / "store")
+
+
+@pytest.fixture(scope="module")
+def client(news_store: str) -> Iterator[httpx.Client]:
+    settings = ApiSettings(api_key="k", pipeline_options={"generator": "extractive"})
+    app = create_app(None, news_store, settings)
+    with BackgroundServer(app) as background, httpx.Client(base_url=background.url, timeout=120) as http:
+        deadline = time.monotonic() + 180
+        while http.get("/readyz").json()["status"] not in ("ready", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert http.get("/readyz").json()["status"] == "ready"
+        yield http
+
+
+def _ask(client: httpx.Client, question: str, **extra: object) -> dict:
+    response = client.post("/v1/ask", json={"question": question, "as_of": "2024-09-24", **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_run_mayor_in_2019_is_the_incumbent_the_passage_says_was_defeated(client: httpx.Client) -> None:
+    result = _ask(client, "Who was mayor of Riverton in 2019?")
+    assert result["short_answer"] == "Tom Hale" and result["abstained"] is False
+    assert result["answer"].startswith("Tom Hale [1]")
+    assert result["cited"][0]["id"] == "riverton-election#0" and result["cited"][0]["date"] == "2022-11-09"
+    holds = {entry["answer"]: entry["holds"] for entry in result["timeline"]}
+    assert holds["Tom Hale"] == {"start": "2016-01-01", "end": "2022-11-08"}
+
+
+def test_run_what_the_central_bank_did_last_week_is_the_cut(client: httpx.Client) -> None:
+    result = _ask(client, "What did the central bank do last week?")
+    assert result["short_answer"] == "cut interest rates by half a point"
+    assert result["cited"][0]["id"] == "central-bank-cut#0"
+
+
+def test_run_a_time_no_passage_covers_is_an_explicit_abstention(client: httpx.Client) -> None:
+    result = _ask(client, "Who was mayor of Riverton in 1990?")
+    assert result["abstained"] is True and result["short_answer"] is None
+    assert "1990" in result["abstention_reason"]
+    assert result["answer"].startswith("No answer:") and "Tom Hale" not in result["answer"].split("(")[0]
+
+
+def test_run_empty_evidence_is_an_abstention_not_an_error(client: httpx.Client) -> None:
+    nothing = {"field": "meta.title", "operator": "==", "value": "no such title"}
+    result = _ask(client, "Who was mayor of Riverton in 2019?", filters=nothing)
+    assert result["citations"] == [] and result["abstained"] is True
+    assert "no passage was retrieved" in result["abstention_reason"]
+
+
+def test_run_streamed_abstention_ends_with_the_same_answer(client: httpx.Client) -> None:
+    body = {"question": "Who was mayor of Riverton in 1990?", "as_of": "2024-09-24", "stream": True}
+    with client.stream("POST", "/v1/ask", json=body) as response:
+        assert response.status_code == 200
+        blocks = response.read().decode().strip().split("\n\n")
+    events = [
+        (lines["event"], json.loads(lines["data"]))
+        for lines in (dict(line.split(": ", 1) for line in block.splitlines()) for block in blocks)
+    ]
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["abstained"] is True
+    assert done["answer"] == "".join(data["token"] for name, data in events if name == "token")
+
+
+def test_pipeline_yaml_round_trip_keeps_the_timeline(news_store: str, tmp_path: Path) -> None:
+    from chronorag.pipeline import build_pipeline, dumps, load
+
+    pipeline = build_pipeline(news_store, generator="extractive")
+    restored = load(dumps(pipeline), store_path=news_store)
+    extractor = restored.get_component("extractor")
+    assert type(extractor).__name__ == "AnswerTimeline" and extractor.max_passages == 5
