@@ -3,6 +3,8 @@ on llama.cpp (``llama-cpp-python``) or, where that is not installed, transformer
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.util
 import logging
 import os
@@ -79,6 +81,21 @@ def _load_llama_cpp(path: str, device: str, n_threads: int, n_ctx: int, flash_at
         flash_attn=flash_attn,
         verbose=False,
     )
+
+
+def _close_models() -> None:
+    """Free the shared llama.cpp models before the interpreter tears its modules down: freed later, in
+    ``Llama.__del__``, llama-cpp-python calls into an already unloaded library and prints a traceback."""
+    with _MODELS_LOCK:
+        for model, _ in _MODELS.values():
+            close = getattr(model, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
+        _MODELS.clear()
+
+
+atexit.register(_close_models)
 
 
 def _get_model(
