@@ -16,7 +16,7 @@ export HAYSTACK_TELEMETRY_ENABLED := False
 export OMP_NUM_THREADS ?= 1
 export CHRONORAG_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint bench clean wheel browser
+.PHONY: install demo test test-scale lint bench clean wheel browser
 
 install: $(STAMP)
 
@@ -35,8 +35,13 @@ $(STAMP): pyproject.toml scripts/llama_cpp_wheel.sh
 demo: install
 	$(VENV)/bin/chronorag demo
 
+# The default run leaves out the Milvus Lite and Ray suites (markers `milvus`, `ray`; a few minutes more);
+# `make test-scale` runs them and CI (.ci/run) runs both.
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -m "not milvus and not ray"
+
+test-scale: install
+	$(PY) -m pytest -q tests -m "milvus or ray"
 
 # Optional: the headless browser the /docs rendering test uses (it skips, saying so, without one).
 # Debian's package, ~90 MB; needs root. Not part of `test`: it would run apt-get on every machine.
