@@ -16,7 +16,7 @@ export HAYSTACK_TELEMETRY_ENABLED := False
 export OMP_NUM_THREADS ?= 1
 export CHRONORAG_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-scale lint bench clean wheel browser
+.PHONY: install demo test test-slow test-scale lint bench clean wheel browser
 
 install: $(STAMP)
 
@@ -35,10 +35,14 @@ $(STAMP): pyproject.toml scripts/llama_cpp_wheel.sh
 demo: install
 	$(VENV)/bin/chronorag demo
 
-# The default run leaves out the Milvus Lite and Ray suites (markers `milvus`, `ray`; a few minutes more);
-# `make test-scale` runs them and CI (.ci/run) runs both.
+# The default run (under 10 minutes) leaves out the long tests (marker `slow`: LLM answers in fresh
+# processes, crash trials, wheel builds) and the Milvus Lite and Ray suites (`milvus`, `ray`);
+# `make test-slow` and `make test-scale` run them, and CI (.ci/run) runs all three.
 test: install
-	$(PY) -m pytest -q tests -m "not milvus and not ray"
+	$(PY) -m pytest -q tests -m "not slow and not milvus and not ray"
+
+test-slow: install
+	$(PY) -m pytest -q tests -m "slow and not milvus and not ray"
 
 test-scale: install
 	$(PY) -m pytest -q tests -m "milvus or ray"
