@@ -303,18 +303,11 @@ def ingest(
     writer = _OneBatchInFlight(report, on_batch)
     try:
         for item in _items(inputs, fmt, report):
-            if isinstance(item, RejectedRecord):
-                report.rejected.append(item)
-                continue
-            if limit is not None and report.documents_seen >= limit:
+            verdict = screen_item(item, report, seen_ids, limit)
+            if verdict == STOP:
                 break
-            report.documents_seen += 1
-            if item.id in seen_ids:
-                report.rejected.append(
-                    RejectedRecord(item.origin, f"duplicate document id (first at {seen_ids[item.id]})")
-                )
+            if verdict == SKIP:
                 continue
-            seen_ids[item.id] = item.origin
             entry = prepare_document(item, stored, report, target_words, max_words)
             if entry is None:
                 continue
@@ -373,6 +366,34 @@ def _items(inputs: Sequence[str], fmt: str, report: IngestReport) -> Iterable[So
             yield from read_source(path, fmt)
         except (OSError, ValueError) as exc:
             report.rejected.append(RejectedRecord(str(path), f"cannot read input ({exc})"))
+
+
+TAKE, SKIP, STOP = "take", "skip", "stop"
+
+
+def screen_item(item: SourceItem, report: IngestReport, seen_ids: dict[str, str], limit: int | None) -> str:
+    """What an ingestion does with the next input item, counting it in ``report`` (shared by the local and
+    the Ray paths, so both reject and count alike).
+
+    :param item: a source document or a record rejected while reading.
+    :param report: the run's report (rejections, documents seen).
+    :param seen_ids: ``{doc_id: origin}`` of the documents taken so far; updated.
+    :param limit: stop after this many documents (``None``: no limit).
+    :returns: ``TAKE``, ``SKIP`` (rejected: a read error or a repeated id) or ``STOP`` (the limit is reached).
+    """
+    if isinstance(item, RejectedRecord):
+        report.rejected.append(item)
+        return SKIP
+    if limit is not None and report.documents_seen >= limit:
+        return STOP
+    report.documents_seen += 1
+    if item.id in seen_ids:
+        report.rejected.append(
+            RejectedRecord(item.origin, f"duplicate document id (first at {seen_ids[item.id]})")
+        )
+        return SKIP
+    seen_ids[item.id] = item.origin
+    return TAKE
 
 
 def prepare_document(

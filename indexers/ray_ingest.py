@@ -28,11 +28,14 @@ import numpy as np
 
 from chronorag.indexers.backend import ChronoStore
 from chronorag.indexers.ingest import (
+    SKIP,
+    STOP,
     EmbedFn,
     IngestReport,
     Pending,
     embed_passages,
     prepare_document,
+    screen_item,
     write_pending,
 )
 from chronorag.indexers.sources import RejectedRecord, read_source
@@ -292,18 +295,11 @@ def _drive(
         pending, vectors, pending_passages = [], [], 0
 
     for item, outcome, embedded in _rows(dataset, report):
-        if isinstance(item, RejectedRecord):
-            report.rejected.append(item)
-            continue
-        if limit is not None and report.documents_seen >= limit:
+        verdict = screen_item(item, report, seen_ids, limit)
+        if verdict == STOP:
             break
-        report.documents_seen += 1
-        if item.id in seen_ids:
-            report.rejected.append(
-                RejectedRecord(item.origin, f"duplicate document id (first at {seen_ids[item.id]})")
-            )
+        if verdict == SKIP:
             continue
-        seen_ids[item.id] = item.origin
         if outcome == "unchanged":
             report.documents_unchanged += 1
             continue
