@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from haystack import Document, default_from_dict, default_to_dict
+from haystack import Document
 
 from chronorag.indexers._merge import merge_candidates, reference_cutoff
-from chronorag.indexers.backend import ChronoStore, store_from_dict
+from chronorag.indexers.backend import ChronoStore, store_component_from_dict, store_component_to_dict
 from chronorag.temporal.model import TemporalConstraint
 
 SearchFn = Callable[..., list[Document]]
@@ -51,9 +51,8 @@ class TimeAwareStoreRetriever:
         """
         :returns: the component's init parameters, the store as its own ``to_dict``.
         """
-        return default_to_dict(
+        return store_component_to_dict(
             self,
-            document_store=self.document_store.to_dict(),
             top_k=self.top_k,
             time_top_k=self.time_top_k,
             respect_reference_time=self.respect_reference_time,
@@ -67,9 +66,7 @@ class TimeAwareStoreRetriever:
         :param data: the output of :meth:`to_dict`.
         :returns: the component, with its store reopened (of the backend its ``type`` names).
         """
-        params = data.get("init_parameters", {})
-        params["document_store"] = store_from_dict(params["document_store"])
-        return default_from_dict(cls, data)
+        return store_component_from_dict(cls, data)
 
     def _retrieve(
         self,

@@ -25,9 +25,9 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component
 
-from chronorag.indexers.backend import ChronoStore, store_from_dict
+from chronorag.indexers.backend import ChronoStore, store_component_from_dict, store_component_to_dict
 from chronorag.indexers.text import passage_text
 from chronorag.temporal.anchor_dating import EventEvidence, date_event
 from chronorag.temporal.anchors import interval_text, without_dates
@@ -118,9 +118,8 @@ class AnchorResolver:
         """
         :returns: the init parameters, the store as its own ``to_dict``.
         """
-        return default_to_dict(
+        return store_component_to_dict(
             self,
-            document_store=self.document_store.to_dict(),
             top_k=self.top_k,
             events_top_k=self.events_top_k,
             min_relevance=self.min_relevance,
@@ -137,9 +136,7 @@ class AnchorResolver:
         :param data: the output of :meth:`to_dict`.
         :returns: the component, with its store reopened (of the backend its ``type`` names).
         """
-        params = data.get("init_parameters", {})
-        params["document_store"] = store_from_dict(params["document_store"])
-        return default_from_dict(cls, data)
+        return store_component_from_dict(cls, data)
 
     @component.output_types(constraint=TemporalConstraint, content=str)
     def run(self, constraint: TemporalConstraint) -> dict[str, Any]:

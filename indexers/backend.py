@@ -32,7 +32,7 @@ from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from haystack import Document
+from haystack import Document, default_from_dict, default_to_dict
 from haystack.core.errors import DeserializationError
 from haystack.document_stores.types import DocumentStore, DuplicatePolicy
 
@@ -226,3 +226,29 @@ def store_from_dict(data: dict[str, Any]) -> ChronoStore:
     if not isinstance(store, ChronoStore):
         raise DeserializationError(f"{type_name!r} does not implement chronorag's ChronoStore interface")
     return store
+
+
+def store_component_to_dict(component: Any, **init_parameters: Any) -> dict[str, Any]:
+    """
+    Serialise a component that holds a store (``component.document_store``): the store as its own
+    ``to_dict``, so :func:`store_component_from_dict` reopens it of the same backend.
+
+    :param component: the component.
+    :param init_parameters: its other init parameters.
+    :returns: Haystack's ``{"type", "init_parameters"}`` form.
+    """
+    return default_to_dict(component, document_store=component.document_store.to_dict(), **init_parameters)
+
+
+def store_component_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """
+    Deserialise a component written by :func:`store_component_to_dict`, reopening its store.
+
+    :param cls: the component class.
+    :param data: the serialised component.
+    :returns: the component.
+    :raises DeserializationError: when the store's data names no chronorag store.
+    """
+    params = data.get("init_parameters", {})
+    params["document_store"] = store_from_dict(params["document_store"])
+    return default_from_dict(cls, data)
