@@ -9,7 +9,7 @@ pages, so the EM printed is not measured on what was fitted. The weights fitted 
 written to ``benchmarks/results/timeline_weights.json``; ``chronorag.pipeline.answer_timeline.WEIGHTS``
 holds them.
 
-    python benchmarks/tune_timeline.py --data-dir TRAIN_ROOT --store eval-out/timeqa-train/stores/timeqa-* \\
+    python benchmarks/tune_timeline.py --data-dir ../shared/data --store eval-out/timeqa-train/stores/timeqa-* \\
         --rankings eval-out/timeqa-train/per_question/chronorag.jsonl
 """
 
@@ -38,7 +38,7 @@ def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chronorag.pipeline.answer_timeline import AnswerTimeline, feature_vector
     from chronorag.temporal import decompose
 
-    dataset = load_timeqa(args.data_dir)
+    dataset = load_timeqa(args.data_dir, split="train")
     ranked = Path(args.rankings)
     rankings = {qid: record["ids"] for qid, record in ResultCache(ranked.parent, ranked.stem).records.items()}
     questions = [q for q in dataset.questions if q.answerable and q.qid in rankings][: args.limit]
@@ -137,7 +137,7 @@ def _ascend(rows: list[dict[str, Any]], weights: dict[str, float], rounds: int =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", required=True, help="folder whose timeqa/ holds the TRAIN split")
+    parser.add_argument("--data-dir", required=True, help="the data folder (its timeqa_train/ is read)")
     parser.add_argument("--store", required=True)
     parser.add_argument("--rankings", required=True)
     parser.add_argument("--passages", type=int, default=3)
