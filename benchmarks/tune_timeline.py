@@ -9,7 +9,8 @@ pages, so the EM printed is not measured on what was fitted. The weights fitted 
 written to ``benchmarks/results/timeline_weights.json``; ``chronorag.pipeline.answer_timeline.WEIGHTS``
 holds them.
 
-    python benchmarks/tune_timeline.py --data-dir ../shared/data --store eval-out/timeqa-train/stores/timeqa-* \\
+    python benchmarks/tune_timeline.py --data-dir ../shared/data \\
+        --store eval-out/timeqa-train/stores/timeqa-* \\
         --rankings eval-out/timeqa-train/per_question/chronorag.jsonl
 """
 

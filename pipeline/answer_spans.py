@@ -11,11 +11,43 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from haystack import default_from_dict
+
+from chronorag.models import get_spacy
 from chronorag.pipeline.evidence import ANSWER_LABELS, Sentence, format_interval
 
 _YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 # Prepositions whose object is a time: dropped from an action phrase ("cut rates ... on Wednesday").
 _TIME_PREPOSITIONS = {"on", "in", "at", "during", "since", "until", "till", "by", "before", "after", "from"}
+
+
+class SpacyPassageReader:
+    """What the span readers share: how many top passages they read, their spaCy model (loaded in
+    `warm_up`) and deserialisation. Subclasses are Haystack components with their own `to_dict`."""
+
+    def __init__(self, max_passages: int = 3, spacy_model: str = "default") -> None:
+        """
+        :param max_passages: how many top passages are read for candidates.
+        :param spacy_model: `"default"` (`chronorag.models.get_spacy`'s model) or a spaCy package name.
+        """
+        self.max_passages = max_passages
+        self.spacy_model = spacy_model
+        self._nlp: Any = None
+
+    def warm_up(self) -> None:
+        """Load (or reuse) the spaCy pipeline."""
+        if self._nlp is None:
+            self._nlp = get_spacy(None if self.spacy_model == "default" else self.spacy_model)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """
+        Deserialise the component.
+
+        :param data: the output of `to_dict`.
+        :returns: the component.
+        """
+        return default_from_dict(cls, data)
 
 
 @dataclass

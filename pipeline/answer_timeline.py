@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component, default_to_dict
 
-from chronorag.models import get_spacy
 from chronorag.pipeline.answer_spans import (
+    SpacyPassageReader,
     Span,
     full_name,
     label_rank,
@@ -83,7 +83,7 @@ _NAMED_KINDS = ("person", "org", "place", "nationality")
 
 
 @component
-class AnswerTimeline:
+class AnswerTimeline(SpacyPassageReader):
     """
     Builds a small timeline of candidate answers from the top passages, each with the interval it holds
     (e.g. "Tom Hale: 2016 to 2022-11-08; Jane Okafor: from 2022-11-08"), derived from the passages' time
@@ -112,16 +112,9 @@ class AnswerTimeline:
         :param abstain: abstain when no candidate holds for the asked time or sources disagree; `False`
             always answers with the best candidate (for measuring what abstention costs).
         """
-        self.max_passages = max_passages
-        self.spacy_model = spacy_model
+        SpacyPassageReader.__init__(self, max_passages=max_passages, spacy_model=spacy_model)
         self.abstain = abstain
-        self._nlp: Any = None
         self._parses: OrderedDict[str, Any] = OrderedDict()
-
-    def warm_up(self) -> None:
-        """Load (or reuse) the spaCy pipeline."""
-        if self._nlp is None:
-            self._nlp = get_spacy(None if self.spacy_model == "default" else self.spacy_model)
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -132,16 +125,6 @@ class AnswerTimeline:
         return default_to_dict(
             self, max_passages=self.max_passages, spacy_model=self.spacy_model, abstain=self.abstain
         )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnswerTimeline:
-        """
-        Deserialise the component.
-
-        :param data: the output of `to_dict`.
-        :returns: the component.
-        """
-        return default_from_dict(cls, data)
 
     @component.output_types(
         replies=list[str],

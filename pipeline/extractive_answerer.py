@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component, default_to_dict
 
-from chronorag.models import get_spacy
-from chronorag.pipeline.answer_spans import Span, full_name, span_type_fit, strip_possessive, typed_spans
+from chronorag.pipeline.answer_spans import (
+    SpacyPassageReader,
+    Span,
+    full_name,
+    span_type_fit,
+    strip_possessive,
+    typed_spans,
+)
 from chronorag.pipeline.evidence import (
     Sentence,
     content_words,
@@ -26,7 +32,7 @@ RANK_PRIOR = 1.0
 
 
 @component
-class ExtractiveAnswerer:
+class ExtractiveAnswerer(SpacyPassageReader):
     """
     Answers from the passages themselves: in each top passage it picks the sentence that best fits the
     asked time and the question's words, then the span whose type the question asks for
@@ -46,22 +52,6 @@ class ExtractiveAnswerer:
     ```
     """
 
-    def __init__(self, max_passages: int = 3, spacy_model: str = "default") -> None:
-        """
-        Create the answerer; spaCy loads in `warm_up`.
-
-        :param max_passages: how many top passages are read for candidates.
-        :param spacy_model: `"default"` (`chronorag.models.get_spacy`'s model) or a spaCy package name.
-        """
-        self.max_passages = max_passages
-        self.spacy_model = spacy_model
-        self._nlp: Any = None
-
-    def warm_up(self) -> None:
-        """Load (or reuse) the spaCy pipeline."""
-        if self._nlp is None:
-            self._nlp = get_spacy(None if self.spacy_model == "default" else self.spacy_model)
-
     def to_dict(self) -> dict[str, Any]:
         """
         Serialise the component.
@@ -69,16 +59,6 @@ class ExtractiveAnswerer:
         :returns: the init parameters.
         """
         return default_to_dict(self, max_passages=self.max_passages, spacy_model=self.spacy_model)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExtractiveAnswerer:
-        """
-        Deserialise the component.
-
-        :param data: the output of `to_dict`.
-        :returns: the component.
-        """
-        return default_from_dict(cls, data)
 
     @component.output_types(replies=list[str], candidates=list[dict[str, Any]])
     def run(
