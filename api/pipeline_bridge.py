@@ -291,23 +291,20 @@ def start_stream(service: ChronoService, body: AskRequest) -> AnswerStream:
 
 
 def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
+    from chronorag.pipeline.answering import asks_llm, build_prompt, finish_answer
+
     started = time.perf_counter()
     stages = _Stages(pipeline)
     constraint, documents = _ranked(stages, body)
     extracted = stages.run("extractor", query=body.question, documents=documents, constraint=constraint)
-    candidates = extracted["candidates"]
-    # The answer builder hears what the extractor decided: its abstention and timeline.
-    decided = {"abstention": extracted.get("abstention"), "timeline": extracted.get("timeline")}
-    abstained = bool((decided["abstention"] or {}).get("abstained"))
-    if stages.has("generator") and stages.has("prompt_builder") and not abstained:
-        built = stages.run(
-            "prompt_builder",
-            query=body.question,
-            documents=documents,
-            constraint=constraint,
-            candidates=candidates,
-            abstention=decided["abstention"],
-        )
+    question = {
+        "pipeline": pipeline,
+        "query": body.question,
+        "documents": documents,
+        "constraint": constraint,
+    }
+    if asks_llm(pipeline, extracted):
+        built = build_prompt(**question, extracted=extracted, run=stages.run)
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()
         tokens = _first_and_rest(
@@ -317,15 +314,8 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         generating = None
         # Without an LLM (or when the evidence gives no answer) the answer is the builder's own: one token.
         tokens = iter([])
-    builder = pipeline.get_component("answer_builder")
-    head_answer = builder.run(
-        query=body.question,
-        documents=documents,
-        replies=None,
-        constraint=constraint,
-        candidates=candidates,
-        **decided,
-    )["answer"]
+    # What is known before the first token: the citations and the constraint.
+    head_answer = finish_answer(**question, extracted=extracted, replies=None)
     head = {"citations": head_answer["citations"], "constraint": head_answer["constraint"]}
     if generating is None:
         tokens = iter([head_answer["answer"]])
@@ -333,16 +323,9 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
     def finish(text: str) -> dict[str, Any]:
         if generating is not None:
             stages.add("generate", generating)  # the whole stream, first token to last
-        result = dict(
-            builder.run(
-                query=body.question,
-                documents=documents,
-                replies=[text] if generating is not None else None,
-                constraint=constraint,
-                candidates=candidates,
-                **decided,
-            )["answer"]
-        )
+        replies = [text] if generating is not None else None
+        # The streamed tokens are the LLM's reply; the final answer is the arbiter's and builder's ruling.
+        result = dict(finish_answer(**question, extracted=extracted, replies=replies, run=stages.run))
         timings = dict(stages.timings)
         timings["total"] = round((time.perf_counter() - started) * 1000.0, 2)
         result["timings_ms"] = timings

@@ -290,6 +290,17 @@ class TimelineEntryOut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ReaderVerdict(BaseModel):
+    """What the LLM read in the passages and whether the answer timeline let it stand."""
+
+    reader_answer: str | None = Field(default=None, description="The answer the LLM named, if any.")
+    matched: str | None = Field(default=None, description="The timeline candidate it names, if any.")
+    accepted: bool = Field(description="True when it holds for the asked time and is the answer.")
+    reason: str = Field(description="Why it was accepted or overruled.")
+
+    model_config = ConfigDict(extra="ignore")
+
+
 class AskResponse(BaseModel):
     """The answer, its citations, the question's decomposition and per-stage timings."""
 
@@ -306,6 +317,10 @@ class AskResponse(BaseModel):
         "nothing or invented) by the chosen answer with its passage and time.",
     )
     replacement_reason: str | None = None
+    reader: ReaderVerdict | None = Field(
+        default=None,
+        description="With answer_mode 'read': the LLM's own answer and the arbiter's verdict on it.",
+    )
     timeline: list[TimelineEntryOut] = Field(
         default_factory=list, description="Candidate answers of the evidence with the intervals they hold."
     )

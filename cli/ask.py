@@ -110,6 +110,9 @@ def _print(result: dict[str, Any]) -> None:
         title = "answer: abstained"
     elif result.get("reply_replaced"):
         title = f"answer (the LLM's reply was replaced: {result.get('replacement_reason')})"
+    elif (result.get("reader") or {}).get("reader_answer") and not result["reader"]["accepted"]:
+        reader = result["reader"]
+        title = f"answer (the LLM read {reader['reader_answer']!r}, overruled: {reader['reason']})"
     console.print(Panel(result.get("answer") or "", title=title))
     timings = result.get("timings_ms") or {}
     console.print("timings (ms): " + ", ".join(f"{stage} {value:.0f}" for stage, value in timings.items()))

@@ -2,9 +2,12 @@
 
 The reader sees the top passages of the ``chronorag`` system, as the pipeline would: its ``extractor``
 (the ``AnswerTimeline``) chooses the answer valid for the asked time or abstains, its
-``TemporalPromptBuilder`` writes the prompt, its generator phrases the choice (the packaged local LLM,
-or an OpenAI-compatible server when ``CHRONORAG_LLM_API_BASE`` is set) and its ``ChronoAnswerBuilder``
-checks the reply, replacing one that drops the answer, cites nothing or invents. The pipeline's answer
+``TemporalPromptBuilder`` writes the prompt, its generator (the packaged local LLM, or an
+OpenAI-compatible server when ``CHRONORAG_LLM_API_BASE`` is set) phrases the choice (``answer_mode``
+``phrase``) or reads the passages and names the answer (``read``: its ``ReaderArbiter`` then accepts
+that answer only when the timeline finds it holds for the asked time), and its ``ChronoAnswerBuilder``
+assembles the answer, replacing a phrased reply that drops the answer, cites nothing or invents. The
+stages run through ``chronorag.pipeline.answering``, as the REST stream runs them. The pipeline's answer
 object is scored:
 
 - ``EM``/``F1``: its ``short_answer`` (the chosen answer; an abstention answers nothing) against the
@@ -12,7 +15,8 @@ object is scored:
 - ``contains``: the gold answer occurs in the answer text a user reads;
 - ``abstained``: the share of questions answered with an explicit abstention, and ``abstained_right``
   the share of unanswerable questions (TimeQA's) where it abstained;
-- ``replaced``: the share of LLM replies the answer builder replaced;
+- ``replaced``: the share of LLM replies the answer builder replaced; ``overruled`` (``read`` mode):
+  the share of the LLM's own answers the arbiter overruled;
 - ``accuracy`` (multiple choice): the choice the cited evidence supports best
   (:func:`choice_from_evidence`), else the choice the answer names.
 
@@ -50,11 +54,11 @@ class Reader:
     """
 
     def __init__(self, pipeline: Any, max_passages: int | None = None):
+        self.pipeline = pipeline
         self.extractor = pipeline.get_component("extractor")
         names = set(pipeline.graph.nodes)
         self.builder = pipeline.get_component("prompt_builder") if "prompt_builder" in names else None
         self.generator = pipeline.get_component("generator") if "generator" in names else None
-        self.answer_builder = pipeline.get_component("answer_builder")
         if max_passages is not None:
             self.extractor.max_passages = max_passages
             if self.builder is not None:
@@ -81,34 +85,23 @@ class Reader:
         :returns: the ``ChronoAnswerBuilder`` answer (``answer``, ``short_answer``, ``abstained``,
             ``reply_replaced``, ``cited``, ``citations``, ...).
         """
+        from chronorag.pipeline.answering import asks_llm, build_prompt, finish_answer
+
         extracted = self.extractor.run(query=question, documents=documents, constraint=constraint)
-        abstention = extracted.get("abstention")
+        context = {
+            "pipeline": self.pipeline,
+            "query": question,
+            "documents": documents,
+            "constraint": constraint,
+        }
         replies = None
-        if (
-            self.generator is not None
-            and self.builder is not None
-            and not (abstention or {}).get("abstained")
-        ):
+        if asks_llm(self.pipeline, extracted):
             # An abstention is answered without the LLM: the answer builder states it whatever the reply.
-            prompt = self.builder.run(
-                query=question,
-                documents=documents,
-                constraint=constraint,
-                candidates=extracted["candidates"],
-                abstention=abstention,
-            )
+            prompt = build_prompt(**context, extracted=extracted)
             replies = self.generator.run(
                 prompt=prompt["prompt"], reply_prefix=prompt.get("reply_prefix") or None
             )["replies"]
-        return self.answer_builder.run(
-            query=question,
-            documents=documents,
-            replies=replies,
-            constraint=constraint,
-            candidates=extracted["candidates"],
-            abstention=abstention,
-            timeline=extracted.get("timeline"),
-        )["answer"]
+        return finish_answer(**context, extracted=extracted, replies=replies)
 
 
 def choose_option(reply: str, choices: list[str]) -> int | None:
@@ -202,6 +195,10 @@ def score_answer(
     abstained = bool(answer.get("abstained"))
     short = "" if abstained else str(answer.get("short_answer") or "")
     metrics = {"abstained": float(abstained), "replaced": float(bool(answer.get("reply_replaced")))}
+    reader = answer.get("reader") or {}
+    if reader.get("reader_answer"):
+        # answer_mode "read": how often the timeline overruled the LLM's own reading
+        metrics["overruled"] = 0.0 if reader.get("accepted") else 1.0
     if question.choices:
         # The cited evidence decides first (measured on held-out RealTimeQA weeks: 61.0% against 15.6% for
         # mapping the free answer, which names an option for under a fifth of the questions); the answer

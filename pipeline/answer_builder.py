@@ -99,6 +99,7 @@ class ChronoAnswerBuilder:
         candidates: list[dict[str, Any]] | None = None,
         abstention: dict[str, Any] | None = None,
         timeline: list[dict[str, Any]] | None = None,
+        arbitration: dict[str, Any] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """
         Build the answer object.
@@ -113,9 +114,11 @@ class ChronoAnswerBuilder:
         :param abstention: the extractor's `{abstained, reason}`: when it abstained, the answer says so and
             no reply is used.
         :param timeline: the extractor's timeline (candidates with the intervals they hold), passed on.
+        :param arbitration: `ReaderArbiter`'s verdict on the LLM's reading (`{reader_answer, matched,
+            accepted, reason}`), passed on as `reader`.
         :returns: `answer`: `{answer, short_answer, abstained, abstention_reason, cited: [{n, id, title,
-            date}], reply_replaced, replacement_reason, timeline, citations: [{id, title, date, snippet,
-            score, semantic_score, temporal_score, matched_span}], constraint}`.
+            date}], reply_replaced, replacement_reason, reader, timeline, citations: [{id, title, date,
+            snippet, score, semantic_score, temporal_score, matched_span}], constraint}`.
         """
         candidates = candidates or []
         abstained = bool(abstention and abstention.get("abstained"))
@@ -157,6 +160,7 @@ class ChronoAnswerBuilder:
                 "cited": _cited(text, documents),
                 "reply_replaced": replaced_because is not None,
                 "replacement_reason": replaced_because,
+                "reader": dict(arbitration) if arbitration else None,
                 "timeline": list(timeline or []),
                 "citations": [self._citation(doc) for doc in documents],
                 "constraint": constraint.to_dict() if constraint else None,

@@ -24,6 +24,7 @@ STAGES: dict[str, str] = {
     "ranker": "rerank",
     "summarizer": "summarize",
     "extractor": "generate",
+    "arbiter": "generate",
     "prompt_builder": "generate",
     "generator": "generate",
     "answer_builder": "generate",

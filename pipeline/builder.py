@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 PRESETS = ("fast", "accurate")
 GENERATORS = ("auto", "local", "openai", "extractive")
+ANSWER_MODES = ("read", "phrase")
 STORE_ENV = "CHRONORAG_STORE"
 
 # Every option build_pipeline understands, with its meaning; presets set a subset, callers override any.
@@ -45,6 +46,13 @@ OPTIONS: dict[str, str] = {
     "abstain": "the answer timeline abstains (says so, `abstained: true`) when no passage holds an answer "
     "for the asked time or two sources disagree; false always answers with the best candidate",
     "prefill_answer": "start the LLM reply with the extracted answer (the small local LLM phrases it)",
+    "answer_mode": "read (the LLM reads the passages and names the answer; ReaderArbiter accepts it when the "
+    "timeline finds it holds for the asked time, else the timeline's choice stands) or phrase (the timeline "
+    "chooses, the LLM phrases the choice)",
+    "arbiter_margin": "ReaderArbiter.time_margin: how far below the timeline's best time fit the reader's "
+    "answer may fit and still be accepted",
+    "prompt_passage_chars": "each prompt passage is cut to about this many characters around its best "
+    "sentence",
     "as_of": "default reference time (ISO date) when a question gives none (None: today)",
     "device": "torch device for every model, 'auto' resolves at warm-up",
 }
@@ -72,6 +80,9 @@ _DEFAULTS: dict[str, Any] = {
     "timeline_passages": 5,
     "abstain": True,
     "prefill_answer": True,
+    "answer_mode": "phrase",
+    "arbiter_margin": 0.3,
+    "prompt_passage_chars": 400,
     "as_of": None,
     "device": "auto",
 }
@@ -115,6 +126,10 @@ def resolve_options(preset: str = "fast", **options: Any) -> dict[str, Any]:
     resolved.update({key: value for key, value in options.items() if value is not None})
     if resolved["generator"] not in GENERATORS:
         raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {resolved['generator']!r}")
+    if resolved["answer_mode"] not in ANSWER_MODES:
+        raise ValueError(
+            f"answer_mode must be one of {', '.join(ANSWER_MODES)}, not {resolved['answer_mode']!r}"
+        )
     if resolved["generator"] == "auto":
         resolved["generator"] = _available_generator(resolved["llm_model"])
     return resolved
@@ -140,15 +155,19 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
     Build the pipeline: QueryDecomposer -> [AnchorResolver] -> ChronoTextEmbedder -> EventExpander ->
     ChronoEmbeddingRetriever (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker ->
     [EvidenceSummarizer] -> AnswerTimeline (`extractor`: candidate answers with the intervals they hold,
-    the one valid for the asked time, or an abstention) -> TemporalPromptBuilder -> generator (phrases the
-    choice) -> ChronoAnswerBuilder (checks the reply against the choice and its passages).
+    the one valid for the asked time, or an abstention) -> TemporalPromptBuilder -> generator ->
+    [ReaderArbiter] -> ChronoAnswerBuilder. With `answer_mode="read"` the generator reads the passages and
+    names the answer, and the `arbiter` accepts it only when the timeline finds it holds for the asked
+    time; with `"phrase"` the generator phrases the timeline's choice and the answer builder checks the
+    reply against it.
 
     With `generator="extractive"` the timeline's choice is the answer (no prompt builder, no LLM).
     Component names (`decomposer`, `anchor_resolver`, `embedder`, `expander`, `retriever`, `bm25_retriever`,
-    `fusion`, `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `answer_builder`) are part
-    of the contract: `ask` and `retrieve` time and feed them by name. Retrieval and ranking read the
-    question's constraint and content from the anchor resolver when there is one, else the decomposer;
-    the answering stages read the ranker's copy of the constraint (with its notes).
+    `fusion`, `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `arbiter`,
+    `answer_builder`) are part of the contract: `ask` and `retrieve` time and feed them by name.
+    Retrieval and ranking read the question's constraint and content from the anchor resolver when there
+    is one, else the decomposer; the answering stages read the ranker's copy of the constraint (with its
+    notes).
 
     :param store_path: the store: a folder, kept as given (relative paths stay relative in the YAML), or
         a Milvus URI (`milvus:///path/file.db`, `http://host:19530`, `?collection=NAME`; a server's
@@ -251,12 +270,19 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect("ranker.constraint", "extractor.constraint")
     pipeline.connect(evidence, "answer_builder.documents")
     pipeline.connect("ranker.constraint", "answer_builder.constraint")
-    for output in ("candidates", "abstention", "timeline"):
+    for output in ("abstention", "timeline"):
         pipeline.connect(f"extractor.{output}", f"answer_builder.{output}")
     if opts["generator"] == "extractive":
+        pipeline.connect("extractor.candidates", "answer_builder.candidates")
         return  # the answer builder phrases the timeline's choice itself
-    prefill = opts["prefill_answer"] and opts["generator"] == "local"
-    builder = TemporalPromptBuilder(max_passages=opts["prompt_passages"], prefill_answer=prefill)
+    reading = opts["answer_mode"] == "read"
+    prefill = opts["prefill_answer"] and opts["generator"] == "local" and not reading
+    builder = TemporalPromptBuilder(
+        max_passages=opts["prompt_passages"],
+        max_passage_chars=opts["prompt_passage_chars"],
+        prefill_answer=prefill,
+        mode=opts["answer_mode"],
+    )
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))
     pipeline.connect(evidence, "prompt_builder.documents")
@@ -265,7 +291,19 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect("extractor.abstention", "prompt_builder.abstention")
     pipeline.connect("prompt_builder.prompt", "generator.prompt")
     pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")
-    pipeline.connect("generator.replies", "answer_builder.replies")
+    if not reading:
+        pipeline.connect("extractor.candidates", "answer_builder.candidates")
+        pipeline.connect("generator.replies", "answer_builder.replies")
+        return
+    from chronorag.pipeline.reader_arbiter import ReaderArbiter
+
+    # The LLM reads; the arbiter rules on time; the answer builder phrases the decided candidate.
+    pipeline.add_component("arbiter", ReaderArbiter(time_margin=opts["arbiter_margin"]))
+    pipeline.connect("generator.replies", "arbiter.replies")
+    pipeline.connect("extractor.candidates", "arbiter.candidates")
+    pipeline.connect("extractor.abstention", "arbiter.abstention")
+    for output in ("candidates", "replies", "arbitration"):
+        pipeline.connect(f"arbiter.{output}", f"answer_builder.{output}")
 
 
 def question_source(pipeline: Pipeline) -> str:

@@ -8,6 +8,7 @@ passage fits the asked time, and which span in it has the type the question asks
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -320,6 +321,17 @@ def normalize_answer(text: str) -> str:
     """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
     words = re.sub(r"[^a-z0-9 ]", " ", text.lower()).split()
     return " ".join(word for word in words if word not in {"a", "an", "the"})
+
+
+def answer_overlap(first: str, second: str) -> float:
+    """Token F1 of two answers after `normalize_answer` (0.0 when either is empty): how far two short
+    answers name the same thing ("UN High Commissioner for Refugees" / "High Commissioner for Refugees")."""
+    left, right = normalize_answer(first).split(), normalize_answer(second).split()
+    common = sum((Counter(left) & Counter(right)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(left), common / len(right)
+    return 2 * precision * recall / (precision + recall)
 
 
 def answer_contains(text: str, gold: str) -> bool:

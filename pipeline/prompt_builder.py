@@ -34,6 +34,20 @@ Question: {{ question }}
 Answer in one short sentence and cite the passage you used as [1], [2] or [3].
 {%- endif %}"""
 
+# `mode="read"`: the LLM reads the passages and names the answer in a few words; `ReaderArbiter` then
+# checks it against the timeline (which answer holds for the asked time), so no choice is shown here.
+READ_TEMPLATE = """Today is {{ reference_time }}.
+
+Passages:
+{% for passage in passages -%}
+[{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
+{{ passage.text }}
+{% endfor %}
+Question: {{ question }}
+Asked time: {{ asked_time }}.
+Give only the answer (a name, place, organisation, number or date) in a few words, not a sentence."""
+MODES = ("phrase", "read")
+
 
 @component
 class TemporalPromptBuilder:
@@ -61,11 +75,12 @@ class TemporalPromptBuilder:
         max_passage_chars: int = 400,
         use_candidates: bool = True,
         prefill_answer: bool = True,
+        mode: str = "phrase",
     ) -> None:
         """
         Create the builder.
 
-        :param template: a Jinja2 template, or `None` for the default one.
+        :param template: a Jinja2 template, or `None` for the mode's default one.
         :param max_passages: how many top passages the prompt shows.
         :param max_passage_chars: each passage is cut to about this many characters around its best
             sentence.
@@ -74,14 +89,21 @@ class TemporalPromptBuilder:
         :param prefill_answer: output the candidate answer and its citation ("Tom Hale [1]") as
             `reply_prefix`, so that a generator that supports pre-filling starts its reply with it (the
             small local LLM then only phrases the rest).
+        :param mode: `"phrase"`: the prompt shows the timeline's choice for the LLM to phrase; `"read"`: the
+            LLM reads the passages and names the answer itself (no choice shown, no prefill), for
+            `ReaderArbiter` to check against the timeline.
+        :raises ValueError: for an unknown mode.
         """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.mode = mode
         self.template = template
         self.max_passages = max_passages
         self.max_passage_chars = max_passage_chars
         self.use_candidates = use_candidates
         self.prefill_answer = prefill_answer
         self._compiled = SandboxedEnvironment(keep_trailing_newline=False).from_string(
-            template or DEFAULT_TEMPLATE
+            template or (READ_TEMPLATE if mode == "read" else DEFAULT_TEMPLATE)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +119,7 @@ class TemporalPromptBuilder:
             max_passage_chars=self.max_passage_chars,
             use_candidates=self.use_candidates,
             prefill_answer=self.prefill_answer,
+            mode=self.mode,
         )
 
     @classmethod
@@ -131,7 +154,8 @@ class TemporalPromptBuilder:
             `prefill_answer` is on, else `""`).
         """
         reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
-        candidate = candidates[0] if self.use_candidates and candidates and reason is None else None
+        showing = self.use_candidates and self.mode == "phrase"
+        candidate = candidates[0] if showing and candidates and reason is None else None
         shown = set(range(1, min(self.max_passages, len(documents)) + 1))
         if candidate is not None and 1 <= candidate["passage"] <= len(documents):
             shown.add(candidate["passage"])  # the chosen answer's passage is always shown, by its number

@@ -134,3 +134,44 @@ def test_pipeline_yaml_round_trip_keeps_the_timeline(news_store: str, tmp_path: 
     restored = load(dumps(pipeline), store_path=news_store)
     extractor = restored.get_component("extractor")
     assert type(extractor).__name__ == "AnswerTimeline" and extractor.max_passages == 5
+
+
+@pytest.fixture(scope="module")
+def reader_client(news_store: str) -> Iterator[httpx.Client]:
+    # answer_mode "read": the (tiny) LLM reads the passages and names the answer; the arbiter rules on time.
+    options = {"generator": "local", "llm_model": "smollm2-135m", "answer_mode": "read"}
+    settings = ApiSettings(api_key="k", pipeline_options=options)
+    app = create_app(None, news_store, settings)
+    with BackgroundServer(app) as background, httpx.Client(base_url=background.url, timeout=300) as http:
+        deadline = time.monotonic() + 300
+        while http.get("/readyz").json()["status"] not in ("ready", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert http.get("/readyz").json()["status"] == "ready"
+        yield http
+
+
+def test_run_read_mode_the_llm_reads_and_the_timeline_rules_on_2019(reader_client: httpx.Client) -> None:
+    result = _ask(reader_client, "Who was mayor of Riverton in 2019?")
+    # Whatever the LLM names, the answer is the one the timeline finds holding in 2019.
+    assert result["short_answer"] == "Tom Hale" and result["abstained"] is False
+    assert result["reader"] is not None and result["reader"]["reason"]
+    assert result["answer"].startswith("Tom Hale [1]") and result["cited"][0]["id"] == "riverton-election#0"
+
+
+def test_run_read_mode_stream_ends_with_the_same_ruling(reader_client: httpx.Client) -> None:
+    question = "Who was mayor of Riverton in 2019?"
+    plain = _ask(reader_client, question)
+    body = {"question": question, "as_of": "2024-09-24", "stream": True}
+    with reader_client.stream("POST", "/v1/ask", json=body) as response:
+        assert response.status_code == 200
+        blocks = response.read().decode().strip().split("\n\n")
+    events = [
+        (lines["event"], json.loads(lines["data"]))
+        for lines in (dict(line.split(": ", 1) for line in block.splitlines()) for block in blocks)
+    ]
+    done = events[-1][1]
+    assert events[-1][0] == "done"
+    # The streamed tokens are the LLM's reading; the final body is the same ruling as the plain answer.
+    streamed = "".join(data["token"] for name, data in events if name == "token")
+    assert done["reader"]["reader_answer"] == (plain["reader"]["reader_answer"]) and streamed.strip()
+    assert (done["short_answer"], done["answer"]) == (plain["short_answer"], plain["answer"])

@@ -148,6 +148,7 @@ def test_ask_returns_the_rest_shape(timeqa, extractive_pipeline):
         "cited",
         "reply_replaced",
         "replacement_reason",
+        "reader",
         "timeline",
         "citations",
         "constraint",

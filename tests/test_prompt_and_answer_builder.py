@@ -141,10 +141,12 @@ def test_answer_object_has_the_rest_shape():
         "cited",
         "reply_replaced",
         "replacement_reason",
+        "reader",
         "timeline",
         "citations",
         "constraint",
     }
+    assert answer["reader"] is None  # no ReaderArbiter ruled (answer_mode "phrase")
     assert answer["answer"] == "Carlo Ancelotti managed Chelsea in 2010 [1]."
     assert answer["short_answer"] == "Carlo Ancelotti"
     assert answer["abstained"] is False and answer["reply_replaced"] is False

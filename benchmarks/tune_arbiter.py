@@ -1,0 +1,159 @@
+"""Tune ``ReaderArbiter`` on TimeQA train (never dev): how far below the timeline's best time fit the LLM's
+own answer may fit and still be accepted.
+
+For each train question the pipeline's answering stages read the ``chronorag`` system's ranked passages
+(from a ``chronorag eval timeqa --split train`` run): the ``AnswerTimeline`` lists its candidates, the
+LLM reads the passages in ``answer_mode="read"`` and names the answer (one call per question, cached in
+``--replies``). Then every margin is scored without the LLM, against the timeline's choice alone and the
+LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
+``benchmarks/results/arbiter_margin.json``; the ``fast`` preset's ``arbiter_margin`` holds it.
+
+    chronorag eval timeqa --data-dir ../shared/data --split train --limit 200 --max-pages 1 \\
+        --systems chronorag --no-generate --out eval-out/timeqa-train
+    python benchmarks/tune_arbiter.py --data-dir ../shared/data --eval-out eval-out/timeqa-train \\
+        --llm qwen2.5-coder-1.5b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "arbiter_margin.json"
+MARGINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+
+
+def _store_path(eval_out: Path) -> str:
+    stores = sorted((eval_out / "stores").glob("timeqa-*"))
+    if not stores:
+        raise SystemExit(f"no TimeQA store under {eval_out / 'stores'}: run `chronorag eval timeqa` first")
+    return str(stores[-1])
+
+
+def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per answerable train question: gold answers, the timeline's output and the LLM's reply (cached)."""
+    from tqdm import tqdm
+
+    from chronorag.evals.loaders import load_timeqa
+    from chronorag.evals.records import ResultCache
+    from chronorag.pipeline import build_pipeline
+    from chronorag.pipeline.answering import asks_llm, build_prompt
+    from chronorag.temporal.model import TemporalConstraint
+
+    eval_out = Path(args.eval_out)
+    rankings = ResultCache(eval_out / "per_question", "chronorag").records
+    replies_file = Path(args.replies)
+    cached = json.loads(replies_file.read_text()) if replies_file.exists() else {}
+    pipeline = build_pipeline(
+        _store_path(eval_out), preset="fast", generator="local", llm_model=args.llm, answer_mode="read"
+    )
+    extractor, generator = pipeline.get_component("extractor"), pipeline.get_component("generator")
+    extractor.warm_up()
+    questions = [q for q in load_timeqa(args.data_dir, split="train").questions if q.qid in rankings]
+    questions = [q for q in questions if q.answerable][: args.limit]
+    store = pipeline.get_component("retriever").document_store
+    rows, seconds = [], []
+    for question in tqdm(questions, unit="q", desc="read", disable=None):
+        record = rankings[question.qid]
+        found = {doc.id: doc for doc in store.get_documents_by_id(record["ids"][:5])}
+        documents = [found[i] for i in record["ids"][:5] if i in found]
+        constraint = TemporalConstraint.from_dict(record["constraint"])
+        extracted = extractor.run(query=question.question, documents=documents, constraint=constraint)
+        key = f"{args.llm}|{question.qid}"
+        if key not in cached and asks_llm(pipeline, extracted):
+            prompt = build_prompt(pipeline, question.question, documents, constraint, extracted)["prompt"]
+            started = time.perf_counter()
+            cached[key] = generator.run(prompt=prompt)["replies"][0]
+            seconds.append(time.perf_counter() - started)
+            replies_file.write_text(json.dumps(cached))
+        rows.append({"answers": question.answers, "extracted": extracted, "reply": cached.get(key)})
+    return rows, seconds
+
+
+def _em(rows: list[dict[str, Any]], margin: float | None) -> dict[str, float]:
+    """EM/F1 of the arbitrated answer (`margin=None`: the LLM's reading alone, matched or not)."""
+    from chronorag.evals.metrics import max_exact_match, max_f1
+    from chronorag.pipeline.reader_arbiter import ReaderArbiter, short_answer
+
+    arbiter = ReaderArbiter(time_margin=margin if margin is not None else 0.0)
+    em = f1 = accepted = 0.0
+    for row in rows:
+        extracted = row["extracted"]
+        if (extracted.get("abstention") or {}).get("abstained"):
+            continue  # an abstention answers nothing, in every variant
+        if margin is None:
+            answer = short_answer(row["reply"] or "")
+        else:
+            verdict = arbiter.run(
+                replies=[row["reply"]] if row["reply"] else None,
+                candidates=extracted["candidates"],
+                abstention=extracted.get("abstention"),
+            )
+            accepted += verdict["arbitration"]["accepted"]
+            answer = verdict["candidates"][0]["answer"] if verdict["candidates"] else ""
+        em += max_exact_match(answer, row["answers"])
+        f1 += max_f1(answer, row["answers"])
+    total = max(1, len(rows))
+    return {
+        "EM": round(100 * em / total, 1),
+        "F1": round(100 * f1 / total, 1),
+        "accepted": round(100 * accepted / total, 1),
+    }
+
+
+def _timeline_only(rows: list[dict[str, Any]]) -> dict[str, float]:
+    from chronorag.evals.metrics import max_exact_match, max_f1
+
+    picked = [
+        row["extracted"]["candidates"][0]["answer"]
+        if row["extracted"]["candidates"] and not (row["extracted"].get("abstention") or {}).get("abstained")
+        else ""
+        for row in rows
+    ]
+    total = max(1, len(rows))
+    return {
+        "EM": round(
+            100 * sum(max_exact_match(a, r["answers"]) for a, r in zip(picked, rows, strict=True)) / total, 1
+        ),
+        "F1": round(100 * sum(max_f1(a, r["answers"]) for a, r in zip(picked, rows, strict=True)) / total, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True, help="the data folder (its timeqa_train/ is read)")
+    parser.add_argument("--eval-out", required=True, help="a `chronorag eval timeqa --split train` folder")
+    parser.add_argument("--llm", default="default", help="the packaged LLM or GGUF file that reads")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--replies", default=None, help="JSON cache of the LLM's replies")
+    parser.add_argument("--out", default=str(RESULTS_PATH))
+    args = parser.parse_args()
+    args.replies = args.replies or str(Path(args.eval_out) / "arbiter_replies.json")
+
+    rows, seconds = _read(args)
+    sweep = {str(margin): _em(rows, margin) for margin in MARGINS}
+    best = max(MARGINS, key=lambda margin: (sweep[str(margin)]["EM"], sweep[str(margin)]["F1"], -margin))
+    seconds.sort()
+    report = {
+        "what": "ReaderArbiter.time_margin swept on TimeQA train (answerable questions, top 5 passages)",
+        "llm": args.llm,
+        "questions": len(rows),
+        "timeline_only": _timeline_only(rows),
+        "reader_only": _em(rows, None),
+        "sweep": sweep,
+        "chosen_margin": best,
+        "llm_seconds_p50": round(seconds[len(seconds) // 2], 2) if seconds else None,
+        "llm_calls_timed": len(seconds),
+        "threads": os.environ.get("CHRONORAG_NUM_THREADS"),
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+    }
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The answering stages of a pipeline, run by name from ranked passages.
+
+``Pipeline.run`` runs them as a graph; the REST stream (which must start the generator itself to send its
+tokens) and the evaluation's reader (which answers from cached rankings) run the same components through
+these two functions, so all three answer alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from haystack import Document, Pipeline
+
+from chronorag.temporal.model import TemporalConstraint
+
+# Runs one component by name with its inputs (a caller may time it); the default calls `run` directly.
+Runner = Callable[..., dict[str, Any]]
+
+
+def _direct(pipeline: Pipeline) -> Runner:
+    def run(name: str, **inputs: Any) -> dict[str, Any]:
+        return pipeline.get_component(name).run(**inputs)
+
+    return run
+
+
+def asks_llm(pipeline: Pipeline, extracted: dict[str, Any]) -> bool:
+    """
+    Whether the pipeline asks its LLM for this question: it has one and the timeline did not abstain (an
+    abstention is stated without the LLM).
+
+    :param pipeline: a chronorag pipeline.
+    :param extracted: the `extractor`'s output.
+    :returns: `True` when a prompt should be built and generated.
+    """
+    names = set(pipeline.graph.nodes)
+    abstained = bool((extracted.get("abstention") or {}).get("abstained"))
+    return "generator" in names and "prompt_builder" in names and not abstained
+
+
+def build_prompt(
+    pipeline: Pipeline,
+    query: str,
+    documents: list[Document],
+    constraint: TemporalConstraint | None,
+    extracted: dict[str, Any],
+    run: Runner | None = None,
+) -> dict[str, str]:
+    """
+    The prompt builder's output for the extractor's decision.
+
+    :param pipeline: a chronorag pipeline with a `prompt_builder`.
+    :param query: the question.
+    :param documents: the ranked passages.
+    :param constraint: the question's decomposition.
+    :param extracted: the `extractor`'s output.
+    :param run: runs a component by name (default: directly).
+    :returns: `{prompt, reply_prefix}`.
+    """
+    run = run or _direct(pipeline)
+    return run(
+        "prompt_builder",
+        query=query,
+        documents=documents,
+        constraint=constraint,
+        candidates=extracted["candidates"],
+        abstention=extracted.get("abstention"),
+    )
+
+
+def finish_answer(
+    pipeline: Pipeline,
+    query: str,
+    documents: list[Document],
+    constraint: TemporalConstraint | None,
+    extracted: dict[str, Any],
+    replies: list[str] | None,
+    run: Runner | None = None,
+) -> dict[str, Any]:
+    """
+    The answer object from the LLM's replies: the `arbiter` rules on them when the pipeline has one, then
+    the `answer_builder` assembles the answer.
+
+    :param pipeline: a chronorag pipeline.
+    :param query: the question.
+    :param documents: the ranked passages the answer cites.
+    :param constraint: the question's decomposition.
+    :param extracted: the `extractor`'s output (`candidates`, `abstention`, `timeline`).
+    :param replies: the generator's replies; `None` when no LLM was asked.
+    :param run: runs a component by name (default: directly).
+    :returns: the `ChronoAnswerBuilder` answer.
+    """
+    run = run or _direct(pipeline)
+    decided: dict[str, Any] = {"candidates": extracted["candidates"], "replies": replies}
+    if replies is not None and "arbiter" in pipeline.graph.nodes:
+        verdict = run(
+            "arbiter",
+            replies=replies,
+            candidates=extracted["candidates"],
+            abstention=extracted.get("abstention"),
+        )
+        decided = {
+            "candidates": verdict["candidates"],
+            "replies": verdict["replies"],
+            "arbitration": verdict["arbitration"],
+        }
+    return run(
+        "answer_builder",
+        query=query,
+        documents=documents,
+        constraint=constraint,
+        abstention=extracted.get("abstention"),
+        timeline=extracted.get("timeline"),
+        **decided,
+    )["answer"]

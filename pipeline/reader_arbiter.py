@@ -1,0 +1,163 @@
+"""``ReaderArbiter``: the LLM reads, the code rules on time.
+
+The LLM reads the passages and names the answer in a few words; small LLMs find the right entity in a
+passage far more often than a span heuristic does, but they are unreliable at before/after and "as of"
+reasoning. The ``AnswerTimeline`` knows, for each candidate answer of the same passages, the interval it
+holds and how well that fits the asked time. The arbiter accepts the reader's answer only when it is one
+of the timeline's candidates and fits the asked time nearly as well as the timeline's own choice;
+otherwise the timeline's choice stands. An abstention of the timeline always stands.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from haystack import component, default_from_dict, default_to_dict
+
+from chronorag.pipeline.evidence import answer_overlap, normalize_answer
+
+_CITATION = re.compile(r"\s*\[\d{1,2}\]")
+_LEAD = re.compile(r"^\s*(?:the\s+)?(?:short\s+|final\s+)?answer\s*(?:is)?\s*[:\-]?\s*", re.IGNORECASE)
+# Replies that say the passages do not answer: the reader names no answer, the timeline's choice stands.
+_NO_ANSWER = re.compile(
+    r"^(?:unknown|none|n/?a|no answer|not (?:mentioned|stated|given|known|specified)|"
+    r"(?:the )?(?:passages?|text|context) (?:do|does)n?'?t?|i (?:do not|don'?t) know|cannot|"
+    r"there is no)\b",
+    re.IGNORECASE,
+)
+
+
+@component
+class ReaderArbiter:
+    """
+    Rules between the LLM's reading of the passages and the answer timeline's choice.
+
+    The reader's short answer is matched to the timeline's candidates (same normalised answer, or token
+    F1 of at least `min_overlap`). It is accepted when the matched candidate's time fit is at most
+    `time_margin` below that of the timeline's best candidate: the matched candidate then comes first.
+    A reply that matches no candidate, names no answer, or matches one that fits the asked time worse is
+    overruled by the timeline. The outputs feed `ChronoAnswerBuilder`, which phrases the first candidate
+    with its passages and time (`replies` is empty: the wording is the code's, the choice the arbiter's).
+
+    ### Usage example
+
+    ```python
+    arbiter = ReaderArbiter()
+    result = arbiter.run(replies=["Tom Hale"], candidates=timeline["candidates"],
+                         abstention=timeline["abstention"])
+    result["candidates"][0]["answer"], result["arbitration"]["accepted"]
+    ```
+    """
+
+    def __init__(self, time_margin: float = 0.3, min_overlap: float = 0.5, reader_words: bool = True) -> None:
+        """
+        Create the arbiter.
+
+        :param time_margin: how far below the timeline's best time fit the reader's candidate may fit and
+            still be accepted (0: only an answer that fits as well; 1: any candidate).
+        :param min_overlap: the least token F1 between the reply and a candidate for them to be the same
+            answer.
+        :param reader_words: an accepted answer keeps the reader's words ("UN High Commissioner for
+            Refugees") rather than the candidate's span ("High Commissioner"), when the reply is no longer
+            than the span plus four words; else the span.
+        """
+        if not 0.0 <= time_margin <= 1.0:
+            raise ValueError(f"time_margin must be within [0, 1], not {time_margin}")
+        if not 0.0 < min_overlap <= 1.0:
+            raise ValueError(f"min_overlap must be within (0, 1], not {min_overlap}")
+        self.time_margin = time_margin
+        self.min_overlap = min_overlap
+        self.reader_words = reader_words
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        Serialise the component.
+
+        :returns: the init parameters.
+        """
+        return default_to_dict(
+            self, time_margin=self.time_margin, min_overlap=self.min_overlap, reader_words=self.reader_words
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReaderArbiter:
+        """
+        Deserialise the component.
+
+        :param data: the output of `to_dict`.
+        :returns: the component.
+        """
+        return default_from_dict(cls, data)
+
+    @component.output_types(candidates=list[dict[str, Any]], replies=list[str], arbitration=dict[str, Any])
+    def run(
+        self,
+        replies: list[str] | None = None,
+        candidates: list[dict[str, Any]] | None = None,
+        abstention: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Decide between the reader's answer and the timeline's choice.
+
+        :param replies: the reader's replies (the first is read); `None` or empty: the timeline decides.
+        :param candidates: the timeline's candidates, best first (each with `answer` and `fit`).
+        :param abstention: the timeline's `{abstained, reason}`: an abstention stands.
+        :returns: `candidates` (the decided answer first), `replies` (empty: the answer builder phrases the
+            first candidate) and `arbitration` (`{reader_answer, matched, accepted, reason}`, for the
+            answer object).
+        """
+        candidates = list(candidates or [])
+        reader = short_answer(replies[0]) if replies else ""
+        verdict = {"reader_answer": reader or None, "matched": None, "accepted": False}
+        if abstention and abstention.get("abstained"):
+            return self._out(candidates, verdict, "the timeline abstained")
+        if not candidates:
+            return self._out(candidates, verdict, "no candidate answer in the passages")
+        if not reader:
+            return self._out(candidates, verdict, "the reader named no answer")
+        index = self._match(reader, candidates)
+        if index is None:
+            return self._out(candidates, verdict, "the reader's answer is none of the candidates")
+        matched = candidates[index]
+        verdict["matched"] = matched["answer"]
+        best_fit, fit = float(candidates[0].get("fit") or 0.0), float(matched.get("fit") or 0.0)
+        if fit < best_fit - self.time_margin:
+            why = f"the reader's answer fits the asked time worse ({fit:.2f} against {best_fit:.2f})"
+            return self._out(candidates, verdict, why)
+        chosen = dict(matched)
+        if self.reader_words and len(reader.split()) <= len(matched["answer"].split()) + 4:
+            chosen["answer"] = reader
+        verdict["accepted"] = True
+        rest = [item for position, item in enumerate(candidates) if position != index]
+        return self._out([chosen, *rest], verdict, "the reader's answer holds for the asked time")
+
+    def _match(self, reader: str, candidates: list[dict[str, Any]]) -> int | None:
+        """The candidate the reply names: an equal normalised answer first, else the best overlap."""
+        wanted = normalize_answer(reader)
+        for position, item in enumerate(candidates):
+            if normalize_answer(item["answer"]) == wanted:
+                return position
+        overlaps = [answer_overlap(reader, item["answer"]) for item in candidates]
+        best = max(range(len(candidates)), key=lambda position: overlaps[position])
+        return best if overlaps[best] >= self.min_overlap else None
+
+    @staticmethod
+    def _out(candidates: list[dict[str, Any]], verdict: dict[str, Any], reason: str) -> dict[str, Any]:
+        return {"candidates": candidates, "replies": [], "arbitration": {**verdict, "reason": reason}}
+
+
+def short_answer(reply: str) -> str:
+    """
+    The answer a reader's reply names: its first line without "Answer:", citations, quotes or the final
+    full stop; `""` when the reply says the passages do not answer.
+
+    :param reply: the LLM's reply.
+    :returns: the short answer, or `""`.
+    """
+    lines = [line.strip() for line in (reply or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    text = _CITATION.sub("", _LEAD.sub("", lines[0]))
+    text = text.strip().strip("\"'*").rstrip(".").strip()
+    return "" if _NO_ANSWER.match(text) else text

@@ -1,0 +1,187 @@
+"""ReaderArbiter: the LLM's own reading is accepted only when the timeline finds it holds for the asked time;
+the read-mode prompt; the pipeline wiring of answer_mode="read"."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from haystack import Document
+
+from chronorag.pipeline.answer_builder import ChronoAnswerBuilder
+from chronorag.pipeline.answer_timeline import AnswerTimeline
+from chronorag.pipeline.evidence import answer_overlap
+from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
+from chronorag.pipeline.reader_arbiter import ReaderArbiter, short_answer
+from chronorag.temporal import decompose
+
+QUESTION = "Who was mayor of Riverton in 2019?"
+CONSTRAINT = decompose(QUESTION, as_of=date(2024, 1, 1))
+PASSAGES = [
+    Document(
+        id="riverton#1",
+        content="Jane Okafor was elected mayor of Riverton on 8 November 2022, defeating the incumbent "
+        "Tom Hale, who had served as mayor of Riverton since 2016.",
+        meta={"title": "Riverton election", "date": "2022-11-09"},
+    ),
+    Document(
+        id="riverton#2",
+        content="The Riverton city council approved the new stadium budget in 2019.",
+        meta={"title": "Riverton stadium", "date": "2019-05-02"},
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def extracted() -> dict:
+    return AnswerTimeline(abstain=False).run(query=QUESTION, documents=PASSAGES, constraint=CONSTRAINT)
+
+
+def _answer_of(extracted: dict, reply: str | None, margin: float = 0.3) -> dict:
+    verdict = ReaderArbiter(time_margin=margin).run(
+        replies=None if reply is None else [reply],
+        candidates=extracted["candidates"],
+        abstention=extracted["abstention"],
+    )
+    answer = ChronoAnswerBuilder().run(
+        query=QUESTION,
+        documents=PASSAGES,
+        replies=verdict["replies"],
+        constraint=CONSTRAINT,
+        candidates=verdict["candidates"],
+        abstention=extracted["abstention"],
+        arbitration=verdict["arbitration"],
+    )["answer"]
+    return answer
+
+
+def test_to_dict():
+    data = ReaderArbiter(time_margin=0.2, min_overlap=0.6, reader_words=False).to_dict()
+    assert data["type"] == "chronorag.pipeline.reader_arbiter.ReaderArbiter"
+    assert data["init_parameters"] == {"time_margin": 0.2, "min_overlap": 0.6, "reader_words": False}
+
+
+def test_from_dict():
+    arbiter = ReaderArbiter.from_dict(ReaderArbiter(time_margin=0.1).to_dict())
+    assert (arbiter.time_margin, arbiter.min_overlap, arbiter.reader_words) == (0.1, 0.5, True)
+
+
+@pytest.mark.parametrize("margin", [-0.1, 1.5])
+def test_init_rejects_a_margin_outside_zero_to_one(margin: float):
+    with pytest.raises(ValueError, match="time_margin"):
+        ReaderArbiter(time_margin=margin)
+
+
+def test_run_the_timeline_holds_tom_hale_for_2019(extracted: dict):
+    names = [item["answer"] for item in extracted["candidates"]]
+    assert "Tom Hale" in names and "Jane Okafor" in names
+    fits = {item["answer"]: item["fit"] for item in extracted["candidates"]}
+    assert fits["Tom Hale"] > fits["Jane Okafor"]
+
+
+def test_run_a_reading_that_holds_for_the_asked_time_is_accepted(extracted: dict):
+    answer = _answer_of(extracted, "Tom Hale [1].")
+    assert answer["short_answer"] == "Tom Hale"
+    assert answer["reader"]["accepted"] is True
+    assert answer["answer"].startswith("Tom Hale [1]") and answer["cited"][0]["id"] == "riverton#1"
+
+
+def test_run_a_reading_that_fits_the_asked_time_worse_is_overruled(extracted: dict):
+    answer = _answer_of(extracted, "Jane Okafor", margin=0.0)
+    assert answer["short_answer"] == "Tom Hale"
+    assert answer["reader"] == {
+        "reader_answer": "Jane Okafor",
+        "matched": "Jane Okafor",
+        "accepted": False,
+        "reason": answer["reader"]["reason"],
+    }
+    assert "fits the asked time worse" in answer["reader"]["reason"]
+
+
+def test_run_a_reading_that_is_no_candidate_is_overruled(extracted: dict):
+    answer = _answer_of(extracted, "Mickey Mouse")
+    assert answer["short_answer"] == extracted["candidates"][0]["answer"]
+    assert answer["reader"]["accepted"] is False and answer["reader"]["matched"] is None
+
+
+@pytest.mark.parametrize("reply", [None, "", "Unknown.", "The passages do not say."])
+def test_run_no_reading_leaves_the_timeline_choice(extracted: dict, reply: str | None):
+    answer = _answer_of(extracted, reply)
+    assert answer["short_answer"] == extracted["candidates"][0]["answer"]
+    assert answer["abstained"] is False
+
+
+def test_run_the_readers_fuller_name_is_kept_when_it_names_the_candidate():
+    candidates = [
+        {"answer": "United Nations", "fit": 0.9, "passage": 1, "time": "2001 to 2005"},
+        {"answer": "High Commissioner for Refugees", "fit": 0.9, "passage": 1, "time": "2001 to 2005"},
+    ]
+    verdict = ReaderArbiter().run(replies=["UN High Commissioner for Refugees"], candidates=candidates)
+    assert verdict["candidates"][0]["answer"] == "UN High Commissioner for Refugees"
+    assert verdict["candidates"][1]["answer"] == "United Nations"
+    kept = ReaderArbiter(reader_words=False).run(
+        replies=["UN High Commissioner for Refugees"], candidates=candidates
+    )
+    assert kept["candidates"][0]["answer"] == "High Commissioner for Refugees"
+
+
+def test_run_an_abstention_stands_whatever_the_reader_says(extracted: dict):
+    abstention = {"abstained": True, "reason": "no passage holds an answer for 1990"}
+    verdict = ReaderArbiter().run(
+        replies=["Tom Hale"], candidates=extracted["candidates"], abstention=abstention
+    )
+    assert verdict["arbitration"]["accepted"] is False
+    assert verdict["arbitration"]["reason"] == "the timeline abstained"
+    assert verdict["candidates"] == extracted["candidates"]
+
+
+def test_run_without_candidates_accepts_nothing():
+    verdict = ReaderArbiter().run(replies=["Tom Hale"], candidates=[])
+    assert verdict == {
+        "candidates": [],
+        "replies": [],
+        "arbitration": {
+            "reader_answer": "Tom Hale",
+            "matched": None,
+            "accepted": False,
+            "reason": "no candidate answer in the passages",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Answer: Tom Hale [1].", "Tom Hale"),
+        ('"Thomas Cook AG"\nExplanation: passage 2 says so.', "Thomas Cook AG"),
+        ("  the answer is Carlo Ancelotti [1][2]", "Carlo Ancelotti"),
+        ("Not mentioned in the passages.", ""),
+        ("", ""),
+    ],
+)
+def test_short_answer_reads_the_named_answer(reply: str, expected: str):
+    assert short_answer(reply) == expected
+
+
+def test_answer_overlap_is_token_f1():
+    assert answer_overlap(
+        "UN High Commissioner for Refugees", "High Commissioner for Refugees"
+    ) == pytest.approx(2 * 1.0 * 0.8 / 1.8)
+    assert answer_overlap("Tom Hale", "the Tom Hale") == 1.0
+    assert answer_overlap("Tom Hale", "Jane Okafor") == 0.0
+    assert answer_overlap("", "Jane") == 0.0
+
+
+def test_run_read_mode_prompt_shows_no_choice_and_asks_for_a_short_answer(extracted: dict):
+    builder = TemporalPromptBuilder(mode="read", prefill_answer=True)
+    built = builder.run(
+        query=QUESTION, documents=PASSAGES, constraint=CONSTRAINT, candidates=extracted["candidates"]
+    )
+    assert built["reply_prefix"] == ""
+    assert "gives the answer" not in built["prompt"]
+    assert "Give only the answer" in built["prompt"]
+    assert "[1] Riverton election (published 2022-11-09)" in built["prompt"]
+    assert "Question: Who was mayor of Riverton in 2019?\nAsked time: in 2019." in built["prompt"]
+    assert TemporalPromptBuilder.from_dict(builder.to_dict()).mode == "read"
+    with pytest.raises(ValueError, match="mode"):
+        TemporalPromptBuilder(mode="guess")
