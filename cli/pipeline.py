@@ -1,4 +1,5 @@
-"""``chronorag pipeline dump --store DIR [--preset fast|accurate] [--out FILE]``: Haystack YAML."""
+"""``chronorag pipeline dump --store DIR [--preset fast|accurate] [-O KEY=VALUE] [--out FILE]``: Haystack
+YAML."""
 
 from __future__ import annotations
 
@@ -22,12 +23,20 @@ def dump(
         None, "--generator", "-g", help="auto, local, openai or extractive (default: the preset's, auto)."
     ),
     top_k: int | None = typer.Option(None, "--top-k", help="Passages kept by the ranker."),
+    options: list[str] = typer.Option(
+        [],
+        "--option",
+        "-O",
+        help="Any build option as KEY=VALUE (a YAML value), e.g. answer_mode=read or "
+        "llm_model=qwen2.5-coder-1.5b; repeatable. `chronorag.pipeline.builder.OPTIONS` lists them.",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     from chronorag.pipeline import build_pipeline, dumps
 
     try:
-        pipeline = build_pipeline(store, preset=preset, generator=generator, top_k=top_k)
+        extra = _parse_options(options)
+        pipeline = build_pipeline(store, preset=preset, generator=generator, top_k=top_k, **extra)
     except ValueError as exc:
         raise fail(str(exc)) from None
     text = dumps(pipeline)
@@ -36,6 +45,19 @@ def dump(
         return
     out.write_text(text, encoding="utf-8")
     err_console.print(f"wrote {out}")
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    """`KEY=VALUE` pairs as build options, each value read as YAML (`0.3`, `true`, `read`)."""
+    import yaml
+
+    parsed: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option wants KEY=VALUE, not {pair!r}")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
 
 
 def register(app: typer.Typer) -> None:

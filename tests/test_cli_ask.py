@@ -72,6 +72,21 @@ def test_pipeline_dump_to_a_file_with_the_accurate_preset(store):
     assert "summarizer" in components and components["ranker"]["init_parameters"]["top_k"] == 8
 
 
+def test_pipeline_dump_sets_any_build_option(store):
+    completed = _chronorag(
+        "pipeline", "dump", "--store", "store", "-g", "local", "-O", "answer_mode=read",
+        "-O", "arbiter_margin=0.2", "-O", "llm_model=smollm2-135m", cwd=store,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    components = yaml.safe_load(completed.stdout)["components"]
+    assert components["arbiter"]["init_parameters"]["time_margin"] == 0.2
+    assert components["prompt_builder"]["init_parameters"]["mode"] == "read"
+    bad = _chronorag("pipeline", "dump", "--store", "store", "-O", "no_such_option=1", cwd=store)
+    assert bad.returncode != 0 and "no_such_option" in bad.stderr
+    bad = _chronorag("pipeline", "dump", "--store", "store", "-O", "answer_mode", cwd=store)
+    assert bad.returncode != 0 and "KEY=VALUE" in bad.stderr
+
+
 def test_ask_json_has_the_rest_shape_and_the_evidence(store):
     _chronorag(
         "pipeline", "dump", "--store", "elsewhere", "--generator", "extractive", "--out", "x.yaml", cwd=store
