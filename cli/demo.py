@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
             None, "--store", help="Build the store here instead of a temporary folder."
         ),
         generator: str = typer.Option("local", "--generator", help="local | openai | extractive"),
-        preset: str = typer.Option("fast", "--preset", help="fast | accurate"),
+        preset: str = typer.Option("fast", "--preset", help="fast | accurate | reading"),
     ) -> None:
         from chronorag.models import ModelNotInstalledError, configure_threads
 

@@ -18,7 +18,7 @@ def dump(
     store: str | None = typer.Option(
         None, "--store", "-s", help="The store folder, written as given (default: $CHRONORAG_STORE)."
     ),
-    preset: str = typer.Option("fast", "--preset", "-p", help="fast or accurate."),
+    preset: str = typer.Option("fast", "--preset", "-p", help="fast, accurate or reading."),
     generator: str | None = typer.Option(
         None, "--generator", "-g", help="auto, local, openai or extractive (default: the preset's, auto)."
     ),

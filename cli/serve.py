@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
         port: int = typer.Option(8000, "--port", help="TCP port."),
         preset: str = typer.Option(
-            "fast", "--preset", help="fast or accurate (when no --pipeline is given)."
+            "fast", "--preset", help="fast, accurate or reading (when no --pipeline is given)."
         ),
         generator: str = typer.Option(
             None, "--generator", help="auto, local, openai or extractive (when no --pipeline is given)."

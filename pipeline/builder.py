@@ -12,7 +12,7 @@ from haystack import Pipeline
 
 logger = logging.getLogger(__name__)
 
-PRESETS = ("fast", "accurate")
+PRESETS = ("fast", "accurate", "reading")
 GENERATORS = ("auto", "local", "openai", "extractive")
 ANSWER_MODES = ("read", "phrase")
 STORE_ENV = "CHRONORAG_STORE"

@@ -105,13 +105,14 @@ class ReaderArbiter:
         :param abstention: the timeline's `{abstained, reason}`: an abstention stands.
         :returns: `candidates` (the decided answer first), `replies` (empty: the answer builder phrases the
             first candidate) and `arbitration` (`{reader_answer, matched, accepted, reason}`, for the
-            answer object).
+            answer object; `{}` when the timeline abstained).
         """
         candidates = list(candidates or [])
         reader = short_answer(replies[0]) if replies else ""
         verdict = {"reader_answer": reader or None, "matched": None, "accepted": False}
         if abstention and abstention.get("abstained"):
-            return self._out(candidates, verdict, "the timeline abstained")
+            # The abstention is the answer and no reading is reported, as where the LLM is not asked at all.
+            return {"candidates": candidates, "replies": [], "arbitration": {}}
         if not candidates:
             return self._out(candidates, verdict, "no candidate answer in the passages")
         if not reader:

@@ -175,3 +175,21 @@ def test_run_read_mode_stream_ends_with_the_same_ruling(reader_client: httpx.Cli
     streamed = "".join(data["token"] for name, data in events if name == "token")
     assert done["reader"]["reader_answer"] == (plain["reader"]["reader_answer"]) and streamed.strip()
     assert (done["short_answer"], done["answer"]) == (plain["short_answer"], plain["answer"])
+
+
+def test_run_read_mode_abstention_reports_no_reading(reader_client: httpx.Client) -> None:
+    result = _ask(reader_client, "Who was mayor of Riverton in 1990?")
+    assert result["abstained"] is True and result["reader"] is None and result["short_answer"] is None
+
+
+@pytest.mark.slow
+def test_run_reading_preset_with_the_packaged_1_5b(news_store: str) -> None:
+    # The shipped `reading` preset: Qwen2.5-Coder-1.5B reads, the arbiter rules; one process, one thread.
+    from chronorag.pipeline import ask, build_pipeline
+
+    pipeline = build_pipeline(news_store, preset="reading", generator="local")
+    result = ask(pipeline, "Who was mayor of Riverton in 2019?", as_of="2024-09-24")
+    assert result["short_answer"] == "Tom Hale" and result["reader"]["reader_answer"]
+    assert result["answer"].startswith("Tom Hale [1]") and result["cited"][0]["id"] == "riverton-election#0"
+    later = ask(pipeline, "Who was mayor of Riverton in 1990?", as_of="2024-09-24")
+    assert later["abstained"] is True and later["reader"] is None  # an abstention asks no LLM

@@ -85,7 +85,7 @@ def test_dump_has_no_machine_specific_values(timeqa, monkeypatch):
     assert components["embedder"]["init_parameters"]["model"] == "default"
 
 
-@pytest.mark.parametrize("preset", ["fast", "accurate"])
+@pytest.mark.parametrize("preset", ["fast", "accurate", "reading"])
 def test_every_component_round_trips(timeqa, preset):
     pipeline = build_pipeline(str(timeqa[0]), preset=preset, generator="local")
     for name, component in pipeline.graph.nodes(data="instance"):
@@ -112,6 +112,22 @@ def test_presets_differ_as_documented(timeqa):
         build_pipeline(str(timeqa[0]), colour="red")
     with pytest.raises(ValueError, match="unknown preset"):
         build_pipeline(str(timeqa[0]), preset="slow")
+
+
+def test_reading_preset_puts_the_arbiter_between_the_llm_and_the_answer(timeqa):
+    pipeline = build_pipeline(str(timeqa[0]), preset="reading", generator="local")
+    edges = {(a, b, data["from_socket"].name) for a, b, data in pipeline.graph.edges(data=True)}
+    assert ("generator", "arbiter", "replies") in edges and ("extractor", "arbiter", "candidates") in edges
+    assert ("arbiter", "answer_builder", "candidates") in edges
+    assert ("extractor", "answer_builder", "candidates") not in edges  # the arbiter decides the first
+    builder = pipeline.get_component("prompt_builder")
+    assert builder.mode == "read" and builder.prefill_answer is False
+    assert pipeline.get_component("arbiter").time_margin == 0.1
+    assert pipeline.get_component("generator").model == "qwen2.5-coder-1.5b"
+    phrase = build_pipeline(str(timeqa[0]), generator="local")
+    assert "arbiter" not in phrase.graph.nodes and phrase.get_component("prompt_builder").mode == "phrase"
+    with pytest.raises(ValueError, match="answer_mode"):
+        build_pipeline(str(timeqa[0]), answer_mode="guess")
 
 
 def test_auto_generator_falls_back_to_extractive_without_an_llm(monkeypatch, tmp_path):
