@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
         as_of: str | None = typer.Option(
             None, "--as-of", help="Ask as of this date (YYYY-MM-DD); default today."
         ),
-        preset: str = typer.Option("fast", "--preset", "-p", help="fast, accurate or reading (when building)."),
+        preset: str = typer.Option(
+            "fast", "--preset", "-p", help="fast, accurate or reading (when building)."
+        ),
         top_k: int | None = typer.Option(
             None, "--top-k", help="Passages the ranker keeps and the answer cites."
         ),

@@ -84,6 +84,18 @@ def _ask(client: httpx.Client, question: str, **extra: object) -> dict:
     return response.json()
 
 
+def _streamed(client: httpx.Client, question: str) -> list[tuple[str, dict]]:
+    """The server-sent events of a streamed ask, as (event, data) pairs."""
+    body = {"question": question, "as_of": "2024-09-24", "stream": True}
+    with client.stream("POST", "/v1/ask", json=body) as response:
+        assert response.status_code == 200
+        blocks = response.read().decode().strip().split("\n\n")
+    return [
+        (lines["event"], json.loads(lines["data"]))
+        for lines in (dict(line.split(": ", 1) for line in block.splitlines()) for block in blocks)
+    ]
+
+
 def test_run_mayor_in_2019_is_the_incumbent_the_passage_says_was_defeated(client: httpx.Client) -> None:
     result = _ask(client, "Who was mayor of Riverton in 2019?")
     assert result["short_answer"] == "Tom Hale" and result["abstained"] is False
@@ -114,14 +126,7 @@ def test_run_empty_evidence_is_an_abstention_not_an_error(client: httpx.Client) 
 
 
 def test_run_streamed_abstention_ends_with_the_same_answer(client: httpx.Client) -> None:
-    body = {"question": "Who was mayor of Riverton in 1990?", "as_of": "2024-09-24", "stream": True}
-    with client.stream("POST", "/v1/ask", json=body) as response:
-        assert response.status_code == 200
-        blocks = response.read().decode().strip().split("\n\n")
-    events = [
-        (lines["event"], json.loads(lines["data"]))
-        for lines in (dict(line.split(": ", 1) for line in block.splitlines()) for block in blocks)
-    ]
+    events = _streamed(client, "Who was mayor of Riverton in 1990?")
     done = events[-1][1]
     assert events[-1][0] == "done" and done["abstained"] is True
     assert done["answer"] == "".join(data["token"] for name, data in events if name == "token")
@@ -161,14 +166,7 @@ def test_run_read_mode_the_llm_reads_and_the_timeline_rules_on_2019(reader_clien
 def test_run_read_mode_stream_ends_with_the_same_ruling(reader_client: httpx.Client) -> None:
     question = "Who was mayor of Riverton in 2019?"
     plain = _ask(reader_client, question)
-    body = {"question": question, "as_of": "2024-09-24", "stream": True}
-    with reader_client.stream("POST", "/v1/ask", json=body) as response:
-        assert response.status_code == 200
-        blocks = response.read().decode().strip().split("\n\n")
-    events = [
-        (lines["event"], json.loads(lines["data"]))
-        for lines in (dict(line.split(": ", 1) for line in block.splitlines()) for block in blocks)
-    ]
+    events = _streamed(reader_client, question)
     done = events[-1][1]
     assert events[-1][0] == "done"
     # The streamed tokens are the LLM's reading; the final body is the same ruling as the plain answer.
