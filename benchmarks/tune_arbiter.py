@@ -74,12 +74,12 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows, seconds
 
 
-def _em(rows: list[dict[str, Any]], margin: float | None) -> dict[str, float]:
+def _em(rows: list[dict[str, Any]], margin: float | None, reader_words: bool = True) -> dict[str, float]:
     """EM/F1 of the arbitrated answer (`margin=None`: the LLM's reading alone, matched or not)."""
     from chronorag.evals.metrics import max_exact_match, max_f1
     from chronorag.pipeline.reader_arbiter import ReaderArbiter, short_answer
 
-    arbiter = ReaderArbiter(time_margin=margin if margin is not None else 0.0)
+    arbiter = ReaderArbiter(time_margin=margin if margin is not None else 0.0, reader_words=reader_words)
     em = f1 = accepted = 0.0
     for row in rows:
         extracted = row["extracted"]
@@ -146,6 +146,8 @@ def main() -> None:
         "reader_only": _em(rows, None),
         "sweep": sweep,
         "chosen_margin": best,
+        "chosen_margin_with_span_words": _em(rows, best, reader_words=False),
+        # None when every reply came from the cache (the timings are those of the run that made them)
         "llm_seconds_p50": round(seconds[len(seconds) // 2], 2) if seconds else None,
         "llm_calls_timed": len(seconds),
         "threads": os.environ.get("CHRONORAG_NUM_THREADS"),
