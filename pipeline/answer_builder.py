@@ -130,7 +130,7 @@ class ChronoAnswerBuilder:
             best = candidates[0]
             short_answer = best["answer"]
             reply = self._clean(replies[0]) if replies else ""
-            replaced_because = self._unfaithful(reply, best, query, documents) if replies else None
+            replaced_because = self._unfaithful(reply, candidates, query, documents) if replies else None
             text = reply if replies and replaced_because is None else _phrased(best)
         else:
             text = self._clean(replies[0]) if replies else ""
@@ -168,17 +168,21 @@ class ChronoAnswerBuilder:
         }
 
     def _unfaithful(
-        self, reply: str, best: dict[str, Any], query: str, documents: list[Document]
+        self, reply: str, candidates: list[dict[str, Any]], query: str, documents: list[Document]
     ) -> str | None:
-        """Why a reply cannot stand for the chosen answer, or `None` when it can.
+        """Why a reply cannot stand for the chosen answer (the first candidate), or `None` when it can.
 
-        A reply must state the chosen answer, cite a passage that exists, and not invent: small local
-        LLMs drop the answer, forget the citation or embroider.
+        A reply must state the chosen answer, not name a rival answer as well, cite a passage that exists,
+        and not invent: small local LLMs drop the answer, contradict it, forget the citation or embroider.
         """
+        best = candidates[0]
         if not reply:
             return "empty reply"
         if not answer_contains(reply, best["answer"]):
             return f"the reply does not state the answer the evidence supports ({best['answer']})"
+        rival = _rival_named(reply, candidates, query)
+        if rival:
+            return f"the reply also names {rival}, another candidate than the one the evidence supports"
         cited = [int(number) for number in _CITATION.findall(reply)]
         if not cited:
             return "the reply cites no passage"
@@ -255,6 +259,27 @@ class ChronoAnswerBuilder:
             f"passage [{rival['passage']}]: {rival['answer']}, {rival['time']})"
         )
         return best["answer"], why
+
+
+def _rival_named(reply: str, candidates: list[dict[str, Any]], query: str) -> str | None:
+    """Another candidate answer of the chosen one's kind that the reply names ("Serie A [1] led Bologna"
+    where Serie A was chosen): the reply then contradicts the choice. Answers that overlap the chosen one
+    or that the question itself names are no rivals."""
+    best = candidates[0]
+    chosen, asked = normalize_answer(best["answer"]), normalize_answer(query)
+    text = normalize_answer(reply.replace(best["answer"], " ", 1))
+    for other in candidates[1:]:
+        name = normalize_answer(other["answer"])
+        if (
+            other.get("label") == best.get("label")
+            and len(name) > 2
+            and name not in chosen
+            and chosen not in name
+            and name not in asked
+            and f" {name} " in f" {text} "
+        ):
+            return other["answer"]
+    return None
 
 
 def _phrased(candidate: dict[str, Any]) -> str:

@@ -12,10 +12,10 @@ from chronorag.temporal.model import TemporalConstraint
 
 # Short on purpose: the default LLM is small and loses the question in long prompts. The code has already
 # chosen the answer from the timeline of the evidence (which answer holds for the asked time); the LLM
-# phrases it and cites the passage.
-DEFAULT_TEMPLATE = """Today is {{ reference_time }}. Asked time: {{ asked_time }}.
+# restates it and cites the passage. The choice is stated as a finding, not as "passage [n] gives the
+# answer ...": the 0.5B echoed that wording into its replies.
+DEFAULT_TEMPLATE = """Today is {{ reference_time }}.
 
-Passages, best first:
 {% for passage in passages -%}
 [{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
 {{ passage.text }}
@@ -25,12 +25,15 @@ The passages do not answer the question: {{ abstention }}.
 Question: {{ question }}
 Say so in one short sentence.
 {%- elif candidate %}
-For {{ asked_time }}, passage [{{ candidate.passage }}] gives the answer {{ candidate.answer }}\
-{% if candidate.time %} ({{ candidate.time }}){% endif %}: "{{ candidate.sentence }}"
 Question: {{ question }}
-Answer in one short sentence that contains "{{ candidate.answer }}" and ends with [{{ candidate.passage }}].
+Asked time: {{ asked_time }}.
+Checked against the dates of passage [{{ candidate.passage }}], the answer is \
+{{ candidate.answer }}{% if candidate.time %} ({{ candidate.time }}){% endif %}.
+Restate that answer as one short sentence that starts with "{{ candidate.answer }}" and cites \
+[{{ candidate.passage }}].
 {%- else %}
 Question: {{ question }}
+Asked time: {{ asked_time }}.
 Answer in one short sentence and cite the passage you used as [1], [2] or [3].
 {%- endif %}"""
 
@@ -81,7 +84,8 @@ class TemporalPromptBuilder:
         Create the builder.
 
         :param template: a Jinja2 template, or `None` for the mode's default one.
-        :param max_passages: how many top passages the prompt shows.
+        :param max_passages: how many top passages the prompt shows (in `"phrase"` mode with a chosen
+            answer, only that answer's passage is shown).
         :param max_passage_chars: each passage is cut to about this many characters around its best
             sentence.
         :param use_candidates: show the extractor's best candidate so the small LLM need not reason about
@@ -158,7 +162,9 @@ class TemporalPromptBuilder:
         candidate = candidates[0] if showing and candidates and reason is None else None
         shown = set(range(1, min(self.max_passages, len(documents)) + 1))
         if candidate is not None and 1 <= candidate["passage"] <= len(documents):
-            shown.add(candidate["passage"])  # the chosen answer's passage is always shown, by its number
+            # The LLM only phrases the chosen answer: its passage alone (by its number) is what it needs,
+            # and every other passage costs prompt time on a CPU and tempts a small model off the choice.
+            shown = {candidate["passage"]}
         passages = [
             {
                 "n": index,

@@ -71,11 +71,11 @@ def test_prompt_has_reference_time_constraint_dated_passages_and_candidate():
     )
     prompt = result["prompt"]
     assert "Today is 2024-01-01" in prompt
-    assert "Asked time: in 2010." in prompt
     assert "[1] Chelsea F.C. (published 2012-03-01): Carlo Ancelotti" in prompt
-    assert "[2] Chelsea F.C.: José Mourinho" in prompt
-    assert "passage [1] gives the answer Carlo Ancelotti (2009 to 2011)" in prompt
-    assert prompt.rstrip().endswith('contains "Carlo Ancelotti" and ends with [1].')
+    assert "José Mourinho" not in prompt  # phrasing the choice needs its passage alone
+    stated = "Asked time: in 2010.\nChecked against the dates of passage [1], the answer is Carlo Ancelotti"
+    assert f"{stated} (2009 to 2011)." in prompt
+    assert prompt.rstrip().endswith('starts with "Carlo Ancelotti" and cites [1].')
     assert result["reply_prefix"] == "Carlo Ancelotti [1]"
 
 
@@ -91,14 +91,24 @@ def test_prompt_of_an_abstention_shows_no_candidate():
         abstention=extracted["abstention"],
     )
     assert "The passages do not answer the question: no passage covers" in result["prompt"]
-    assert "gives the answer" not in result["prompt"] and result["reply_prefix"] == ""
+    assert "the answer is" not in result["prompt"] and result["reply_prefix"] == ""
 
 
 def test_prompt_without_candidates_or_prefill():
     result = TemporalPromptBuilder(use_candidates=False).run(
         query=QUESTION, documents=_ranked(), constraint=CONSTRAINT
     )
-    assert "gives the answer" not in result["prompt"] and result["reply_prefix"] == ""
+    assert "the answer is" not in result["prompt"] and result["reply_prefix"] == ""
+    assert "[2] Chelsea F.C.: José Mourinho" in result["prompt"]  # no choice: the top passages are shown
+
+
+def test_prompt_shows_the_chosen_answers_passage_by_its_number():
+    chosen = {"passage": 2, "answer": "José Mourinho", "sentence": "José Mourinho managed", "time": ""}
+    candidates = [{**_candidates()[0], **chosen}]
+    prompt = TemporalPromptBuilder(max_passages=1).run(
+        query=QUESTION, documents=_ranked(), constraint=CONSTRAINT, candidates=candidates
+    )["prompt"]
+    assert "[2] Chelsea F.C.: José Mourinho" in prompt and "Carlo Ancelotti" not in prompt
 
 
 def test_prompt_cuts_long_passages_around_the_matched_sentence():
@@ -198,6 +208,7 @@ def test_the_extractive_answer_is_the_choice_with_its_passage_and_time():
         ("", "empty reply"),
         ("José Mourinho managed Chelsea in 2010 [2].", "does not state the answer"),
         ("Carlo Ancelotti managed Chelsea in 2010.", "cites no passage"),
+        ("Carlo Ancelotti [1] and José Mourinho managed Chelsea in 2010.", "also names José Mourinho"),
         ("Carlo Ancelotti managed Chelsea in 2010 [7].", "does not exist"),
         ("Carlo Ancelotti was a famous Italian painter who founded a Venetian art academy [1].", "do not"),
     ],
@@ -208,6 +219,14 @@ def test_an_unfaithful_reply_is_replaced_and_says_why(reply, why):
     )["answer"]
     assert answer["answer"] == "Carlo Ancelotti [1] (2009 to 2011)"
     assert answer["reply_replaced"] is True and why in answer["replacement_reason"]
+
+
+def test_a_reply_naming_the_chosen_answer_with_the_questions_words_stands():
+    reply = "Carlo Ancelotti [1] managed Chelsea in 2010."
+    answer = ChronoAnswerBuilder(explain_conflicts=False).run(
+        query=QUESTION, documents=_ranked(), replies=[reply], constraint=CONSTRAINT, candidates=_candidates()
+    )["answer"]
+    assert answer["answer"] == reply and answer["reply_replaced"] is False
 
 
 def test_the_grounding_check_can_be_turned_off():

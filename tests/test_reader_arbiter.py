@@ -177,7 +177,7 @@ def test_run_read_mode_prompt_shows_no_choice_and_asks_for_a_short_answer(extrac
         query=QUESTION, documents=PASSAGES, constraint=CONSTRAINT, candidates=extracted["candidates"]
     )
     assert built["reply_prefix"] == ""
-    assert "gives the answer" not in built["prompt"]
+    assert "the answer is" not in built["prompt"]
     assert "Give only the answer" in built["prompt"]
     assert "[1] Riverton election (published 2022-11-09)" in built["prompt"]
     assert "Question: Who was mayor of Riverton in 2019?\nAsked time: in 2019." in built["prompt"]
