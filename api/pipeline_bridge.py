@@ -204,7 +204,9 @@ def ask(service: ChronoService, body: AskRequest) -> dict[str, Any]:
     from chronorag.pipeline import ask as ask_pipeline
 
     service.require_ready()
-    return _calling(ask_pipeline, service.pipeline, body.question, body.as_of, body.top_k, _filters(body))
+    return _calling(
+        ask_pipeline, service.pipeline, body.question, body.as_of, body.top_k, _filters(body), body.choices
+    )
 
 
 # --- streaming -------------------------------------------------------------------------------------
@@ -303,8 +305,9 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         "documents": documents,
         "constraint": constraint,
     }
-    if asks_llm(pipeline, extracted):
-        built = build_prompt(**question, extracted=extracted, run=stages.run)
+    choices = body.choices or None
+    if asks_llm(pipeline, extracted, choices):
+        built = build_prompt(**question, extracted=extracted, run=stages.run, choices=choices)
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()
         tokens = _first_and_rest(
@@ -315,7 +318,7 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         # Without an LLM (or when the evidence gives no answer) the answer is the builder's own: one token.
         tokens = iter([])
     # What is known before the first token: the citations and the constraint.
-    head_answer = finish_answer(**question, extracted=extracted, replies=None)
+    head_answer = finish_answer(**question, extracted=extracted, replies=None, choices=choices)
     head = {"citations": head_answer["citations"], "constraint": head_answer["constraint"]}
     if generating is None:
         tokens = iter([head_answer["answer"]])
@@ -325,7 +328,9 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
             stages.add("generate", generating)  # the whole stream, first token to last
         replies = [text] if generating is not None else None
         # The streamed tokens are the LLM's reply; the final answer is the arbiter's and builder's ruling.
-        result = dict(finish_answer(**question, extracted=extracted, replies=replies, run=stages.run))
+        result = dict(
+            finish_answer(**question, extracted=extracted, replies=replies, run=stages.run, choices=choices)
+        )
         timings = dict(stages.timings)
         timings["total"] = round((time.perf_counter() - started) * 1000.0, 2)
         result["timings_ms"] = timings

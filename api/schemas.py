@@ -134,6 +134,13 @@ class AskRequest(RetrieveRequest):
     """``POST /v1/ask``: retrieval, ranking and an answer; ``stream: true`` answers as server-sent events."""
 
     stream: bool = Field(default=False, description="Stream the answer's tokens as server-sent events.")
+    choices: list[Annotated[str, StringConstraints(min_length=1, max_length=300)]] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=8,
+        description="Options of a multiple-choice question: the answer is one of them (the one the "
+        "passages support best, else the one the LLM names); `choice` in the answer says which and why.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -301,6 +308,15 @@ class ReaderVerdict(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ChoiceOut(BaseModel):
+    """The option a multiple-choice answer chose."""
+
+    index: int = Field(description="Its position in `choices`, from 0.")
+    letter: str = Field(description="Its letter in the prompt (A, B, ...).")
+    option: str = Field(description="The option's text.")
+    by: str = Field(description="'evidence' (a passage writes it) or 'reader' (the LLM named it).")
+
+
 class AskResponse(BaseModel):
     """The answer, its citations, the question's decomposition and per-stage timings."""
 
@@ -324,6 +340,7 @@ class AskResponse(BaseModel):
     timeline: list[TimelineEntryOut] = Field(
         default_factory=list, description="Candidate answers of the evidence with the intervals they hold."
     )
+    choice: ChoiceOut | None = Field(default=None, description="With `choices`: the option chosen.")
     citations: list[Citation]
     constraint: ConstraintOut
     timings_ms: dict[str, float] = Field(description="Milliseconds per stage and in total.")

@@ -17,27 +17,24 @@ object is scored:
   the share of unanswerable questions (TimeQA's) where it abstained;
 - ``replaced``: the share of LLM replies the answer builder replaced; ``overruled`` (``read`` mode):
   the share of the LLM's own answers the arbiter overruled;
-- ``accuracy`` (multiple choice): the choice the cited evidence supports best
-  (:func:`choice_from_evidence`), else the choice the answer names.
+- ``accuracy`` (multiple choice): the option the pipeline's answer chose, given the options as
+  ``ask(choices=...)`` takes them (the passages decide first, the LLM's letter where they are silent).
 
 Replies are cached per question like retrieval results.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from haystack import Document
 
-from chronorag.evals.metrics import max_exact_match, max_f1, token_f1
+from chronorag.evals.metrics import max_exact_match, max_f1
 from chronorag.evals.records import ResultCache
 from chronorag.evals.types import EvalDataset, EvalQuestion
-from chronorag.pipeline.evidence import content_words
-
-_CITATION_MARK = re.compile(r"\[\d{1,2}\]")
+from chronorag.pipeline.options import choice_from_evidence, choose_option
 
 __all__ = ["Reader", "choice_from_evidence", "choose_option", "run_generation", "score_answer"]
 
@@ -76,12 +73,19 @@ class Reader:
         if self.generator is not None:
             self.generator.warm_up()
 
-    def answer(self, question: str, documents: list[Document], constraint: Any = None) -> dict[str, Any]:
+    def answer(
+        self,
+        question: str,
+        documents: list[Document],
+        constraint: Any = None,
+        choices: list[str] | None = None,
+    ) -> dict[str, Any]:
         """The pipeline's answer object from ``documents``.
 
         :param question: the question as a user asks it.
         :param documents: ranked passages, best first.
         :param constraint: the question's decomposition.
+        :param choices: the question's options (multiple choice), as a user would give them to ``ask``.
         :returns: the ``ChronoAnswerBuilder`` answer (``answer``, ``short_answer``, ``abstained``,
             ``reply_replaced``, ``cited``, ``citations``, ...).
         """
@@ -95,88 +99,13 @@ class Reader:
             "constraint": constraint,
         }
         replies = None
-        if asks_llm(self.pipeline, extracted):
+        if asks_llm(self.pipeline, extracted, choices):
             # An abstention is answered without the LLM: the answer builder states it whatever the reply.
-            prompt = build_prompt(**context, extracted=extracted)
+            prompt = build_prompt(**context, extracted=extracted, choices=choices)
             replies = self.generator.run(
                 prompt=prompt["prompt"], reply_prefix=prompt.get("reply_prefix") or None
             )["replies"]
-        return finish_answer(**context, extracted=extracted, replies=replies)
-
-
-def choose_option(reply: str, choices: list[str]) -> int | None:
-    """Map a free-text reply to the option it names (best token F1; ``None`` when none overlaps or two tie).
-
-    :param reply: the reader's reply.
-    :param choices: the options.
-    :returns: the chosen index, or ``None``.
-    """
-    reply = _CITATION_MARK.sub(" ", reply)
-    scores = [token_f1(reply, _option_text(choice)) for choice in choices]
-    if not scores or max(scores) == 0.0 or scores.count(max(scores)) > 1:
-        return None
-    return scores.index(max(scores))
-
-
-def _option_text(choice: str) -> str:
-    """A choice without the display quotes RealTimeQA puts around titles ("“Squid Game”")."""
-    return choice.strip("\"'“”‘’ ")
-
-
-def choice_from_evidence(question: str, choices: list[str], documents: list[Document]) -> int | None:
-    """The option the passages support best. Wherever a passage writes an option (most of its words, DPR
-    tokens), the text around it votes for the option by how many of the question's content words it
-    shares, discounted by the passage's rank; an option's support is its best vote.
-
-    :param question: the question.
-    :param choices: the options.
-    :param documents: the cited passages, best first.
-    :returns: the chosen index, or ``None`` when no passage writes any option (or two tie).
-    """
-    asked = {word[:5] for word in content_words(question)}
-    scores = [0.0] * len(choices)
-    for rank, doc in enumerate(documents, start=1):
-        text = f"{(doc.meta or {}).get('title') or ''}. {doc.content or ''}"
-        tokens = _tokens_with_offsets(text)
-        for index, choice in enumerate(choices):
-            for start, end, share in _occurrences(_option_text(choice), tokens):
-                window = text[max(0, start - _WINDOW) : end + _WINDOW]
-                nearby = {word[:5] for word in content_words(window)}
-                shared = len(asked & nearby) / max(1, len(asked))
-                scores[index] = max(scores[index], share * (0.2 + shared) / rank**0.5)
-    best = max(scores, default=0.0)
-    if best == 0.0 or scores.count(best) > 1:
-        return None
-    return scores.index(best)
-
-
-_WINDOW = 200  # characters either side of an option's mention that speak for it
-
-
-def _tokens_with_offsets(text: str) -> list[tuple[str, int, int]]:
-    return [(match.group().lower(), match.start(), match.end()) for match in _WORD.finditer(text)]
-
-
-def _occurrences(option: str, tokens: list[tuple[str, int, int]]) -> list[tuple[int, int, float]]:
-    """Where a passage writes an option: runs of the option's words (at least half of its content words,
-    all of a one- or two-word option), as (start, end, share of its words)."""
-    words = [word.lower() for word in _WORD.findall(option)]
-    wanted = [word for word in words if word not in _STOP] or words
-    if not wanted:
-        return []
-    needed = len(wanted) if len(wanted) <= 2 else (len(wanted) + 1) // 2
-    found = []
-    positions = [i for i, (token, _, _) in enumerate(tokens) if token in wanted]
-    for i in positions:
-        run = {tokens[j][0] for j in range(i, min(len(tokens), i + len(words) + 2)) if tokens[j][0] in wanted}
-        if len(run) >= needed:
-            last = min(len(tokens), i + len(words) + 2) - 1
-            found.append((tokens[i][1], tokens[last][2], len(run) / len(wanted)))
-    return found
-
-
-_WORD = re.compile(r"[\w$%]+")
-_STOP = {"the", "a", "an", "of", "and", "in", "on", "for", "to", "at", "by", "with", "its", "it", "is"}
+        return finish_answer(**context, extracted=extracted, replies=replies, choices=choices)
 
 
 def score_answer(
@@ -200,12 +129,14 @@ def score_answer(
         # answer_mode "read": how often the timeline overruled the LLM's own reading
         metrics["overruled"] = 0.0 if reader.get("accepted") else 1.0
     if question.choices:
-        # The cited evidence decides first (measured on held-out RealTimeQA weeks: 61.0% against 15.6% for
-        # mapping the free answer, which names an option for under a fifth of the questions); the answer
-        # breaks the evidence's silence.
-        chosen = choice_from_evidence(question.question, question.choices, documents)
-        if chosen is None and not abstained:
-            chosen = choose_option(short or str(answer.get("answer") or ""), question.choices)
+        # The pipeline was given the options, as `ask(choices=...)` takes them: its answer names one (the
+        # passages decide first, the LLM's letter where they are silent). An answer without a choice
+        # (a pipeline that ignores options) is mapped from its words.
+        chosen = (answer.get("choice") or {}).get("index")
+        if "choice" not in answer:
+            chosen = choice_from_evidence(question.question, question.choices, documents)
+            if chosen is None and not abstained:
+                chosen = choose_option(short or str(answer.get("answer") or ""), question.choices)
         metrics["accuracy"] = 1.0 if chosen is not None and chosen == question.answer_index else 0.0
         return metrics
     if not question.answerable:
@@ -257,7 +188,7 @@ def run_generation(
         from chronorag.temporal.model import TemporalConstraint
 
         constraint = TemporalConstraint.from_dict(record["constraint"])
-        answer = reader.answer(question.question, documents, constraint)
+        answer = reader.answer(question.question, documents, constraint, choices=question.choices or None)
         cache.add(
             {
                 "qid": question.qid,

@@ -15,10 +15,18 @@ from chronorag.pipeline.evidence import (
     unsupported_words,
 )
 from chronorag.pipeline.extractive_answerer import NO_ANSWER
+from chronorag.pipeline.options import (
+    LETTERS,
+    choice_from_evidence,
+    option_from_reply,
+    option_text,
+    passages_writing,
+)
 from chronorag.temporal.model import TemporalConstraint
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _ANSWER_PREFIX = re.compile(r"^\s*(the\s+)?(final\s+)?answer\s*(is)?\s*[:\-]\s*", re.IGNORECASE)
+NO_OPTION = "neither the passages nor the reader name one of the options"
 # The chosen answer holds for the asked time from this fit on (`AnswerTimeline`); a rival below the other.
 _FITS, _MISFITS = 0.8, 0.5
 
@@ -100,6 +108,7 @@ class ChronoAnswerBuilder:
         abstention: dict[str, Any] | None = None,
         timeline: list[dict[str, Any]] | None = None,
         arbitration: dict[str, Any] | None = None,
+        choices: list[str] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """
         Build the answer object.
@@ -116,10 +125,17 @@ class ChronoAnswerBuilder:
         :param timeline: the extractor's timeline (candidates with the intervals they hold), passed on.
         :param arbitration: `ReaderArbiter`'s verdict on the LLM's reading (`{reader_answer, matched,
             accepted, reason}`), passed on as `reader`.
+        :param choices: the question's options (multiple choice): the option the passages support best
+            is the answer, else the one the reply names (its letter or words); `choice` says which and why.
         :returns: `answer`: `{answer, short_answer, abstained, abstention_reason, cited: [{n, id, title,
             date}], reply_replaced, replacement_reason, reader, timeline, citations: [{id, title, date,
-            snippet, score, semantic_score, temporal_score, matched_span}], constraint}`.
+            snippet, score, semantic_score, temporal_score, matched_span}], constraint, choice}` (`choice`:
+            `{index, letter, option, by}` with `by` "evidence" or "reader", or `None`).
         """
+        if choices:
+            return {
+                "answer": self._choice_answer(query, documents, replies, constraint, arbitration, choices)
+            }
         candidates = candidates or []
         abstained = bool(abstention and abstention.get("abstained"))
         replaced_because = None
@@ -164,7 +180,47 @@ class ChronoAnswerBuilder:
                 "timeline": list(timeline or []),
                 "citations": [self._citation(doc) for doc in documents],
                 "constraint": constraint.to_dict() if constraint else None,
+                "choice": None,
             }
+        }
+
+    def _choice_answer(
+        self,
+        query: str,
+        documents: list[Document],
+        replies: list[str] | None,
+        constraint: TemporalConstraint | None,
+        arbitration: dict[str, Any] | None,
+        choices: list[str],
+    ) -> dict[str, Any]:
+        """The answer to a multiple-choice question: the passages decide first, the reader's reply where
+        no passage writes any option; no option decided is an abstention."""
+        # In `read` mode the arbiter keeps the reply to itself; its reading is the reply.
+        reply = (replies[0] if replies else None) or (arbitration or {}).get("reader_answer") or ""
+        index, by = choice_from_evidence(query, choices, documents), "evidence"
+        if index is None:
+            index, by = option_from_reply(reply, choices), "reader"
+        choice = None
+        if index is None:
+            text = f"No answer: {NO_OPTION}."
+        else:
+            option = option_text(choices[index])
+            marks = "".join(f"[{number}]" for number in passages_writing(option, documents)[:3])
+            text = f"{LETTERS[index]}. {option}{f' {marks}' if marks else ''}"
+            choice = {"index": index, "letter": LETTERS[index], "option": option, "by": by}
+        return {
+            "answer": text,
+            "short_answer": choice["option"] if choice else None,
+            "abstained": choice is None,
+            "abstention_reason": NO_OPTION if choice is None else None,
+            "cited": _cited(text, documents),
+            "reply_replaced": False,
+            "replacement_reason": None,
+            "reader": dict(arbitration) if arbitration else None,
+            "timeline": [],
+            "citations": [self._citation(doc) for doc in documents],
+            "constraint": constraint.to_dict() if constraint else None,
+            "choice": choice,
         }
 
     def _unfaithful(

@@ -25,18 +25,20 @@ def _direct(pipeline: Pipeline) -> Runner:
     return run
 
 
-def asks_llm(pipeline: Pipeline, extracted: dict[str, Any]) -> bool:
+def asks_llm(pipeline: Pipeline, extracted: dict[str, Any], choices: list[str] | None = None) -> bool:
     """
     Whether the pipeline asks its LLM for this question: it has one and the timeline did not abstain (an
-    abstention is stated without the LLM).
+    abstention is stated without the LLM), or the question comes with options (the options close the set
+    of answers; the LLM names one where the passages write none).
 
     :param pipeline: a chronorag pipeline.
     :param extracted: the `extractor`'s output.
+    :param choices: the question's options, if any.
     :returns: `True` when a prompt should be built and generated.
     """
     names = set(pipeline.graph.nodes)
     abstained = bool((extracted.get("abstention") or {}).get("abstained"))
-    return "generator" in names and "prompt_builder" in names and not abstained
+    return "generator" in names and "prompt_builder" in names and (bool(choices) or not abstained)
 
 
 def build_prompt(
@@ -46,6 +48,7 @@ def build_prompt(
     constraint: TemporalConstraint | None,
     extracted: dict[str, Any],
     run: Runner | None = None,
+    choices: list[str] | None = None,
 ) -> dict[str, str]:
     """
     The prompt builder's output for the extractor's decision.
@@ -56,6 +59,7 @@ def build_prompt(
     :param constraint: the question's decomposition.
     :param extracted: the `extractor`'s output.
     :param run: runs a component by name (default: directly).
+    :param choices: the question's options (multiple choice), if any.
     :returns: `{prompt, reply_prefix}`.
     """
     run = run or _direct(pipeline)
@@ -66,6 +70,7 @@ def build_prompt(
         constraint=constraint,
         candidates=extracted["candidates"],
         abstention=extracted.get("abstention"),
+        choices=choices,
     )
 
 
@@ -77,6 +82,7 @@ def finish_answer(
     extracted: dict[str, Any],
     replies: list[str] | None,
     run: Runner | None = None,
+    choices: list[str] | None = None,
 ) -> dict[str, Any]:
     """
     The answer object from the LLM's replies: the `arbiter` rules on them when the pipeline has one, then
@@ -89,11 +95,12 @@ def finish_answer(
     :param extracted: the `extractor`'s output (`candidates`, `abstention`, `timeline`).
     :param replies: the generator's replies; `None` when no LLM was asked.
     :param run: runs a component by name (default: directly).
+    :param choices: the question's options (multiple choice): the reply names one, no arbiter rules.
     :returns: the `ChronoAnswerBuilder` answer.
     """
     run = run or _direct(pipeline)
-    decided: dict[str, Any] = {"candidates": extracted["candidates"], "replies": replies}
-    if replies is not None and "arbiter" in pipeline.graph.nodes:
+    decided: dict[str, Any] = {"candidates": extracted["candidates"], "replies": replies, "choices": choices}
+    if replies is not None and "arbiter" in pipeline.graph.nodes and not choices:
         verdict = run(
             "arbiter",
             replies=replies,
@@ -104,6 +111,7 @@ def finish_answer(
             "candidates": verdict["candidates"],
             "replies": verdict["replies"],
             "arbitration": verdict["arbitration"],
+            "choices": None,
         }
     return run(
         "answer_builder",

@@ -38,6 +38,7 @@ def ask(
     as_of: date | str | None = None,
     top_k: int | None = None,
     filters: dict[str, Any] | None = None,
+    choices: list[str] | None = None,
 ) -> dict[str, Any]:
     """
     Answer one question.
@@ -47,13 +48,15 @@ def ask(
     :param as_of: the reference time (ISO string or date); `None`: the decomposer's default (today).
     :param top_k: passages the ranker keeps and the answer cites (default: the pipeline's).
     :param filters: Haystack metadata filters for the retrievers (e.g. on `meta.title`).
+    :param choices: options of a multiple-choice question (at most 8): the answer is one of them, the one
+        the passages support best, else the one the LLM names (`choice` in the answer says which and why).
     :returns: `{answer, citations: [{id, title, date, snippet, score, semantic_score, temporal_score,
         matched_span}], constraint: TemporalConstraint.to_dict(), timings_ms: {decompose, expand, embed,
         retrieve, rerank, [summarize,] generate, total}}`.
     :raises haystack.core.errors.PipelineRuntimeError: when a component fails (its cause, e.g. a
         `GeneratorError` or the decomposer's `EmptyQuestionError`, is the exception's `__cause__`).
     """
-    data = run_inputs(pipeline, question, as_of, top_k, filters)
+    data = run_inputs(pipeline, question, as_of, top_k, filters, choices)
     pipeline.warm_up()  # model loading is not query latency; later calls return at once
     started = time.perf_counter()
     with component_timings() as timings:

@@ -8,6 +8,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from jinja2.sandbox import SandboxedEnvironment
 
 from chronorag.pipeline.evidence import describe_constraint, matched_sentence
+from chronorag.pipeline.options import option_letters
 from chronorag.temporal.model import TemporalConstraint
 
 # Short on purpose: the default LLM is small and loses the question in long prompts. The code has already
@@ -49,6 +50,21 @@ Passages:
 Question: {{ question }}
 Asked time: {{ asked_time }}.
 Give only the answer (a name, place, organisation, number or date) in a few words, not a sentence."""
+# Options given with the question (multiple choice): the LLM reads the top passages and names the option's
+# letter; `ChronoAnswerBuilder` lets the passages decide first and the letter where they are silent.
+CHOICE_TEMPLATE = """Today is {{ reference_time }}.
+
+Passages:
+{% for passage in passages -%}
+[{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
+{{ passage.text }}
+{% endfor %}
+Question: {{ question }}
+Options:
+{% for option in options -%}
+{{ option }}
+{% endfor -%}
+Answer with the letter of the option the passages support."""
 MODES = ("phrase", "read")
 
 
@@ -144,6 +160,7 @@ class TemporalPromptBuilder:
         constraint: TemporalConstraint | None = None,
         candidates: list[dict[str, Any]] | None = None,
         abstention: dict[str, Any] | None = None,
+        choices: list[str] | None = None,
     ) -> dict[str, str]:
         """
         Render the prompt.
@@ -154,9 +171,14 @@ class TemporalPromptBuilder:
         :param constraint: the question's decomposition.
         :param candidates: the extractor's candidates, best first (the first is the chosen answer).
         :param abstention: the extractor's `{abstained, reason}`; when it abstained no candidate is shown.
+        :param choices: the question's options (multiple choice): the prompt lists them with letters and
+            the top passages, and asks for the letter (no candidate, no prefill).
         :returns: `prompt`, and `reply_prefix` (the candidate answer with its citation when
             `prefill_answer` is on, else `""`).
+        :raises ValueError: for more than 8 options or an empty one.
         """
+        if choices:
+            return {"prompt": self._choice_prompt(query, documents, constraint, choices), "reply_prefix": ""}
         reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
         showing = self.use_candidates and self.mode == "phrase"
         candidate = candidates[0] if showing and candidates and reason is None else None
@@ -165,15 +187,7 @@ class TemporalPromptBuilder:
             # The LLM only phrases the chosen answer: its passage alone (by its number) is what it needs,
             # and every other passage costs prompt time on a CPU and tempts a small model off the choice.
             shown = {candidate["passage"]}
-        passages = [
-            {
-                "n": index,
-                "title": (documents[index - 1].meta or {}).get("title") or "",
-                "date": (documents[index - 1].meta or {}).get("date"),
-                "text": self._passage_text(documents[index - 1]),
-            }
-            for index in sorted(shown)
-        ]
+        passages = [self._passage(documents, index) for index in sorted(shown)]
         prompt = self._compiled.render(
             question=query,
             reference_time=constraint.reference_time.isoformat() if constraint else "unknown",
@@ -187,6 +201,30 @@ class TemporalPromptBuilder:
         if candidate and self.prefill_answer:
             prefix = f"{candidate['answer']} [{candidate['passage']}]"
         return {"prompt": prompt.strip(), "reply_prefix": prefix}
+
+    def _choice_prompt(
+        self, query: str, documents: list[Document], constraint: TemporalConstraint | None, choices: list[str]
+    ) -> str:
+        """The multiple-choice prompt: the top passages, the question and its lettered options."""
+        passages = [
+            self._passage(documents, index) for index in range(1, min(self.max_passages, len(documents)) + 1)
+        ]
+        return _CHOICE.render(
+            question=query,
+            reference_time=constraint.reference_time.isoformat() if constraint else "unknown",
+            passages=passages,
+            options=option_letters(choices),
+        ).strip()
+
+    def _passage(self, documents: list[Document], number: int) -> dict[str, Any]:
+        doc = documents[number - 1]
+        meta = doc.meta or {}
+        return {
+            "n": number,
+            "title": meta.get("title") or "",
+            "date": meta.get("date"),
+            "text": self._passage_text(doc),
+        }
 
     def _passage_text(self, doc: Document) -> str:
         """The summary when the summariser wrote one; else the passage cut around its best sentence."""
@@ -202,3 +240,6 @@ class TemporalPromptBuilder:
         left = max(0, start - (self.max_passage_chars - len(sentence)) // 2)
         window = text[left : left + max(self.max_passage_chars, len(sentence))]
         return ("... " if left else "") + window + (" ..." if left + len(window) < len(text) else "")
+
+
+_CHOICE = SandboxedEnvironment(keep_trailing_newline=False).from_string(CHOICE_TEMPLATE)

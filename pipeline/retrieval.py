@@ -68,6 +68,7 @@ def run_inputs(
     as_of: date | str | None = None,
     top_k: int | None = None,
     filters: dict[str, Any] | None = None,
+    choices: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The per-component inputs of one question, for ``Pipeline.run`` and :func:`run_retrieval` alike.
 
@@ -79,6 +80,7 @@ def run_inputs(
     :param as_of: the reference time (ISO string or date); ``None``: the decomposer's default.
     :param top_k: passages the ranker keeps (``None``: the pipeline's).
     :param filters: Haystack metadata filters for the retrievers.
+    :param choices: the question's options (multiple choice), for the prompt and answer builders.
     :returns: ``{component: {socket: value}}``.
     """
     data: dict[str, dict[str, Any]] = {}
@@ -92,6 +94,10 @@ def run_inputs(
             data.setdefault(name, {}).update(filters=filters, top_k=depth)
     if top_k is not None and _has(pipeline, "ranker"):
         data.setdefault("ranker", {})["top_k"] = top_k
+    if choices:
+        for name in ("prompt_builder", "answer_builder"):
+            if _has(pipeline, name):
+                data.setdefault(name, {})["choices"] = list(choices)
     return data
 
 

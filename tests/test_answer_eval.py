@@ -59,7 +59,16 @@ def test_choice_from_evidence_votes_with_the_passages_that_write_an_option():
     assert choice_from_evidence(CHOICE.question, CHOICE.choices, []) is None
 
 
-def test_multiple_choice_trusts_the_evidence_then_the_answer():
+def test_multiple_choice_scores_the_option_the_pipeline_chose():
+    chose = {**_answer("Squid Game", "B. Squid Game [1]"), "choice": {"index": 1, "by": "evidence"}}
+    assert score_answer(CHOICE, chose, [])["accuracy"] == 1.0
+    chose_wrong = {**_answer("Friends", "D. Friends"), "choice": {"index": 3, "by": "reader"}}
+    assert score_answer(CHOICE, chose_wrong, PASSAGES)["accuracy"] == 0.0  # the pipeline's choice is scored
+    undecided = {**_answer(None, "No answer: ...", abstained=True), "choice": None}
+    assert score_answer(CHOICE, undecided, PASSAGES)["accuracy"] == 0.0
+
+
+def test_an_answer_without_a_choice_is_mapped_by_the_evidence_then_its_words():
     abstained = _answer(None, "No answer: the passages name no show.", abstained=True)
     assert score_answer(CHOICE, abstained, PASSAGES)["accuracy"] == 1.0
     # The passages name Squid Game where the question's words are: the free answer does not overrule them.

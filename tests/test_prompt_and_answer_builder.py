@@ -155,7 +155,9 @@ def test_answer_object_has_the_rest_shape():
         "timeline",
         "citations",
         "constraint",
+        "choice",
     }
+    assert answer["choice"] is None  # no options were given
     assert answer["reader"] is None  # no ReaderArbiter ruled (answer_mode "phrase")
     assert answer["answer"] == "Carlo Ancelotti managed Chelsea in 2010 [1]."
     assert answer["short_answer"] == "Carlo Ancelotti"
@@ -269,3 +271,54 @@ def test_snippet_drops_the_title_prefix_of_the_matched_sentence():
     )
     citation = ChronoAnswerBuilder().run(query="Q?", documents=[doc], replies=["A"])["answer"]["citations"][0]
     assert citation["snippet"] == "She attended Sehwa Girls High School ."
+
+
+OPTIONS = ["José Mourinho", "Carlo Ancelotti", "Claudio Ranieri"]
+
+
+def test_prompt_with_options_lists_them_with_letters_and_the_top_passages():
+    result = TemporalPromptBuilder().run(
+        query=QUESTION, documents=_ranked(), constraint=CONSTRAINT, candidates=_candidates(), choices=OPTIONS
+    )
+    prompt = result["prompt"]
+    assert "Options:\nA. José Mourinho\nB. Carlo Ancelotti\nC. Claudio Ranieri\n" in prompt
+    assert "[1] Chelsea F.C." in prompt and "[2] Chelsea F.C." in prompt
+    assert prompt.endswith("Answer with the letter of the option the passages support.")
+    assert result["reply_prefix"] == ""  # the LLM names a letter, not the timeline's choice
+
+
+def test_prompt_refuses_more_than_eight_options():
+    with pytest.raises(ValueError, match="at most 8 options"):
+        TemporalPromptBuilder().run(query=QUESTION, documents=_ranked(), choices=[f"o{i}" for i in range(9)])
+
+
+def test_the_passages_decide_a_multiple_choice_answer_first():
+    answer = ChronoAnswerBuilder().run(
+        query=QUESTION, documents=_ranked(), replies=["A"], constraint=CONSTRAINT, choices=OPTIONS
+    )["answer"]
+    # Both passages write an option; the first, about the asked question's words, speaks loudest.
+    assert answer["choice"] == {"index": 1, "letter": "B", "option": "Carlo Ancelotti", "by": "evidence"}
+    assert answer["answer"] == "B. Carlo Ancelotti [1]" and answer["cited"][0]["id"] == "chelsea#1"
+    assert answer["short_answer"] == "Carlo Ancelotti" and answer["abstained"] is False
+
+
+@pytest.mark.parametrize(("reply", "index"), [("C", 2), ("(C) Claudio Ranieri", 2), ("Claudio Ranieri", 2)])
+def test_the_readers_letter_decides_where_no_passage_writes_an_option(reply, index):
+    answer = ChronoAnswerBuilder().run(
+        query=QUESTION,
+        documents=_ranked(),
+        replies=[reply],
+        choices=["Roman Abramovich", "Ken Bates", "Claudio Ranieri"],
+    )["answer"]
+    assert answer["choice"]["index"] == index and answer["choice"]["by"] == "reader"
+
+
+def test_no_option_decided_is_an_abstention():
+    answer = ChronoAnswerBuilder().run(
+        query=QUESTION,
+        documents=_ranked(),
+        replies=["I cannot tell"],
+        choices=["Roman Abramovich", "Ken Bates"],
+    )["answer"]
+    assert answer["abstained"] is True and answer["choice"] is None
+    assert answer["answer"].startswith("No answer: neither the passages nor the reader")
