@@ -206,7 +206,7 @@ class ChronoAnswerBuilder:
         else:
             option = option_text(choices[index])
             marks = "".join(f"[{number}]" for number in passages_writing(option, documents)[:3])
-            text = f"{LETTERS[index]}. {option}{f' {marks}' if marks else ''}"
+            text = f"{LETTERS[index]}. {option or '(empty)'}{f' {marks}' if marks else ''}"
             choice = {"index": index, "letter": LETTERS[index], "option": option, "by": by}
         return {
             "answer": text,

@@ -20,17 +20,18 @@ _LETTER = re.compile(r"^\s*\(?([A-H])\)?(?:[.:)\s]|$)")
 
 def option_letters(choices: list[str]) -> list[str]:
     """
-    The options as the prompt lists them: "A. Squid Game".
+    The options as the prompt lists them: "A. Squid Game" (an empty option as "A. (empty)": data sets
+    have them, and the letters must stay in place).
 
     :param choices: the options (at most 8).
     :returns: one line per option.
-    :raises ValueError: for more than 8 options or an empty one.
+    :raises ValueError: for more than 8 options.
     """
     if len(choices) > len(LETTERS):
         raise ValueError(f"at most {len(LETTERS)} options, not {len(choices)}")
-    if any(not str(choice).strip() for choice in choices):
-        raise ValueError("an option is empty")
-    return [f"{LETTERS[index]}. {option_text(choice)}" for index, choice in enumerate(choices)]
+    return [
+        f"{LETTERS[index]}. {option_text(str(choice)) or '(empty)'}" for index, choice in enumerate(choices)
+    ]
 
 
 def option_from_reply(reply: str, choices: list[str]) -> int | None:

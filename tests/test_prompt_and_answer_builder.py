@@ -287,6 +287,13 @@ def test_prompt_with_options_lists_them_with_letters_and_the_top_passages():
     assert result["reply_prefix"] == ""  # the LLM names a letter, not the timeline's choice
 
 
+def test_prompt_keeps_an_empty_options_letter_in_place():
+    prompt = TemporalPromptBuilder().run(query=QUESTION, documents=_ranked(), choices=["x", "", "y"])[
+        "prompt"
+    ]
+    assert "A. x\nB. (empty)\nC. y\n" in prompt
+
+
 def test_prompt_refuses_more_than_eight_options():
     with pytest.raises(ValueError, match="at most 8 options"):
         TemporalPromptBuilder().run(query=QUESTION, documents=_ranked(), choices=[f"o{i}" for i in range(9)])
