@@ -314,7 +314,10 @@ class ChoiceOut(BaseModel):
     index: int = Field(description="Its position in `choices`, from 0.")
     letter: str = Field(description="Its letter in the prompt (A, B, ...).")
     option: str = Field(description="The option's text.")
-    by: str = Field(description="'evidence' (a passage writes it) or 'reader' (the LLM named it).")
+    by: str = Field(
+        description="'evidence' (a passage writes it), 'reader' (the LLM named it) or 'timeline' "
+        "(the answer timeline's choice)."
+    )
 
 
 class AskResponse(BaseModel):

@@ -36,10 +36,15 @@ def register(app: typer.Typer) -> None:
             None, "--generator", "-g", help="local, openai or extractive (when building; default: auto)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the REST /v1/ask JSON object."),
+        choices: list[str] | None = typer.Option(
+            None, "--choice", "-c", help="An option of a multiple-choice question (repeat, 2 to 8)."
+        ),
     ) -> None:
         reference = parse_as_of(as_of)
+        if choices is not None and not 2 <= len(choices) <= 8:
+            raise fail("give 2 to 8 --choice options")
         pipeline = _pipeline(pipeline_file, store, preset, generator)
-        result = _ask(pipeline, question, reference, top_k)
+        result = _ask(pipeline, question, reference, top_k, choices or None)
         if as_json:
             sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         else:
@@ -62,13 +67,15 @@ def _pipeline(pipeline_file: str | None, store: str | None, preset: str, generat
         raise fail(str(exc)) from None
 
 
-def _ask(pipeline: Any, question: str, reference: Any, top_k: int | None) -> dict[str, Any]:
+def _ask(
+    pipeline: Any, question: str, reference: Any, top_k: int | None, choices: list[str] | None = None
+) -> dict[str, Any]:
     from haystack.core.errors import PipelineRuntimeError
 
     from chronorag.pipeline import ask
 
     try:
-        return ask(pipeline, question, as_of=reference, top_k=top_k)
+        return ask(pipeline, question, as_of=reference, top_k=top_k, choices=choices)
     except PipelineRuntimeError as exc:
         cause = exc.__cause__ or exc
         raise fail(f"{type(cause).__name__}: {cause}", code=1) from None

@@ -18,6 +18,7 @@ from chronorag.pipeline.extractive_answerer import NO_ANSWER
 from chronorag.pipeline.options import (
     LETTERS,
     choice_from_evidence,
+    choose_option,
     option_from_reply,
     option_text,
     passages_writing,
@@ -26,7 +27,7 @@ from chronorag.temporal.model import TemporalConstraint
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _ANSWER_PREFIX = re.compile(r"^\s*(the\s+)?(final\s+)?answer\s*(is)?\s*[:\-]\s*", re.IGNORECASE)
-NO_OPTION = "neither the passages nor the reader name one of the options"
+NO_OPTION = "neither the passages, the reader nor the timeline name one of the options"
 # The chosen answer holds for the asked time from this fit on (`AnswerTimeline`); a rival below the other.
 _FITS, _MISFITS = 0.8, 0.5
 
@@ -130,12 +131,15 @@ class ChronoAnswerBuilder:
         :returns: `answer`: `{answer, short_answer, abstained, abstention_reason, cited: [{n, id, title,
             date}], reply_replaced, replacement_reason, reader, timeline, citations: [{id, title, date,
             snippet, score, semantic_score, temporal_score, matched_span}], constraint, choice}` (`choice`:
-            `{index, letter, option, by}` with `by` "evidence" or "reader", or `None`).
+            `{index, letter, option, by}` with `by` "evidence", "reader" or "timeline", or `None`).
         """
         if choices:
-            return {
-                "answer": self._choice_answer(query, documents, replies, constraint, arbitration, choices)
-            }
+            # The timeline's choice breaks a silence of the passages and the reader, unless it abstained.
+            timeline_choice = None if abstained_of(abstention) or not candidates else candidates[0]["answer"]
+            answer = self._choice_answer(
+                query, documents, replies, constraint, arbitration, choices, timeline_choice
+            )
+            return {"answer": answer}
         candidates = candidates or []
         abstained = bool(abstention and abstention.get("abstained"))
         replaced_because = None
@@ -192,14 +196,18 @@ class ChronoAnswerBuilder:
         constraint: TemporalConstraint | None,
         arbitration: dict[str, Any] | None,
         choices: list[str],
+        timeline_choice: str | None,
     ) -> dict[str, Any]:
         """The answer to a multiple-choice question: the passages decide first, the reader's reply where
-        no passage writes any option; no option decided is an abstention."""
+        no passage writes any option (or two tie), then the timeline's choice; no option decided is an
+        abstention."""
         # In `read` mode the arbiter keeps the reply to itself; its reading is the reply.
         reply = (replies[0] if replies else None) or (arbitration or {}).get("reader_answer") or ""
         index, by = choice_from_evidence(query, choices, documents), "evidence"
         if index is None:
             index, by = option_from_reply(reply, choices), "reader"
+        if index is None and timeline_choice:
+            index, by = choose_option(timeline_choice, choices), "timeline"
         choice = None
         if index is None:
             text = f"No answer: {NO_OPTION}."
@@ -370,3 +378,8 @@ def _matched_span(span: Any) -> dict[str, Any] | None:
     if not isinstance(span, dict):
         return None
     return {"text": span.get("text"), "start": span.get("start"), "end": span.get("end")}
+
+
+def abstained_of(abstention: dict[str, Any] | None) -> bool:
+    """Whether the extractor's `{abstained, reason}` says it abstained."""
+    return bool(abstention and abstention.get("abstained"))

@@ -108,6 +108,18 @@ def test_ask_json_has_the_rest_shape_and_the_evidence(store):
     )
 
 
+def test_ask_with_choices_answers_one_of_them(store):
+    args = ["ask", "--store", "store", "--generator", "extractive", "--json", QUESTION]
+    options = ["--choice", "Seoul National University", "--choice", "Sehwa Girls High School"]
+    completed = _chronorag(*args, *options, cwd=store)
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    # One passage writes both schools; the timeline knows which one holds for 1983-1984.
+    assert result["choice"]["option"] == "Sehwa Girls High School" and result["choice"]["by"] == "timeline"
+    one = _chronorag(*args, "--choice", "Sehwa Girls High School", cwd=store)
+    assert one.returncode == 2 and "2 to 8 --choice" in one.stderr
+
+
 def test_ask_prints_decomposition_evidence_and_answer_as_of_a_past_date(store):
     # The store comes from the environment; the table shows the reference time given by --as-of.
     completed = _chronorag(

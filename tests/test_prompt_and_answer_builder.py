@@ -320,6 +320,18 @@ def test_the_readers_letter_decides_where_no_passage_writes_an_option(reply, ind
     assert answer["choice"]["index"] == index and answer["choice"]["by"] == "reader"
 
 
+def test_the_timelines_choice_breaks_the_silence_of_passages_and_reader():
+    answer = ChronoAnswerBuilder().run(
+        query=QUESTION,
+        documents=_ranked(),
+        replies=["I cannot tell"],
+        candidates=[{"answer": "Ken Bates", "passage": 1}],
+        abstention={"abstained": False, "reason": None},
+        choices=["Roman Abramovich", "Ken Bates"],
+    )["answer"]
+    assert answer["choice"]["option"] == "Ken Bates" and answer["choice"]["by"] == "timeline"
+
+
 def test_no_option_decided_is_an_abstention():
     answer = ChronoAnswerBuilder().run(
         query=QUESTION,
@@ -328,4 +340,4 @@ def test_no_option_decided_is_an_abstention():
         choices=["Roman Abramovich", "Ken Bates"],
     )["answer"]
     assert answer["abstained"] is True and answer["choice"] is None
-    assert answer["answer"].startswith("No answer: neither the passages nor the reader")
+    assert answer["answer"].startswith("No answer: neither the passages, the reader nor the timeline")
