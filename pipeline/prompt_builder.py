@@ -40,31 +40,32 @@ Answer in one short sentence and cite the passage you used as [1], [2] or [3].
 
 # `mode="read"`: the LLM reads the passages and names the answer in a few words; `ReaderArbiter` then
 # checks it against the timeline (which answer holds for the asked time), so no choice is shown here.
-READ_TEMPLATE = """Today is {{ reference_time }}.
+# The reference time and the numbered, dated passages: how the read and choice prompts begin.
+_DATED_PASSAGES = """Today is {{ reference_time }}.
 
 Passages:
 {% for passage in passages -%}
 [{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
 {{ passage.text }}
 {% endfor %}
-Question: {{ question }}
+"""
+READ_TEMPLATE = (
+    _DATED_PASSAGES
+    + """Question: {{ question }}
 Asked time: {{ asked_time }}.
 Give only the answer (a name, place, organisation, number or date) in a few words, not a sentence."""
+)
 # Options given with the question (multiple choice): the LLM reads the top passages and names the option's
 # letter; `ChronoAnswerBuilder` lets the passages decide first and the letter where they are silent.
-CHOICE_TEMPLATE = """Today is {{ reference_time }}.
-
-Passages:
-{% for passage in passages -%}
-[{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
-{{ passage.text }}
-{% endfor %}
-Question: {{ question }}
+CHOICE_TEMPLATE = (
+    _DATED_PASSAGES
+    + """Question: {{ question }}
 Options:
 {% for option in options -%}
 {{ option }}
 {% endfor -%}
 Answer with the letter of the option the passages support."""
+)
 MODES = ("phrase", "read")
 
 
