@@ -133,15 +133,15 @@ class ChronoAnswerBuilder:
             snippet, score, semantic_score, temporal_score, matched_span}], constraint, choice}` (`choice`:
             `{index, letter, option, by}` with `by` "evidence", "reader" or "timeline", or `None`).
         """
+        candidates = candidates or []
+        abstained = bool(abstention and abstention.get("abstained"))
         if choices:
             # The timeline's choice breaks a silence of the passages and the reader, unless it abstained.
-            timeline_choice = None if abstained_of(abstention) or not candidates else candidates[0]["answer"]
+            timeline_choice = None if abstained or not candidates else candidates[0]["answer"]
             answer = self._choice_answer(
                 query, documents, replies, constraint, arbitration, choices, timeline_choice
             )
             return {"answer": answer}
-        candidates = candidates or []
-        abstained = bool(abstention and abstention.get("abstained"))
         replaced_because = None
         short_answer = None
         if abstained:
@@ -378,8 +378,3 @@ def _matched_span(span: Any) -> dict[str, Any] | None:
     if not isinstance(span, dict):
         return None
     return {"text": span.get("text"), "start": span.get("start"), "end": span.get("end")}
-
-
-def abstained_of(abstention: dict[str, Any] | None) -> bool:
-    """Whether the extractor's `{abstained, reason}` says it abstained."""
-    return bool(abstention and abstention.get("abstained"))

@@ -107,12 +107,9 @@ def finish_answer(
             candidates=extracted["candidates"],
             abstention=extracted.get("abstention"),
         )
-        decided = {
-            "candidates": verdict["candidates"],
-            "replies": verdict["replies"],
-            "arbitration": verdict["arbitration"],
-            "choices": None,
-        }
+        decided.update(
+            candidates=verdict["candidates"], replies=verdict["replies"], arbitration=verdict["arbitration"]
+        )
     return run(
         "answer_builder",
         query=query,

@@ -29,9 +29,7 @@ def option_letters(choices: list[str]) -> list[str]:
     """
     if len(choices) > len(LETTERS):
         raise ValueError(f"at most {len(LETTERS)} options, not {len(choices)}")
-    return [
-        f"{LETTERS[index]}. {option_text(str(choice)) or '(empty)'}" for index, choice in enumerate(choices)
-    ]
+    return [f"{LETTERS[index]}. {option_text(choice) or '(empty)'}" for index, choice in enumerate(choices)]
 
 
 def option_from_reply(reply: str, choices: list[str]) -> int | None:

@@ -176,7 +176,7 @@ class TemporalPromptBuilder:
             the top passages, and asks for the letter (no candidate, no prefill).
         :returns: `prompt`, and `reply_prefix` (the candidate answer with its citation when
             `prefill_answer` is on, else `""`).
-        :raises ValueError: for more than 8 options or an empty one.
+        :raises ValueError: for more than 8 options.
         """
         if choices:
             return {"prompt": self._choice_prompt(query, documents, constraint, choices), "reply_prefix": ""}
