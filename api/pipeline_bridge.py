@@ -306,7 +306,7 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         "constraint": constraint,
     }
     choices = body.choices or None
-    if asks_llm(pipeline, extracted, choices):
+    if asks_llm(pipeline, body.question, documents, extracted, choices):
         built = build_prompt(**question, extracted=extracted, run=stages.run, choices=choices)
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()

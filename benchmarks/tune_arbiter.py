@@ -64,7 +64,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         constraint = TemporalConstraint.from_dict(record["constraint"])
         extracted = extractor.run(query=question.question, documents=documents, constraint=constraint)
         key = f"{args.llm}|{question.qid}"
-        if key not in cached and asks_llm(pipeline, extracted):
+        if key not in cached and asks_llm(pipeline, question.question, documents, extracted):
             prompt = build_prompt(pipeline, question.question, documents, constraint, extracted)["prompt"]
             started = time.perf_counter()
             cached[key] = generator.run(prompt=prompt)["replies"][0]

@@ -99,8 +99,8 @@ class Reader:
             "constraint": constraint,
         }
         replies = None
-        if asks_llm(self.pipeline, extracted, choices):
-            # An abstention is answered without the LLM: the answer builder states it whatever the reply.
+        if asks_llm(self.pipeline, question, documents, extracted, choices):
+            # As the graph: no LLM where its reply is not used (an abstention, options the passages write).
             prompt = build_prompt(**context, extracted=extracted, choices=choices)
             replies = self.generator.run(
                 prompt=prompt["prompt"], reply_prefix=prompt.get("reply_prefix") or None

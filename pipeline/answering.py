@@ -12,6 +12,7 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
+from chronorag.pipeline.prompt_builder import reply_needed
 from chronorag.temporal.model import TemporalConstraint
 
 # Runs one component by name with its inputs (a caller may time it); the default calls `run` directly.
@@ -25,20 +26,28 @@ def _direct(pipeline: Pipeline) -> Runner:
     return run
 
 
-def asks_llm(pipeline: Pipeline, extracted: dict[str, Any], choices: list[str] | None = None) -> bool:
+def asks_llm(
+    pipeline: Pipeline,
+    query: str,
+    documents: list[Document],
+    extracted: dict[str, Any],
+    choices: list[str] | None = None,
+) -> bool:
     """
-    Whether the pipeline asks its LLM for this question: it has one and the timeline did not abstain (an
-    abstention is stated without the LLM), or the question comes with options (the options close the set
-    of answers; the LLM names one where the passages write none).
+    Whether the pipeline asks its LLM for this question, as its graph does: it has one, and a reply would
+    be used (`reply_needed`: the timeline did not abstain; with options, no passage writes one).
 
     :param pipeline: a chronorag pipeline.
+    :param query: the question.
+    :param documents: the ranked passages.
     :param extracted: the `extractor`'s output.
     :param choices: the question's options, if any.
     :returns: `True` when a prompt should be built and generated.
     """
     names = set(pipeline.graph.nodes)
-    abstained = bool((extracted.get("abstention") or {}).get("abstained"))
-    return "generator" in names and "prompt_builder" in names and (bool(choices) or not abstained)
+    if "generator" not in names or "prompt_builder" not in names:
+        return False
+    return reply_needed(query, documents, extracted.get("abstention"), choices)
 
 
 def build_prompt(

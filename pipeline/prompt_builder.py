@@ -8,7 +8,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from jinja2.sandbox import SandboxedEnvironment
 
 from chronorag.pipeline.evidence import describe_constraint, matched_sentence
-from chronorag.pipeline.options import option_letters
+from chronorag.pipeline.options import choice_from_evidence, option_letters
 from chronorag.temporal.model import TemporalConstraint
 
 # Short on purpose: the default LLM is small and loses the question in long prompts. The code has already
@@ -21,11 +21,7 @@ DEFAULT_TEMPLATE = """Today is {{ reference_time }}.
 [{{ passage.n }}] {{ passage.title }}{% if passage.date %} (published {{ passage.date }}){% endif %}: \
 {{ passage.text }}
 {% endfor %}
-{%- if abstention %}
-The passages do not answer the question: {{ abstention }}.
-Question: {{ question }}
-Say so in one short sentence.
-{%- elif candidate %}
+{%- if candidate %}
 Question: {{ question }}
 Asked time: {{ asked_time }}.
 Checked against the dates of passage [{{ candidate.passage }}], the answer is \
@@ -77,8 +73,10 @@ class TemporalPromptBuilder:
     The template is Jinja2 (sandboxed) with the variables `question`, `reference_time` (ISO),
     `asked_time` (the constraint in words, e.g. "from 2004 to 2005"), `passages` (each with `n`,
     `title`, `date`, `text`), `candidate` (the answer the timeline chose, with its `passage`,
-    `sentence`, `time` it holds and `answer`, or `None`) and `abstention` (why the evidence gives no
-    answer, or `None`).
+    `sentence`, `time` it holds and `answer`, or `None`).
+
+    It builds no prompt when no reply would be used (:func:`reply_needed`): the timeline abstained, or the
+    passages already write one of the question's options. The generator then does not run.
 
     ### Usage example
 
@@ -175,14 +173,16 @@ class TemporalPromptBuilder:
         :param choices: the question's options (multiple choice): the prompt lists them with letters and
             the top passages, and asks for the letter (no candidate, no prefill).
         :returns: `prompt`, and `reply_prefix` (the candidate answer with its citation when
-            `prefill_answer` is on, else `""`).
+            `prefill_answer` is on, else `""`); nothing when no reply would be used (:func:`reply_needed`),
+            so that the generator does not run.
         :raises ValueError: for more than 8 options.
         """
+        if not reply_needed(query, documents, abstention, choices):
+            return {}
         if choices:
             return {"prompt": self._choice_prompt(query, documents, constraint, choices), "reply_prefix": ""}
-        reason = abstention.get("reason") if abstention and abstention.get("abstained") else None
         showing = self.use_candidates and self.mode == "phrase"
-        candidate = candidates[0] if showing and candidates and reason is None else None
+        candidate = candidates[0] if showing and candidates else None
         shown = set(range(1, min(self.max_passages, len(documents)) + 1))
         if candidate is not None and 1 <= candidate["passage"] <= len(documents):
             # The LLM only phrases the chosen answer: its passage alone (by its number) is what it needs,
@@ -195,7 +195,6 @@ class TemporalPromptBuilder:
             asked_time=describe_constraint(constraint),
             passages=passages,
             candidate=candidate,
-            abstention=reason,
         )
         # The reply starts with the chosen answer and its citation; the small local LLM phrases the rest.
         prefix = ""
@@ -244,3 +243,26 @@ class TemporalPromptBuilder:
 
 
 _CHOICE = SandboxedEnvironment(keep_trailing_newline=False).from_string(CHOICE_TEMPLATE)
+
+
+def reply_needed(
+    query: str,
+    documents: list[Document],
+    abstention: dict[str, Any] | None = None,
+    choices: list[str] | None = None,
+) -> bool:
+    """
+    Whether the answer would use an LLM reply to this question (`ChronoAnswerBuilder`'s order): not when
+    the timeline abstained (the abstention is stated as it is), and with options not when the passages
+    write one of them (the passages decide first); with options and silent passages the reply names one,
+    even after an abstention.
+
+    :param query: the question.
+    :param documents: the ranked passages.
+    :param abstention: the extractor's `{abstained, reason}`.
+    :param choices: the question's options, if any.
+    :returns: `True` when a prompt should be built and generated.
+    """
+    if choices:
+        return choice_from_evidence(query, choices, documents) is None
+    return not (abstention and abstention.get("abstained"))

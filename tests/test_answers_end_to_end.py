@@ -233,3 +233,29 @@ def test_run_ask_with_options_no_passage_writes_the_llm_names_a_letter(news_stor
     else:
         assert result["choice"]["by"] == "reader" and result["short_answer"] in options
         assert result["answer"].startswith(f"{result['choice']['letter']}. ")
+
+
+@pytest.mark.parametrize(
+    ("question", "as_of", "choices"),
+    [
+        ("What did the central bank do last week?", "2024-09-24", ["raised rates", "cut interest rates"]),
+        ("Who was mayor of Riverton in 1990?", "2024-09-24", None),
+    ],
+    ids=["options-the-passages-write", "abstention"],
+)
+def test_run_graph_skips_the_llm_whose_reply_would_not_be_used(
+    news_store: str, question: str, as_of: str, choices: list[str] | None
+) -> None:
+    from chronorag.pipeline import build_pipeline
+    from chronorag.pipeline.retrieval import run_inputs
+
+    # Pipeline.run as `ask` runs it: the prompt builder builds no prompt, so the generator never runs.
+    pipeline = build_pipeline(news_store, generator="local", llm_model="smollm2-135m")
+    data = run_inputs(pipeline, question, as_of=as_of, choices=choices)
+    outputs = pipeline.run(data, include_outputs_from={"prompt_builder", "generator"})
+    assert outputs["prompt_builder"] == {} and "generator" not in outputs
+    answer = outputs["answer_builder"]["answer"]
+    if choices:
+        assert answer["choice"]["by"] == "evidence" and answer["short_answer"] == "cut interest rates"
+    else:
+        assert answer["abstained"] is True and answer["reply_replaced"] is False

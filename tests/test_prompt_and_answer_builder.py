@@ -10,7 +10,7 @@ from haystack import Document
 
 from chronorag.pipeline.answer_builder import ChronoAnswerBuilder
 from chronorag.pipeline.answer_timeline import AnswerTimeline
-from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
+from chronorag.pipeline.prompt_builder import TemporalPromptBuilder, reply_needed
 from chronorag.temporal import decompose
 
 QUESTION = "Who managed Chelsea in 2010?"
@@ -79,10 +79,13 @@ def test_prompt_has_reference_time_constraint_dated_passages_and_candidate():
     assert result["reply_prefix"] == "Carlo Ancelotti [1]"
 
 
-def test_prompt_of_an_abstention_shows_no_candidate():
+def test_run_an_abstention_builds_no_prompt():
+    # The answer states an abstention whatever an LLM would reply: nothing is asked, so the generator
+    # after the builder does not run.
     extracted = _extracted(
         "Who managed Chelsea in 1990?", decompose("Who managed Chelsea in 1990?", as_of=date(2024, 1, 1))
     )
+    assert extracted["abstention"]["abstained"]
     result = TemporalPromptBuilder().run(
         query="Who managed Chelsea in 1990?",
         documents=_ranked(),
@@ -90,8 +93,9 @@ def test_prompt_of_an_abstention_shows_no_candidate():
         candidates=extracted["candidates"],
         abstention=extracted["abstention"],
     )
-    assert "The passages do not answer the question: no passage covers" in result["prompt"]
-    assert "the answer is" not in result["prompt"] and result["reply_prefix"] == ""
+    assert result == {}
+    assert not reply_needed("Who managed Chelsea in 1990?", _ranked(), extracted["abstention"])
+    assert reply_needed("Who managed Chelsea in 1990?", _ranked(), {"abstained": False, "reason": None})
 
 
 def test_prompt_without_candidates_or_prefill():
@@ -274,14 +278,19 @@ def test_snippet_drops_the_title_prefix_of_the_matched_sentence():
 
 
 OPTIONS = ["José Mourinho", "Carlo Ancelotti", "Claudio Ranieri"]
+UNWRITTEN = ["Roman Abramovich", "Ken Bates", "Claudio Ranieri"]  # options no passage writes
 
 
 def test_prompt_with_options_lists_them_with_letters_and_the_top_passages():
     result = TemporalPromptBuilder().run(
-        query=QUESTION, documents=_ranked(), constraint=CONSTRAINT, candidates=_candidates(), choices=OPTIONS
+        query=QUESTION,
+        documents=_ranked(),
+        constraint=CONSTRAINT,
+        candidates=_candidates(),
+        choices=UNWRITTEN,
     )
     prompt = result["prompt"]
-    assert "Options:\nA. José Mourinho\nB. Carlo Ancelotti\nC. Claudio Ranieri\n" in prompt
+    assert "Options:\nA. Roman Abramovich\nB. Ken Bates\nC. Claudio Ranieri\n" in prompt
     assert "[1] Chelsea F.C." in prompt and "[2] Chelsea F.C." in prompt
     assert prompt.endswith("Answer with the letter of the option the passages support.")
     assert result["reply_prefix"] == ""  # the LLM names a letter, not the timeline's choice
@@ -292,6 +301,17 @@ def test_prompt_keeps_an_empty_options_letter_in_place():
         "prompt"
     ]
     assert "A. x\nB. (empty)\nC. y\n" in prompt
+
+
+def test_run_options_the_passages_write_build_no_prompt():
+    # The passages decide first (ChronoAnswerBuilder): a letter from the LLM would not be used.
+    result = TemporalPromptBuilder().run(
+        query=QUESTION, documents=_ranked(), constraint=CONSTRAINT, candidates=_candidates(), choices=OPTIONS
+    )
+    assert result == {}
+    assert reply_needed(QUESTION, _ranked(), None, UNWRITTEN)
+    # With options a silent passage set asks the LLM even when the timeline abstained.
+    assert reply_needed(QUESTION, _ranked(), {"abstained": True, "reason": "none fits"}, UNWRITTEN)
 
 
 def test_prompt_refuses_more_than_eight_options():
