@@ -212,6 +212,8 @@ def anchor_span(
 
 
 def _merged(intervals: list[Interval]) -> Interval:
+    # A later sentence told after "since 1979" happened after 1979, not for as long as that state held.
+    intervals = [interval.stated_start() for interval in intervals]
     first = min(intervals, key=lambda interval: interval.start_day)
     last = max(intervals, key=lambda interval: interval.end_day)
     return Interval(first.start, last.end, first.granularity)

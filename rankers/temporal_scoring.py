@@ -293,7 +293,7 @@ def _tightness(span: Interval, target: Interval, unit: int) -> float:
     start = max(span.start_day, target.start_day)
     end = min(span.end_day, target.end_day)
     shared = max(end - start + 1, 1)
-    longest = max(_length(span, unit), _length(target, unit))
+    longest = max(_length(span, unit, target), _length(target, unit))
     return min(shared / longest, 1.0)
 
 
@@ -305,8 +305,13 @@ def _boundary_marks(span: Interval, target: Interval, unit: int) -> tuple[bool, 
     if target.start is None or target.end is None:
         return False, False
     tolerance = max(unit, span.granularity.days)
-    if _length(target, unit) < 2 * tolerance or _length(span, unit) > _length(target, unit) + 2 * tolerance:
+    if _length(target, unit) < 2 * tolerance:
         # A target of about one unit has no separate start and end ("in June 2010" and a "2010" span).
+        return False, False
+    if span.start is not None and span.end is None:
+        # "since 1952" marks where a state began, however long it has run since.
+        return abs(span.start_day - target.start_day) < tolerance, False
+    if _length(span, unit) > _length(target, unit) + 2 * tolerance:
         return False, False
     starts = span.start is not None and abs(span.start_day - target.start_day) < tolerance
     ends = span.end is not None and abs(span.end_day - target.end_day) < tolerance
@@ -322,10 +327,19 @@ def _boundary_fit(span: Interval, target: Interval, unit: int) -> float:
     return max(BOUNDARY_FIT if starts else 0.0, END_BOUNDARY_FIT if ends else 0.0)
 
 
-def _length(interval: Interval, unit: int) -> int:
-    if interval.start_day == MIN_DAY or interval.end_day == MAX_DAY:
+def _length(interval: Interval, unit: int, target: Interval | None = None) -> int:
+    """Days an interval runs; an open one runs ``_OPEN_SPAN_UNITS`` units, and at least across ``target``
+    ("since 1930" measured against 1952-2014 runs 1930 to 2014 at least)."""
+    open_start, open_end = interval.start_day == MIN_DAY, interval.end_day == MAX_DAY
+    if not (open_start or open_end):
+        return interval.end_day - interval.start_day + 1
+    if open_start and open_end:
         return _OPEN_SPAN_UNITS * unit
-    return interval.end_day - interval.start_day + 1
+    length = _OPEN_SPAN_UNITS * unit
+    if target is not None and not target.is_open:
+        reach = target.end_day - interval.start_day if open_end else interval.end_day - target.start_day
+        length = max(length, reach + 1)
+    return length
 
 
 def _unit_name(target: Interval) -> str:

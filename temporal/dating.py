@@ -242,11 +242,14 @@ def _anchor_year(mentions: list[TimeMention]) -> int | None:
     years: Counter[int] = Counter()
     for mention in mentions:
         interval = mention.interval
-        if interval.start is None or interval.end is None:
+        if interval.start is None and interval.end is None:
             continue
         if interval.granularity in (Granularity.DECADE, Granularity.CENTURY):
             continue
-        for year in range(interval.start.year, min(interval.end.year, interval.start.year + 2) + 1):
+        # An open span ("since 2012") names only its stated end: that year, not the years it runs on.
+        first = (interval.start or interval.end).year
+        last = interval.end.year if interval.start and interval.end else first
+        for year in range(first, min(last, first + 2) + 1):
             years[year] += 1
     if not years:
         return None

@@ -16,6 +16,9 @@ from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR, scan
 from chronorag.temporal.model import Granularity, Interval, TimeMention
 
 MODES = ("fast", "full")
+# Raised whenever extraction reads a text differently, so that stores built from spans of an older reading
+# can be told apart (the evaluation's cached stores are keyed on it). 2: open-ended spans ("since 2012").
+SPANS_VERSION = 2
 
 # Entities that are durations or frequencies, not points in time ("three years", "annual").
 _DURATION = re.compile(
@@ -36,6 +39,16 @@ _RELATIVE_HINT = re.compile(
     r"\b(?:ago|last|next|this|yesterday|today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
     re.IGNORECASE,
 )
+# A stated time that opens a state which still holds: "since 2012", "2015–present", "from 2000 onwards".
+# The interval is then open at its end (what the ranker, the store's span index and the answer timeline read);
+# the mention's text and offsets stay those of the date itself, so the words around it keep their meaning
+# for the readers that look at them (the answer timeline's start and end cues).
+_OPEN_LEAD = re.compile(r"\b(?:ever\s+)?since\s+(?:the\s+)?(?:(?:early|mid|late)[\s-]+)?$", re.IGNORECASE)
+_OPEN_TRAIL = re.compile(
+    r"\s*(?:(?:[-–—]|to|until|till)\s*(?:the\s+)?(?:present|date|today|now)\b|onwards?\b)", re.IGNORECASE
+)
+_FROM_LEAD = re.compile(r"\bfrom\s+$", re.IGNORECASE)
+_ON_TRAIL = re.compile(r"\s+on\b(?!\s+(?:the|a|an|\d))", re.IGNORECASE)
 _PERIOD_GRANULARITY = {"day": Granularity.DAY, "week": Granularity.WEEK, "month": Granularity.MONTH,
                        "year": Granularity.YEAR, "time": Granularity.DAY}  # fmt: skip
 
@@ -57,10 +70,27 @@ def extract_mentions(text: str, reference: date | None = None, mode: str = "fast
         return []
     if isinstance(reference, datetime):
         reference = reference.date()  # intervals are whole days
-    mentions = [TimeMention(text[m.start : m.end], m.start, m.end, m.interval) for m in scan(text, reference)]
+    mentions = [
+        TimeMention(text[m.start : m.end], m.start, m.end, _held_from(text, m.start, m.end, m.interval))
+        for m in scan(text, reference)
+    ]
     if mode == "full":
         mentions = _add_entities(text, reference, mentions)
     return mentions
+
+
+def _held_from(text: str, start: int, end: int, interval: Interval) -> Interval:
+    """The interval of a date at ``text[start:end]``, open at its end when the words around it say the state
+    it dates still holds ("since 2012", "2015–present", "from 2000 onwards", "from 2000 on")."""
+    if interval.start is None or interval.end is None:
+        return interval
+    before = text[max(0, start - 25) : start]
+    opened = (
+        _OPEN_LEAD.search(before)
+        or _OPEN_TRAIL.match(text, end)
+        or (_FROM_LEAD.search(before) and _ON_TRAIL.match(text, end))
+    )
+    return Interval(interval.start, None, interval.granularity) if opened else interval
 
 
 def _add_entities(text: str, reference: date | None, mentions: list[TimeMention]) -> list[TimeMention]:

@@ -136,6 +136,17 @@ class Interval:
         """True when either end is unbounded."""
         return self.start is None or self.end is None
 
+    def stated_start(self) -> Interval:
+        """An interval open at its end ("since March 2016") as the unit it was stated with (March 2016):
+        when the state began, without claiming it still holds; any other interval as it is."""
+        if self.start is None or self.end is not None:
+            return self
+        if self.granularity is Granularity.YEAR:
+            return Interval.year(self.start.year)
+        if self.granularity is Granularity.MONTH:
+            return Interval.month(self.start.year, self.start.month)
+        return Interval(self.start, self.start, Granularity.DAY)
+
     # --- relations ------------------------------------------------------------------------
     def overlaps(self, other: Interval) -> bool:
         """True when the two intervals share at least one day."""

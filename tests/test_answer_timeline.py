@@ -161,3 +161,16 @@ def test_run_without_a_time_answers_and_never_abstains_for_time(timeline):
     )
     assert result["replies"] == ["Carlo Ancelotti"]
     assert result["abstention"]["abstained"] is False
+
+
+def test_run_a_dateless_sentence_after_since_is_dated_by_its_start_not_forever(timeline):
+    # "Since 1979" opens a state that still holds; the next sentence happened after 1979, it is not
+    # dated "from 1979 on", so it does not fit every later year.
+    text = (
+        "Since 3 August 1979 the show has been broadcast by Sveriges Television. "
+        "When Lasse Berghagen took over as host, the ratings increased."
+    )
+    result = _ask(timeline, "Who hosted the show in 2014?", [(text, None)], date(2024, 9, 24))
+    inherited = [entry for entry in result["timeline"] if entry["answer"] == "Lasse Berghagen"]
+    assert inherited and inherited[0]["role"] == "inherited"
+    assert inherited[0]["holds"] == {"start": "1979-08-03", "end": "1979-08-03"}

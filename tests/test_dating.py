@@ -91,6 +91,13 @@ def test_infer_falls_back_to_months_and_years():
     assert confidence < 0.5
 
 
+def test_infer_reads_the_year_an_open_span_states():
+    # "since 2012" runs on without an end: its stated year still dates the text, not the years after it.
+    text = "He has been a FIDE Senior Trainer since 2012."
+    assert extract_mentions(text)[0].interval.end is None
+    assert infer_document_date(extract_mentions(text), text)[0] == date(2012, 7, 1)
+
+
 def test_infer_reads_the_year_from_weekday_dates():
     # March 8 was a Tuesday in 2022, not in 2020 or 2021: the latest year mentioned is only a lower bound.
     text = "The 2020 law was changed. Lawmakers met on Tuesday, March 8 and voted on Thursday, March 10."

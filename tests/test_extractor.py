@@ -67,6 +67,27 @@ def test_fast_extraction(text, expected):
         assert text[mention.char_start : mention.char_end] == mention.text
 
 
+# A date that opens a state still holding ("since", "to present", "onwards") gives an interval open at its
+# end; the mention's text stays the date itself.
+OPEN_CASES = [
+    ("He has been a FIDE Senior Trainer since 2012.", ("2012", "2012-01-01", None, "year")),
+    ("He has served as mayor since March 2016.", ("March 2016", "2016-03-01", None, "month")),
+    ("- 2015–present : Mona Pedersen ( LL )", ("2015", "2015-01-01", None, "year")),
+    ("The chairmen ( 1966 to present )", ("1966", "1966-01-01", None, "year")),
+    ("From 2000 onwards , the shares were acquired.", ("2000", "2000-01-01", None, "year")),
+    ("From 2001 on, he taught law.", ("2001", "2001-01-01", None, "year")),
+    ("From 2001 on the board, he taught law.", ("2001", "2001-01-01", "2001-12-31", "year")),
+    ("In 2004, she graduated from high school.", ("2004", "2004-01-01", "2004-12-31", "year")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), OPEN_CASES)
+def test_fast_extraction_opens_a_state_that_still_holds(text, expected):
+    (mention,) = extract_mentions(text)
+    interval = mention.interval.to_dict()
+    assert (mention.text, interval["start"], interval["end"], mention.interval.granularity.value) == expected
+
+
 @pytest.mark.parametrize("text", NOT_DATES)
 def test_false_friends_are_not_dates(text):
     assert extract_mentions(text) == []

@@ -50,6 +50,18 @@ def test_month_resolution_june_is_not_december():
     assert "month" in december.reason
 
 
+def test_an_open_span_holds_after_its_start_and_marks_a_range_start():
+    since_2012 = mention("since 2012", date(2012, 1, 1), None)
+    after = score_passage([since_2012], None, constraint(Relation.AFTER, Interval(date(2016, 1, 1), None)))
+    assert after.score == pytest.approx(0.9) and "holds at" in after.reason
+    # "since 1952" marks where "from 1952 to 2014" begins, however long it ran: a boundary fit, not a vague
+    # overlap; an open span starting elsewhere only overlaps.
+    asked = constraint(Relation.BETWEEN, Interval.years(1952, 2014))
+    marks = score_passage([mention("since 1952", date(1952, 1, 1), None)], None, asked).score
+    vague = score_passage([mention("since 1930", date(1930, 1, 1), None)], None, asked).score
+    assert marks > vague >= OVERLAP_FLOOR
+
+
 def test_between_prefers_tighter_overlap():
     c = constraint(Relation.BETWEEN, Interval.years(2004, 2005))
     exact = score_passage([years(2004, 2005)], None, c).score
