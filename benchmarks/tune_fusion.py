@@ -204,15 +204,9 @@ def _features(pool: Pool) -> dict[str, np.ndarray]:
     }
 
 
-def fused(
-    weights: dict[str, float],
-    time_weight: float,
-    gate: tuple[float, float],
-    topic: tuple[float, float] = (0.0, 0.0),
-) -> Any:
+def fused(weights: dict[str, float], time_weight: float, gate: tuple[float, float]) -> Any:
     """The shipped fusion (``chronorag.rankers.fusion``) with these parameters, as a vectorised pool scorer
-    (:func:`_check_fused` checks it against the module's own functions). ``topic`` is the topic gate
-    (``(0, 0)``: none)."""
+    (:func:`_check_fused` checks it against the module's own functions)."""
     from chronorag.rankers.fusion import RelevanceModel
 
     model = RelevanceModel.from_weights(weights)
@@ -228,9 +222,6 @@ def fused(
             allowed = np.clip((relevance / best - low) / (high - low), 0.0, 1.0)
         else:
             allowed = np.ones_like(relevance)
-        if topic[1] > 0:
-            closeness = pool.extra["pairwise"][int(np.argmax(relevance))]
-            allowed = np.minimum(allowed, np.clip((closeness - topic[0]) / (topic[1] - topic[0]), 0.0, 1.0))
         credit = np.minimum(np.clip(pool.temporal, 0.0, 1.0), allowed)
         return relevance * (1.0 - weight + weight * credit)
 
@@ -239,14 +230,7 @@ def fused(
 
 def _check_fused(pool: Pool) -> None:
     """The vectorised scorer equals the ranker's per-passage functions on one pool."""
-    from chronorag.rankers.fusion import (
-        TOPIC_HIGH,
-        TOPIC_LOW,
-        RelevanceModel,
-        time_factor,
-        time_gate,
-        topic_gate,
-    )
+    from chronorag.rankers.fusion import RelevanceModel, time_factor, time_gate
 
     weights = {"question": 1.0, "passage": 0.5, "coverage": 0.5}
     model = RelevanceModel.from_weights(weights)
@@ -260,13 +244,6 @@ def _check_fused(pool: Pool) -> None:
         for r, t in zip(relevance, pool.temporal, strict=True)
     ]
     assert np.allclose(fused(weights, 0.9, (0.4, 0.7))(pool), expected, atol=1e-6)
-    anchor = int(np.argmax(relevance))
-    topics = [topic_gate(float(c)) for c in pool.extra["pairwise"][anchor]]
-    gated = [
-        r * time_factor(float(t), 0.9 if pool.constrained else 0.0, min(time_gate(r / best, 0.4, 0.7), g))
-        for r, t, g in zip(relevance, pool.temporal, topics, strict=True)
-    ]
-    assert np.allclose(fused(weights, 0.9, (0.4, 0.7), (TOPIC_LOW, TOPIC_HIGH))(pool), gated, atol=1e-6)
 
 
 def additive_before(pool: Pool) -> np.ndarray:
@@ -291,42 +268,6 @@ def add_coverage(pools: list[Pool], store_path: str) -> None:
         docs = {d.id: d for d in store.get_documents_by_id(pool.ids)}
         texts = [passage_text(docs[i]) for i in pool.ids]
         pool.extra["coverage"] = query_coverage(constraint.content or constraint.question, texts)
-
-
-def add_pairwise(pools: list[Pool], store_path: str) -> None:
-    """Add the cosine of every two candidates' stored vectors (the topic gate's input) to pools without it."""
-    from chronorag.indexers.store import ChronoDocumentStore
-
-    store = ChronoDocumentStore(store_path, read_only=True)
-    for pool in pools:
-        if "pairwise" in pool.extra:
-            continue
-        docs = {d.id: d for d in store.get_documents_by_id(pool.ids, return_embedding=True)}
-        vectors = np.array([docs[i].embedding for i in pool.ids], dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        pool.extra["pairwise"] = vectors @ vectors.T
-
-
-# The topic gate (passage vectors' cosine to the most relevant candidate), tried under the chosen fusion.
-TOPIC_GATES = ((0.0, 0.0), (0.2, 0.4), (0.3, 0.5), (0.3, 0.6), (0.4, 0.6), (0.4, 0.7), (0.5, 0.7))
-TOPIC_TOLERANCE = 0.2  # the rule: the strictest gate within this many AR@1 points of no gate on train
-
-
-def topic_grid(chosen: dict[str, Any], tune: list[Pool], checks: dict[str, list[Pool]]) -> dict[str, Any]:
-    """Every topic gate under the chosen fusion on the tuning pools (and the checks), and the rule's pick."""
-    rows = []
-    for topic in TOPIC_GATES:
-        rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]), topic)
-        row = {"topic": topic, "tune": evaluate(tune, rule)}
-        row.update({name: evaluate(pools, rule) for name, pools in checks.items()})
-        rows.append(row)
-    floor = rows[0]["tune"]["AR@1"] - TOPIC_TOLERANCE
-    pick = max((row for row in rows if row["tune"]["AR@1"] >= floor), key=lambda row: row["topic"])
-    return {
-        "rule": f"the strictest topic gate whose tuning AR@1 is within {TOPIC_TOLERANCE} of no topic gate",
-        "chosen": pick["topic"],
-        "grid": rows,
-    }
 
 
 def rescore_time(pools: list[Pool]) -> list[Pool]:
@@ -460,9 +401,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads()
     if args.command == "grid":
         result = grid(args)
-        tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
-        checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
-        result["topic"] = topic_grid(result["chosen"], tune, checks)
         if args.temporal:
             tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
             chosen = result["chosen"]
@@ -470,8 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
             result["temporal"] = temporal_grid(tune, rule, checks)
         args.out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
-        summary = {"chosen": result["chosen"], "checks": result["checks"], "topic": result["topic"]}
-        print(json.dumps(summary, indent=1, default=str))
+        print(json.dumps({"chosen": result["chosen"], "checks": result["checks"]}, indent=1, default=str))
         return 0
     if args.pools.exists():
         pools = pickle.loads(args.pools.read_bytes())
@@ -482,7 +419,6 @@ def main(argv: list[str] | None = None) -> int:
         args.pools.write_bytes(pickle.dumps(pools))
         logger.info("built %d pools in %.0f s", len(pools), time.time() - started)
     add_coverage(pools, str(args.store))
-    add_pairwise(pools, str(args.store))
     args.pools.write_bytes(pickle.dumps(pools))
     print(json.dumps({"pools": len(pools)}))
     return 0

@@ -17,19 +17,11 @@ wins among them), and a passage less than ``GATE_LOW`` as relevant as the best o
 all: however well its dates fit, an off-topic passage is never lifted by them. The score is monotone in
 relevance and in time fit.
 
-Relevance to the question alone cannot tell a passage about the question's subject from one that merely
-shares its words ("coach of which team" matches every club's coaching history), so the credit is also gated
-by *topic*: the cosine of the passage's vector and the most relevant candidate's (``topic_gate``: none below
-``TOPIC_LOW``, full from ``TOPIC_HIGH``). One page's paragraphs, or one story's articles, are close to each
-other and keep their credit; a club's paragraph beside an untitled sentence about a coach is not, and earns
-none. The time credit is the smaller of the two gates.
-
 The feature weights, the time weight and the gate were chosen on TimeQA *train* questions over a mixed
 corpus of train and dev pages (``benchmarks/tune_fusion.py``; ``benchmarks/results/fusion.json`` has the
 grid, the alternatives tried and the rule): among gates that give no time credit below 40% of the best
 relevance, the best AR@1 on train. A listwise-trained logistic relevance and a band-gated additive rule both
-did worse there. The topic gate is the strictest that keeps train AR@1 within 0.2 points of no topic gate
-(``fusion.json`` "topic"); a gate on relevance above the pool's median instead cost train 9 points.
+did worse there.
 """
 
 from __future__ import annotations
@@ -46,10 +38,6 @@ DEFAULT_RECENCY_WEIGHT = 0.2
 # Relevance relative to the best candidate's: no time credit below GATE_LOW, full credit from GATE_HIGH.
 GATE_LOW = 0.4
 GATE_HIGH = 0.7
-# Cosine of a passage's vector and the most relevant candidate's: no time credit below TOPIC_LOW, full from
-# TOPIC_HIGH (TimeQA train: a page's paragraphs have a median cosine of 0.4 to the best one).
-TOPIC_LOW = 0.3
-TOPIC_HIGH = 0.5
 
 
 @dataclass(frozen=True)
@@ -106,21 +94,6 @@ def time_gate(relative_relevance: float, low: float = GATE_LOW, high: float = GA
     return (relative_relevance - low) / (high - low)
 
 
-def topic_gate(similarity: float, low: float = TOPIC_LOW, high: float = TOPIC_HIGH) -> float:
-    """The time credit a passage's closeness to the most relevant candidate allows.
-
-    :param similarity: the cosine of the two passages' vectors.
-    :param low: no credit at or below this.
-    :param high: full credit from this.
-    :returns: a gate in [0, 1].
-    """
-    if similarity >= high:
-        return 1.0
-    if similarity <= low:
-        return 0.0
-    return (similarity - low) / (high - low)
-
-
 def time_factor(temporal: float, weight: float, gate: float = 1.0) -> float:
     """The bounded multiplier of time fit: ``1 - weight + weight * min(temporal, gate)``.
 
@@ -133,12 +106,7 @@ def time_factor(temporal: float, weight: float, gate: float = 1.0) -> float:
 
 
 def explain(
-    relevance: float,
-    features: Mapping[str, float],
-    temporal: float,
-    weight: float,
-    gate: float = 1.0,
-    topic: float | None = None,
+    relevance: float, features: Mapping[str, float], temporal: float, weight: float, gate: float = 1.0
 ) -> str:
     """A one-line explanation of a fused score.
 
@@ -146,16 +114,13 @@ def explain(
     :param features: the semantic features it came from.
     :param temporal: the temporal score.
     :param weight: the time weight applied.
-    :param gate: the time credit relevance and topic allowed (the smaller of :func:`time_gate` and
-        :func:`topic_gate`).
-    :param topic: the cosine to the most relevant candidate, when the topic gate was applied.
+    :param gate: the time credit the relevance allowed.
     :returns: e.g. ``"relevance 0.61 (question 0.58, passage 0.62, coverage 0.67) x time 0.96 (fit 0.95,
-        gate 1.00, topic 0.72, weight 0.90)"``.
+        gate 1.00, weight 0.90)"``.
     """
     parts = ", ".join(f"{name} {value:.2f}" for name, value in features.items())
     factor = time_factor(temporal, weight, gate)
-    topic_part = f", topic {topic:.2f}" if topic is not None else ""
     return (
         f"relevance {relevance:.2f} ({parts}) x time {factor:.2f} "
-        f"(fit {temporal:.2f}, gate {gate:.2f}{topic_part}, weight {weight:.2f})"
+        f"(fit {temporal:.2f}, gate {gate:.2f}, weight {weight:.2f})"
     )

@@ -340,16 +340,9 @@ class SemanticScorer:
         """
         if not documents:
             return np.zeros(0, dtype=np.float32)
-        return np.clip(self.passage_vectors(documents) @ self.encode([text])[0], 0.0, 1.0)
-
-    def passage_vectors(self, documents: list[Document]) -> np.ndarray:
-        """Each passage's unit vector: the stored embedding when it is the model's, else encoded (cached).
-
-        :param documents: the passages.
-        :returns: a ``(len(documents), dim)`` array.
-        """
         self.warm_up()
-        return self._passage_vectors(documents, [passage_text(doc) for doc in documents])
+        vectors = self._passage_vectors(documents, [passage_text(doc) for doc in documents])
+        return np.clip(vectors @ self.encode([text])[0], 0.0, 1.0)
 
     def score(
         self,

@@ -8,10 +8,9 @@ Modes:
   misleads semantic models) and of the whole question, from
   :class:`~chronorag.rankers.semantic_scoring.SemanticScorer`; T is the temporal score of
   :mod:`chronorag.rankers.temporal_scoring` and ``w`` the ``time_weight`` (``recency_weight`` when the
-  question states no time: T is then a recency preference), its credit gated by relevance and topic: a
-  passage under 40% of the best candidate's relevance, or far from the most relevant candidate's subject
-  (passage vectors' cosine under 0.3), earns none, so time reorders the relevant passages and never lifts
-  an off-topic one. Passages published after the
+  question states no time: T is then a recency preference), its credit gated by relevance: a passage
+  under 40% of the best candidate's relevance earns none, so time reorders the relevant passages and
+  never lifts an off-topic one. Passages published after the
   constraint's reference time are dropped (``drop_future``): they cannot be evidence "as of" then
   (a date inferred by document dating is an estimate, not proof, and drops nothing).
 - ``mrag``: MRAG's published scoring (:mod:`chronorag.rankers.mrag`), for side-by-side evaluation.
@@ -39,7 +38,6 @@ from chronorag.rankers.fusion import (
     explain,
     time_factor,
     time_gate,
-    topic_gate,
 )
 from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer, tokenize
 from chronorag.rankers.temporal_scoring import SATISFIES, TemporalScore, apply_ordinal, score_passage
@@ -292,31 +290,16 @@ class SemanticTemporalRanker:
             features = {name: every[name] for name in self.relevance.weights}
             rows.append((1.0 if time_only else self.relevance.relevance(features), features))
         best = max(relevance for relevance, _ in rows) or 1.0
-        # Closeness to the most relevant candidate: time reorders passages about its subject only. A question
-        # that names nothing but a time has no subject to be close to.
-        topics = [None] * len(documents) if time_only else self._topic_similarity(documents, rows)
         ranked = []
-        for doc, sem, tem, (relevance, features), topic in zip(
-            documents, semantic, temporal, rows, topics, strict=True
-        ):
+        for doc, sem, tem, (relevance, features) in zip(documents, semantic, temporal, rows, strict=True):
             gate = time_gate(relevance / best)
-            if topic is not None:
-                gate = min(gate, topic_gate(topic))
             score = relevance * time_factor(tem.score, weight, gate)
-            explanation = explain(relevance, features, tem.score, weight, gate, topic)
+            explanation = explain(relevance, features, tem.score, weight, gate)
             ranked.append(
                 _explained(doc, score, sem, tem.score, tem.span_dict(), tem.reason, relevance, explanation)
             )
         notes.extend(_time_notes(constraint, temporal, constrained, time_only))
         return ranked
-
-    def _topic_similarity(
-        self, documents: list[Document], rows: list[tuple[float, Any]]
-    ) -> list[float | None]:
-        """The cosine of each passage's vector and the most relevant candidate's."""
-        vectors = self.scorer.passage_vectors(documents)
-        anchor = max(range(len(rows)), key=lambda index: rows[index][0])
-        return [float(value) for value in vectors @ vectors[anchor]]
 
     def _spans(self, document: Document) -> list[TimeMention]:
         """The passage's spans: from meta, else extracted from its text (documents from elsewhere)."""

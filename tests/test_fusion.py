@@ -10,13 +10,10 @@ from chronorag.rankers.fusion import (
     DEFAULT_WEIGHTS,
     GATE_HIGH,
     GATE_LOW,
-    TOPIC_HIGH,
-    TOPIC_LOW,
     RelevanceModel,
     explain,
     time_factor,
     time_gate,
-    topic_gate,
 )
 
 STEPS = [i / 10 for i in range(11)]
@@ -71,28 +68,3 @@ def test_explain_names_every_part() -> None:
     text = explain(0.61, {"question": 0.58, "passage": 0.62}, 0.95, 0.9, 0.5)
     assert text.startswith("relevance 0.61 (question 0.58, passage 0.62) x time 0.55")
     assert "fit 0.95, gate 0.50, weight 0.90" in text
-
-
-def test_topic_gate_bounds() -> None:
-    assert topic_gate(TOPIC_LOW) == 0.0 and topic_gate(TOPIC_HIGH) == 1.0 and topic_gate(-0.2) == 0.0
-    assert topic_gate((TOPIC_LOW + TOPIC_HIGH) / 2) == pytest.approx(0.5)
-    for low, high in itertools.pairwise(STEPS):
-        assert topic_gate(low) <= topic_gate(high)
-
-
-def test_a_passage_off_the_best_ones_subject_earns_no_time_credit() -> None:
-    # Relevant enough by its words (75% of the best) but far from the best passage's subject: time cannot
-    # lift it over the best one, however badly the best one is dated.
-    best = 0.5
-    relevance_gate = time_gate(0.375 / best)
-    assert relevance_gate == 1.0
-    off_subject = 0.375 * time_factor(1.0, 0.9, min(relevance_gate, topic_gate(0.1)))
-    assert off_subject < best * time_factor(0.0, 0.9, 1.0)
-    # Without the topic gate time would have lifted it.
-    assert 0.375 * time_factor(1.0, 0.9, relevance_gate) > best * time_factor(0.0, 0.9, 1.0)
-
-
-def test_explain_names_the_topic_when_gated() -> None:
-    text = explain(0.61, {"question": 0.58}, 0.95, 0.9, 0.0, topic=0.12)
-    assert "gate 0.00, topic 0.12, weight 0.90" in text
-    assert "topic" not in explain(0.61, {"question": 0.58}, 0.95, 0.9, 1.0)
