@@ -14,6 +14,14 @@ and check it on the others (``benchmarks/results/fusion.json``)::
 
     python benchmarks/tune_fusion.py pools --store STORE --dataset timeqa --split train --pools train.pkl
     python benchmarks/tune_fusion.py grid --tune train.pkl --check trage.pkl [--check ...]
+
+TimeQA train over its pages is one kind of corpus: every question's page is there, titled. The kind a
+TempRAGEval-style corpus is (evidence sentences without a title among other topics' pages) is built from
+train too, so that what is tuned for it is never tuned on a reported set (``--tune-mixed`` in ``grid``)::
+
+    python benchmarks/tune_fusion.py mixed-corpus --out eval-out/train-mixed
+    python benchmarks/tune_fusion.py pools --store eval-out/train-mixed/store --dataset timeqa \
+        --split train --questions eval-out/train-mixed/questions.json --pools train-mixed.pkl
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import logging
 import pickle
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -64,6 +72,10 @@ def load_questions(args: argparse.Namespace) -> list[EvalQuestion]:
 
     if args.dataset == "timeqa":
         questions = loaders.load_timeqa(args.data_dir, args.split).questions
+        if getattr(args, "questions", None):
+            # A mixed corpus (mixed-corpus): its questions, their gold passages under the corpus's ids.
+            chosen = json.loads(Path(args.questions).read_text(encoding="utf-8"))
+            questions = [replace(q, gold_ids=chosen[q.qid]) for q in questions if q.qid in chosen]
     elif args.dataset == "temprageval":
         csv_path = args.csv or Path(args.data_dir) / "temprageval_draft" / "TempRAGEval_draft_134rows.csv"
         questions = temprageval.load_temprageval(csv_path).questions
@@ -204,9 +216,16 @@ def _features(pool: Pool) -> dict[str, np.ndarray]:
     }
 
 
-def fused(weights: dict[str, float], time_weight: float, gate: tuple[float, float]) -> Any:
+def fused(
+    weights: dict[str, float],
+    time_weight: float,
+    gate: tuple[float, float],
+    topic: tuple[float, float] = (0.0, 0.0),
+) -> Any:
     """The shipped fusion (``chronorag.rankers.fusion``) with these parameters, as a vectorised pool scorer
-    (:func:`_check_fused` checks it against the module's own functions)."""
+    (:func:`_check_fused` checks it against the module's own functions). ``topic`` adds a gate that was
+    tried and not shipped (``(0, 0)``: none): time credit only for passages whose vector is close to the
+    most relevant candidate's (cosine: none at ``topic[0]``, full from ``topic[1]``)."""
     from chronorag.rankers.fusion import RelevanceModel
 
     model = RelevanceModel.from_weights(weights)
@@ -222,6 +241,9 @@ def fused(weights: dict[str, float], time_weight: float, gate: tuple[float, floa
             allowed = np.clip((relevance / best - low) / (high - low), 0.0, 1.0)
         else:
             allowed = np.ones_like(relevance)
+        if topic[1] > 0:
+            closeness = pool.extra["pairwise"][int(np.argmax(relevance))]
+            allowed = np.minimum(allowed, np.clip((closeness - topic[0]) / (topic[1] - topic[0]), 0.0, 1.0))
         credit = np.minimum(np.clip(pool.temporal, 0.0, 1.0), allowed)
         return relevance * (1.0 - weight + weight * credit)
 
@@ -268,6 +290,44 @@ def add_coverage(pools: list[Pool], store_path: str) -> None:
         docs = {d.id: d for d in store.get_documents_by_id(pool.ids)}
         texts = [passage_text(docs[i]) for i in pool.ids]
         pool.extra["coverage"] = query_coverage(constraint.content or constraint.question, texts)
+
+
+def add_pairwise(pools: list[Pool], store_path: str) -> None:
+    """Add the cosine of every two candidates' stored vectors (the topic gate's input) to pools without it."""
+    from chronorag.indexers.store import ChronoDocumentStore
+
+    store = ChronoDocumentStore(store_path, read_only=True)
+    for pool in pools:
+        if "pairwise" in pool.extra:
+            continue
+        docs = {d.id: d for d in store.get_documents_by_id(pool.ids, return_embedding=True)}
+        vectors = np.array([docs[i].embedding for i in pool.ids], dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        pool.extra["pairwise"] = vectors @ vectors.T
+
+
+# The topic gate (passage vectors' cosine to the most relevant candidate), tried under the chosen fusion.
+TOPIC_GATES = ((0.0, 0.0), (0.2, 0.4), (0.3, 0.5), (0.3, 0.6), (0.4, 0.6), (0.4, 0.7), (0.5, 0.7))
+
+
+def topic_grid(chosen: dict[str, Any], tunes: dict[str, list[Pool]], checks: dict[str, list[Pool]]) -> dict:
+    """Every topic gate under the chosen fusion, on each tuning pool set and the checks. The rule: a gate
+    ships only if it lowers AR@1 on no tuning set (TimeQA train over its pages, and over the mixed corpus
+    built from train)."""
+    rows = []
+    for topic in TOPIC_GATES:
+        rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]), topic)
+        row: dict[str, Any] = {"topic": topic}
+        row.update({name: evaluate(pools, rule) for name, pools in {**tunes, **checks}.items()})
+        rows.append(row)
+    passing = [
+        row["topic"] for row in rows[1:] if all(row[name]["AR@1"] >= rows[0][name]["AR@1"] for name in tunes)
+    ]
+    return {
+        "rule": "ship a topic gate only if it lowers AR@1 on no tuning set: " + ", ".join(tunes),
+        "chosen": max(passing) if passing else None,
+        "grid": rows,
+    }
 
 
 def rescore_time(pools: list[Pool]) -> list[Pool]:
@@ -377,6 +437,53 @@ def temporal_grid(tune: list[Pool], rule: Any, checks: dict[str, list[Pool]] | N
     }
 
 
+def mixed_corpus(args: argparse.Namespace) -> dict[str, Any]:
+    """A TempRAGEval-like corpus from TimeQA train: each answerable question's gold paragraphs without
+    their title, beside the titled paragraphs of ``--distractor-pages`` other train pages (whose own
+    questions are left out); indexed into ``OUT/store``, with ``OUT/questions.json`` (qid: gold ids)."""
+    import random
+
+    from chronorag.evals.loaders import load_timeqa
+    from chronorag.indexers.ingest import (
+        build_passages,
+        ingest,
+        open_store_for,
+        sentence_transformer_embedder,
+    )
+    from chronorag.indexers.sources import SourceDocument, read_timeqa
+
+    dataset = load_timeqa(args.data_dir, "train")
+    pages = {}
+    for file in dataset.corpus_files:
+        for document in read_timeqa(file):
+            if isinstance(document, SourceDocument):
+                pages[document.id] = document
+    distractors = set(random.Random(args.seed).sample(sorted(pages), args.distractor_pages))
+    passages = {p.id: p for page in pages.values() for p in build_passages(page)}
+    records, chosen = [], {}
+    for question in dataset.questions:
+        page = question.tags.get("page")
+        if not question.answerable or page in distractors or not question.gold_ids:
+            continue
+        chosen[question.qid] = [f"{gid}#0" for gid in question.gold_ids]
+        records += [{"id": gid, "title": "", "text": passages[gid].content} for gid in question.gold_ids]
+    for page in sorted(distractors):
+        for passage in build_passages(pages[page]):
+            title = passage.meta.get("title") or ""
+            records.append({"id": passage.id, "title": title, "text": passage.content})
+    unique = list({record["id"]: record for record in records}.values())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = out / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in unique), encoding="utf-8")
+    (out / "questions.json").write_text(json.dumps(chosen), encoding="utf-8")
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
+    store = open_store_for(str(out / "store"), model_id, dim)
+    ingest([str(corpus)], store, embed, fmt="jsonl", progress=True)
+    store.close()
+    return {"questions": len(chosen), "passages": len(unique), "distractor_pages": len(distractors)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -389,9 +496,22 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--limit", type=int)
     build.add_argument("--candidates", type=int, default=20)
     build.add_argument("--pools", type=Path, required=True, help="pickle of the pools (built when missing)")
+    build.add_argument("--questions", type=Path, help="TimeQA: only these questions (mixed-corpus's JSON)")
+    mixed = commands.add_parser("mixed-corpus", help="a TempRAGEval-like tuning corpus from TimeQA train")
+    mixed.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    mixed.add_argument("--out", type=Path, required=True)
+    mixed.add_argument("--distractor-pages", type=int, default=40)
+    mixed.add_argument("--seed", type=int, default=0)
     search = commands.add_parser("grid", help="grid the fusion on tuning pools, check on others")
     search.add_argument("--tune", type=Path, required=True)
     search.add_argument("--check", type=Path, action="append", default=[])
+    search.add_argument(
+        "--tune-mixed",
+        type=Path,
+        action="append",
+        default=[],
+        help="pools of the mixed corpus built from train",
+    )
     search.add_argument("--out", type=Path, default=RESULTS / "fusion.json")
     search.add_argument("--temporal", action="store_true", help="also grid the temporal scoring constants")
     args = parser.parse_args(argv)
@@ -399,8 +519,28 @@ def main(argv: list[str] | None = None) -> int:
     from chronorag.models import configure_threads
 
     configure_threads()
+    if args.command == "mixed-corpus":
+        print(json.dumps(mixed_corpus(args)))
+        return 0
     if args.command == "grid":
         result = grid(args)
+        tunes = {
+            Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes()))
+            for p in [args.tune, *args.tune_mixed]
+        }
+        checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
+        result["topic"] = topic_grid(result["chosen"], tunes, checks)
+        result["mixed_tuning"] = {
+            name: evaluate(
+                pools,
+                fused(
+                    result["chosen"]["weights"],
+                    result["chosen"]["time_weight"],
+                    tuple(result["chosen"]["gate"]),
+                ),
+            )
+            for name, pools in tunes.items()
+        }
         if args.temporal:
             tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
             chosen = result["chosen"]
@@ -408,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
             checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
             result["temporal"] = temporal_grid(tune, rule, checks)
         args.out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
-        print(json.dumps({"chosen": result["chosen"], "checks": result["checks"]}, indent=1, default=str))
+        summary = {key: result[key] for key in ("chosen", "checks", "mixed_tuning")}
+        summary["topic_chosen"] = result["topic"]["chosen"]
+        print(json.dumps(summary, indent=1, default=str))
         return 0
     if args.pools.exists():
         pools = pickle.loads(args.pools.read_bytes())
@@ -419,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pools.write_bytes(pickle.dumps(pools))
         logger.info("built %d pools in %.0f s", len(pools), time.time() - started)
     add_coverage(pools, str(args.store))
+    add_pairwise(pools, str(args.store))
     args.pools.write_bytes(pickle.dumps(pools))
     print(json.dumps({"pools": len(pools)}))
     return 0
