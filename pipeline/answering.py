@@ -104,17 +104,19 @@ def finish_answer(
     :param extracted: the `extractor`'s output (`candidates`, `abstention`, `timeline`).
     :param replies: the generator's replies; `None` when no LLM was asked.
     :param run: runs a component by name (default: directly).
-    :param choices: the question's options (multiple choice): the reply names one, no arbiter rules.
+    :param choices: the question's options (multiple choice): the reply names one (the arbiter lets it
+        pass).
     :returns: the `ChronoAnswerBuilder` answer.
     """
     run = run or _direct(pipeline)
     decided: dict[str, Any] = {"candidates": extracted["candidates"], "replies": replies, "choices": choices}
-    if replies is not None and "arbiter" in pipeline.graph.nodes and not choices:
+    if replies is not None and "arbiter" in pipeline.graph.nodes:
         verdict = run(
             "arbiter",
             replies=replies,
             candidates=extracted["candidates"],
             abstention=extracted.get("abstention"),
+            choices=choices,
         )
         decided.update(
             candidates=verdict["candidates"], replies=verdict["replies"], arbitration=verdict["arbitration"]

@@ -96,6 +96,7 @@ class ReaderArbiter:
         replies: list[str] | None = None,
         candidates: list[dict[str, Any]] | None = None,
         abstention: dict[str, Any] | None = None,
+        choices: list[str] | None = None,
     ) -> dict[str, Any]:
         """
         Decide between the reader's answer and the timeline's choice.
@@ -103,11 +104,15 @@ class ReaderArbiter:
         :param replies: the reader's replies (the first is read); `None` or empty: the timeline decides.
         :param candidates: the timeline's candidates, best first (each with `answer` and `fit`).
         :param abstention: the timeline's `{abstained, reason}`: an abstention stands.
+        :param choices: the question's options (multiple choice): the reply names an option, not a
+            candidate, so it passes through unruled for the answer builder to read its letter.
         :returns: `candidates` (the decided answer first), `replies` (empty: the answer builder phrases the
-            first candidate) and `arbitration` (`{reader_answer, matched, accepted, reason}`, for the
-            answer object; `{}` when the timeline abstained).
+            first candidate; the reply itself with options) and `arbitration` (`{reader_answer, matched,
+            accepted, reason}`, for the answer object; `{}` when the timeline abstained or with options).
         """
         candidates = list(candidates or [])
+        if choices:
+            return {"candidates": candidates, "replies": list(replies or []), "arbitration": {}}
         reader = short_answer(replies[0]) if replies else ""
         verdict = {"reader_answer": reader or None, "matched": None, "accepted": False}
         if abstention and abstention.get("abstained"):

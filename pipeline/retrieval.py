@@ -80,7 +80,8 @@ def run_inputs(
     :param as_of: the reference time (ISO string or date); ``None``: the decomposer's default.
     :param top_k: passages the ranker keeps (``None``: the pipeline's).
     :param filters: Haystack metadata filters for the retrievers.
-    :param choices: the question's options (multiple choice), for the prompt and answer builders.
+    :param choices: the question's options (multiple choice), for the prompt builder, the arbiter (which
+        lets a reply naming an option pass) and the answer builder.
     :returns: ``{component: {socket: value}}``.
     """
     data: dict[str, dict[str, Any]] = {}
@@ -95,7 +96,7 @@ def run_inputs(
     if top_k is not None and _has(pipeline, "ranker"):
         data.setdefault("ranker", {})["top_k"] = top_k
     if choices:
-        for name in ("prompt_builder", "answer_builder"):
+        for name in ("prompt_builder", "arbiter", "answer_builder"):
             if _has(pipeline, name):
                 data.setdefault(name, {})["choices"] = list(choices)
     return data

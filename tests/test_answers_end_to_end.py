@@ -197,6 +197,18 @@ def test_run_read_mode_abstention_reports_no_reading(reader_client: httpx.Client
     assert result["abstained"] is True and result["reader"] is None and result["short_answer"] is None
 
 
+def test_run_read_mode_options_after_an_abstention_answer_alike_plain_and_streamed(
+    reader_client: httpx.Client,
+) -> None:
+    # No passage writes an option and the timeline abstains: the LLM's letter decides (or nothing does),
+    # and the graph (the arbiter lets a reply naming an option pass) answers as the stream does.
+    question, options = "Who was mayor of Riverton in 1990?", ["Mark Ruiz", "Ann Lee"]
+    plain = _ask(reader_client, question, choices=options)
+    done = _streamed(reader_client, question, choices=options)[-1][1]
+    assert (plain["choice"], plain["answer"], plain["reader"]) == (done["choice"], done["answer"], None)
+    assert plain["choice"] is None or plain["choice"]["by"] == "reader"
+
+
 @pytest.mark.slow
 def test_run_reading_preset_with_the_packaged_1_5b(news_store: str) -> None:
     # The shipped `reading` preset: Qwen2.5-Coder-1.5B reads, the arbiter rules; one process, one thread.

@@ -184,3 +184,23 @@ def test_run_read_mode_prompt_shows_no_choice_and_asks_for_a_short_answer(extrac
     assert TemporalPromptBuilder.from_dict(builder.to_dict()).mode == "read"
     with pytest.raises(ValueError, match="mode"):
         TemporalPromptBuilder(mode="guess")
+
+
+def test_run_a_reply_naming_an_option_passes_even_after_an_abstention(extracted: dict):
+    # With options the reply names a letter, not a candidate: it reaches the answer builder unruled, so the
+    # graph answers as the stream and the eval (which read the letter directly) do.
+    abstention = {"abstained": True, "reason": "no passage holds an answer for 1990"}
+    choices = ["Tom Hale", "Jane Okafor"]
+    verdict = ReaderArbiter().run(
+        replies=["B"], candidates=extracted["candidates"], abstention=abstention, choices=choices
+    )
+    assert verdict == {"candidates": extracted["candidates"], "replies": ["B"], "arbitration": {}}
+    answer = ChronoAnswerBuilder().run(
+        query="Who was mayor of Riverton in 1990?",
+        documents=[Document(id="d#0", content="Riverton held a mayoral election.")],
+        abstention=abstention,
+        choices=choices,
+        **verdict,
+    )["answer"]
+    assert answer["choice"]["option"] == "Jane Okafor" and answer["choice"]["by"] == "reader"
+    assert answer["reader"] is None
