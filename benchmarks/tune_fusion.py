@@ -330,6 +330,11 @@ def topic_grid(chosen: dict[str, Any], tunes: dict[str, list[Pool]], checks: dic
     }
 
 
+def _load_pools(paths: list[Path]) -> dict[str, list[Pool]]:
+    """Pool files by their stem, their temporal scores recomputed by the current scoring."""
+    return {Path(path).stem: rescore_time(pickle.loads(Path(path).read_bytes())) for path in paths}
+
+
 def rescore_time(pools: list[Pool]) -> list[Pool]:
     """Temporal scores recomputed from the pools' spans by the current ``temporal_scoring``."""
     from chronorag.rankers.temporal_scoring import apply_ordinal, score_passage
@@ -347,7 +352,7 @@ def grid(args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration on the tuning pools, the rule's choice, and the check pools' numbers."""
     tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
     _check_fused(tune[0])
-    checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
+    checks = _load_pools(args.check)
     rows = []
     for weights in RELEVANCE_GRID:
         for time_weight in TIME_WEIGHTS:
@@ -524,29 +529,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grid":
         result = grid(args)
-        tunes = {
-            Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes()))
-            for p in [args.tune, *args.tune_mixed]
-        }
-        checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
-        result["topic"] = topic_grid(result["chosen"], tunes, checks)
-        result["mixed_tuning"] = {
-            name: evaluate(
-                pools,
-                fused(
-                    result["chosen"]["weights"],
-                    result["chosen"]["time_weight"],
-                    tuple(result["chosen"]["gate"]),
-                ),
-            )
-            for name, pools in tunes.items()
-        }
+        chosen = result["chosen"]
+        rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]))
+        tunes = _load_pools([args.tune, *args.tune_mixed])
+        checks = _load_pools(args.check)
+        result["topic"] = topic_grid(chosen, tunes, checks)
+        result["mixed_tuning"] = {name: evaluate(pools, rule) for name, pools in tunes.items()}
         if args.temporal:
-            tune = rescore_time(pickle.loads(Path(args.tune).read_bytes()))
-            chosen = result["chosen"]
-            rule = fused(chosen["weights"], chosen["time_weight"], tuple(chosen["gate"]))
-            checks = {Path(p).stem: rescore_time(pickle.loads(Path(p).read_bytes())) for p in args.check}
-            result["temporal"] = temporal_grid(tune, rule, checks)
+            result["temporal"] = temporal_grid(tunes[Path(args.tune).stem], rule, checks)
         args.out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
         summary = {key: result[key] for key in ("chosen", "checks", "mixed_tuning")}
         summary["topic_chosen"] = result["topic"]["chosen"]
