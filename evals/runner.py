@@ -249,10 +249,9 @@ def build_store(config: EvalConfig, groups: list[tuple[list[str], str]]) -> tupl
 
 
 def _fingerprint(files: list[str]) -> str:
-    from chronorag.temporal.extractor import SPANS_VERSION
-
-    # The spans a store holds are read at ingestion: a new reading of time needs a new store.
-    digest = hashlib.sha1(f"spans-v{SPANS_VERSION}".encode())
+    # A cached store is re-indexed in place where the documents' content hashes changed (a new reading of
+    # time among them: SourceDocument.content_hash).
+    digest = hashlib.sha1()
     for file in sorted(files):
         stat = Path(file).stat()
         digest.update(f"{Path(file).resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode())

@@ -46,10 +46,15 @@ class SourceDocument:
 
     def content_hash(self) -> str:
         """
-        :returns: a hash of everything that shapes the passages, to skip unchanged documents on re-runs.
+        :returns: a hash of everything that shapes the passages, to skip unchanged documents on re-runs:
+            the document, and the reading of its time (``SPANS_VERSION``: a new reading re-indexes it).
         """
+        from chronorag.temporal.extractor import SPANS_VERSION
+
         payload = json.dumps(
-            [self.title, self.text, self.passages, str(self.date), self.meta], sort_keys=True, default=str
+            [self.title, self.text, self.passages, str(self.date), self.meta, f"spans-v{SPANS_VERSION}"],
+            sort_keys=True,
+            default=str,
         )
         return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 

@@ -16,8 +16,8 @@ from chronorag.temporal.grammar import MAX_YEAR, MIN_YEAR, scan
 from chronorag.temporal.model import Granularity, Interval, TimeMention
 
 MODES = ("fast", "full")
-# Raised whenever extraction reads a text differently, so that stores built from spans of an older reading
-# can be told apart (the evaluation's cached stores are keyed on it). 2: open-ended spans ("since 2012").
+# Raised whenever extraction reads a text differently: a document's content hash includes it, so re-indexing
+# a store re-reads every document's spans (they are read at ingestion). 2: open-ended spans ("since 2012").
 SPANS_VERSION = 2
 
 # Entities that are durations or frequencies, not points in time ("three years", "annual").

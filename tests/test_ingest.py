@@ -219,6 +219,14 @@ def test_ingest_writes_dated_embedded_passages_and_resumes(tmp_path, embed):
 
     again = ingest([str(corpus)], store, function, progress=False)
     assert again.documents_unchanged == 3 and again.documents_written == 0
+    # A new reading of time (chronorag.temporal.extractor.SPANS_VERSION) re-indexes every document: the
+    # spans a store holds were read at ingestion.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("chronorag.temporal.extractor.SPANS_VERSION", 10**6)
+        reread = ingest([str(corpus)], store, function, progress=False)
+    assert reread.documents_replaced == 3 and reread.documents_unchanged == 0
+    again = ingest([str(corpus)], store, function, progress=False)
+    assert again.documents_replaced == 3  # back to this version's reading: re-indexed once more
 
     records[1]["text"] = "Voters chose a mayor on 3 March 2021. " + "A long recount followed. " * 40
     corpus.write_text("\n".join(json.dumps(r) for r in records))
