@@ -165,7 +165,8 @@ def _temporal() -> tuple[Callable, Callable, Callable]:
 
 def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = True) -> None:
     """
-    Set ``date``, ``date_source``, ``date_confidence`` and ``time_spans`` on a document's passages.
+    Set ``date``, ``date_source``, ``date_confidence``, ``time_spans`` and ``spans_version`` on a document's
+    passages.
 
     The publication date comes from the document's metadata; failing that (and when ``infer``), it is
     estimated from the dates the text mentions. Spans are found in each passage (fast mode), with
@@ -176,6 +177,9 @@ def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = T
     :param infer: estimate a date for undated documents. Encyclopedic pages (TimeQA) turn this off:
         the dates they mention are their subject's history, not when they were written.
     """
+    from chronorag.temporal import meta as meta_keys
+    from chronorag.temporal.extractor import SPANS_VERSION
+
     extract_mentions, parse_publication_date, infer_document_date = _temporal()
     published: date | None = parse_publication_date(doc.date) if doc.date not in (None, "") else None
     mentions_per_passage = [
@@ -189,6 +193,7 @@ def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = T
             published, source, confidence = inferred, "inferred", round(float(score), 4)
     for passage, mentions in zip(passages, mentions_per_passage, strict=True):
         passage.meta["time_spans"] = [m.to_dict() for m in mentions]
+        passage.meta[meta_keys.SPANS_VERSION] = SPANS_VERSION
         if published is not None:
             passage.meta["date"] = published.isoformat()
             passage.meta["date_source"] = source

@@ -41,7 +41,7 @@ from chronorag.rankers.fusion import (
 )
 from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer, tokenize
 from chronorag.rankers.temporal_scoring import SATISFIES, TemporalScore, apply_ordinal, score_passage
-from chronorag.temporal.meta import proven_publication_date
+from chronorag.temporal.meta import older_spans, proven_publication_date
 from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
 
 logger = logging.getLogger(__name__)
@@ -299,6 +299,12 @@ class SemanticTemporalRanker:
                 _explained(doc, score, sem, tem.score, tem.span_dict(), tem.reason, relevance, explanation)
             )
         notes.extend(_time_notes(constraint, temporal, constrained, time_only))
+        older = sum(older_spans(doc.meta) for doc in documents)
+        if older:
+            notes.append(
+                f"{older} of {len(documents)} candidate passages hold time spans an older chronorag read: "
+                "re-run `chronorag index` on their sources to read them as this version does"
+            )
         return ranked
 
     def _spans(self, document: Document) -> list[TimeMention]:

@@ -23,6 +23,8 @@ DATE = "date"
 DATE_SOURCE = "date_source"
 DATE_CONFIDENCE = "date_confidence"
 TIME_SPANS = "time_spans"
+# The reading of time (``chronorag.temporal.extractor.SPANS_VERSION``) the passage's spans were found with.
+SPANS_VERSION = "spans_version"
 SOURCE_METADATA = "metadata"
 SOURCE_INFERRED = "inferred"
 
@@ -32,8 +34,10 @@ __all__ = [
     "DATE_SOURCE",
     "SOURCE_INFERRED",
     "SOURCE_METADATA",
+    "SPANS_VERSION",
     "TIME_SPANS",
     "is_inferred",
+    "older_spans",
     "proven_publication_date",
     "publication_date",
 ]
@@ -74,3 +78,22 @@ def proven_publication_date(meta: Mapping[str, Any] | None) -> date | None:
     :returns: the date, or ``None`` when absent, unreadable or inferred.
     """
     return None if is_inferred(meta) else publication_date(meta)
+
+
+def older_spans(meta: Mapping[str, Any] | None) -> bool:
+    """Whether a passage's recorded spans were read by an older chronorag than this one (a store indexed
+    before the reading of time changed; re-running ``chronorag index`` re-reads them). Spans recorded
+    without a version count as the first reading.
+
+    :param meta: a passage's meta.
+    :returns: ``True`` for recorded spans of an older reading; ``False`` for current ones or none recorded.
+    """
+    from chronorag.temporal.extractor import SPANS_VERSION as CURRENT
+
+    meta = meta or {}
+    if meta.get(TIME_SPANS) is None:
+        return False
+    try:
+        return int(meta.get(SPANS_VERSION) or 1) < CURRENT
+    except (TypeError, ValueError):
+        return True

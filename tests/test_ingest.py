@@ -30,6 +30,8 @@ from chronorag.indexers.sources import (
     read_text_folder,
     read_timeqa,
 )
+from chronorag.temporal.extractor import SPANS_VERSION
+from chronorag.temporal.meta import older_spans
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +214,7 @@ def test_ingest_writes_dated_embedded_passages_and_resumes(tmp_path, embed):
     assert summary["rejected_by_reason"]["invalid JSON"]["count"] == 1
     passage = store.get_documents_by_id(["n1#0"], return_embedding=True)[0]
     assert passage.meta["date"] == "2019-05-20" and passage.meta["time_spans"][0]["text"] == "May 2019"
+    assert passage.meta["spans_version"] == SPANS_VERSION and not older_spans(passage.meta)
     assert np.linalg.norm(passage.embedding) == pytest.approx(1.0, abs=1e-3)
     query = function(["When did the town open its bridge?"])[0]
     assert store.search(query, 1)[0].id == "n1#0"

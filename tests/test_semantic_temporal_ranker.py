@@ -247,3 +247,32 @@ def test_cross_encoder_from_environment(tiny_cross_encoder, monkeypatch):
     ranker = SemanticTemporalRanker(device="cpu")
     ranker.warm_up()
     assert ranker.scorer.uses_cross_encoder
+
+
+def test_run_passages_whose_spans_an_older_chronorag_read_are_noted() -> None:
+    # A store indexed before the reading of time changed (no spans_version, or an older one): ranked as
+    # stored, and the response says how to re-read them.
+    from chronorag.temporal import decompose
+    from chronorag.temporal.extractor import SPANS_VERSION
+
+    question = "Who has been a FIDE Senior Trainer after 2015?"
+    span = {"text": "2012", "char_start": 40, "char_end": 44, "start": "2012-01-01", "end": "2012-12-31"}
+    old = Document(
+        id="old", content="He has been a FIDE Senior Trainer since 2012", meta={"time_spans": [span]}
+    )
+    current = Document(
+        id="new",
+        content="He has been a FIDE Senior Trainer since 2012.",
+        meta={"time_spans": [{**span, "end": None}], "spans_version": SPANS_VERSION},
+    )
+    constraint = decompose(question, as_of="2024-01-01")
+    ranker = SemanticTemporalRanker(top_k=2)
+    notes = ranker.run(query=question, documents=[old, current], constraint=constraint)["constraint"].notes
+    assert any(
+        note.startswith("1 of 2 candidate passages hold time spans an older chronorag read") for note in notes
+    )
+    fresh = ranker.run(query=question, documents=[current], constraint=constraint)
+    assert not any("older chronorag" in note for note in fresh["constraint"].notes)
+    # The open span (this version's reading) fits "after 2015"; the old closed one does not.
+    ranked = ranker.run(query=question, documents=[old, current], constraint=constraint)["documents"]
+    assert ranked[0].id == "new"
