@@ -293,7 +293,7 @@ def start_stream(service: ChronoService, body: AskRequest) -> AnswerStream:
 
 
 def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
-    from chronorag.pipeline.answering import asks_llm, build_prompt, finish_answer
+    from chronorag.pipeline.answering import build_prompt, finish_answer
 
     started = time.perf_counter()
     stages = _Stages(pipeline)
@@ -306,8 +306,8 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         "constraint": constraint,
     }
     choices = body.choices or None
-    if asks_llm(pipeline, body.question, documents, extracted, choices):
-        built = build_prompt(**question, extracted=extracted, run=stages.run, choices=choices)
+    built = build_prompt(**question, extracted=extracted, run=stages.run, choices=choices)
+    if built is not None:
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()
         tokens = _first_and_rest(

@@ -41,7 +41,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chronorag.evals.loaders import load_timeqa
     from chronorag.evals.records import ResultCache
     from chronorag.pipeline import build_pipeline
-    from chronorag.pipeline.answering import asks_llm, build_prompt
+    from chronorag.pipeline.answering import build_prompt
     from chronorag.temporal.model import TemporalConstraint
 
     eval_out = Path(args.eval_out)
@@ -64,10 +64,14 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         constraint = TemporalConstraint.from_dict(record["constraint"])
         extracted = extractor.run(query=question.question, documents=documents, constraint=constraint)
         key = f"{args.llm}|{question.qid}"
-        if key not in cached and asks_llm(pipeline, question.question, documents, extracted):
-            prompt = build_prompt(pipeline, question.question, documents, constraint, extracted)["prompt"]
+        built = (
+            None
+            if key in cached
+            else build_prompt(pipeline, question.question, documents, constraint, extracted)
+        )
+        if built is not None:
             started = time.perf_counter()
-            cached[key] = generator.run(prompt=prompt)["replies"][0]
+            cached[key] = generator.run(prompt=built["prompt"])["replies"][0]
             seconds.append(time.perf_counter() - started)
             replies_file.write_text(json.dumps(cached))
         rows.append({"answers": question.answers, "extracted": extracted, "reply": cached.get(key)})

@@ -89,7 +89,7 @@ class Reader:
         :returns: the ``ChronoAnswerBuilder`` answer (``answer``, ``short_answer``, ``abstained``,
             ``reply_replaced``, ``cited``, ``citations``, ...).
         """
-        from chronorag.pipeline.answering import asks_llm, build_prompt, finish_answer
+        from chronorag.pipeline.answering import build_prompt, finish_answer
 
         extracted = self.extractor.run(query=question, documents=documents, constraint=constraint)
         context = {
@@ -99,9 +99,10 @@ class Reader:
             "constraint": constraint,
         }
         replies = None
-        if asks_llm(self.pipeline, question, documents, extracted, choices):
-            # As the graph: no LLM where its reply is not used (an abstention, options the passages write).
-            prompt = build_prompt(**context, extracted=extracted, choices=choices)
+        # As the graph: no prompt, so no LLM, where its reply is not used (an abstention, options the
+        # passages write).
+        prompt = build_prompt(**context, extracted=extracted, choices=choices)
+        if prompt is not None:
             replies = self.generator.run(
                 prompt=prompt["prompt"], reply_prefix=prompt.get("reply_prefix") or None
             )["replies"]

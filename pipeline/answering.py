@@ -12,7 +12,6 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
-from chronorag.pipeline.prompt_builder import reply_needed
 from chronorag.temporal.model import TemporalConstraint
 
 # Runs one component by name with its inputs (a caller may time it); the default calls `run` directly.
@@ -26,30 +25,6 @@ def _direct(pipeline: Pipeline) -> Runner:
     return run
 
 
-def asks_llm(
-    pipeline: Pipeline,
-    query: str,
-    documents: list[Document],
-    extracted: dict[str, Any],
-    choices: list[str] | None = None,
-) -> bool:
-    """
-    Whether the pipeline asks its LLM for this question, as its graph does: it has one, and a reply would
-    be used (`reply_needed`: the timeline did not abstain; with options, no passage writes one).
-
-    :param pipeline: a chronorag pipeline.
-    :param query: the question.
-    :param documents: the ranked passages.
-    :param extracted: the `extractor`'s output.
-    :param choices: the question's options, if any.
-    :returns: `True` when a prompt should be built and generated.
-    """
-    names = set(pipeline.graph.nodes)
-    if "generator" not in names or "prompt_builder" not in names:
-        return False
-    return reply_needed(query, documents, extracted.get("abstention"), choices)
-
-
 def build_prompt(
     pipeline: Pipeline,
     query: str,
@@ -58,21 +33,26 @@ def build_prompt(
     extracted: dict[str, Any],
     run: Runner | None = None,
     choices: list[str] | None = None,
-) -> dict[str, str]:
+) -> dict[str, str] | None:
     """
-    The prompt builder's output for the extractor's decision.
+    The prompt for the pipeline's LLM, as its graph builds it, or `None` when it asks no LLM for this
+    question: it has none, or the prompt builder built no prompt because the reply would not be used (the
+    timeline abstained; with options, a passage writes one: `prompt_builder.reply_needed`).
 
-    :param pipeline: a chronorag pipeline with a `prompt_builder`.
+    :param pipeline: a chronorag pipeline.
     :param query: the question.
     :param documents: the ranked passages.
     :param constraint: the question's decomposition.
     :param extracted: the `extractor`'s output.
     :param run: runs a component by name (default: directly).
     :param choices: the question's options (multiple choice), if any.
-    :returns: `{prompt, reply_prefix}`.
+    :returns: `{prompt, reply_prefix}`, or `None`.
     """
+    names = set(pipeline.graph.nodes)
+    if "generator" not in names or "prompt_builder" not in names:
+        return None
     run = run or _direct(pipeline)
-    return run(
+    built = run(
         "prompt_builder",
         query=query,
         documents=documents,
@@ -81,6 +61,7 @@ def build_prompt(
         abstention=extracted.get("abstention"),
         choices=choices,
     )
+    return built if "prompt" in built else None
 
 
 def finish_answer(
