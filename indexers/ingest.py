@@ -193,7 +193,7 @@ def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = T
             published, source, confidence = inferred, "inferred", round(float(score), 4)
     for passage, mentions in zip(passages, mentions_per_passage, strict=True):
         passage.meta["time_spans"] = [m.to_dict() for m in mentions]
-        passage.meta[meta_keys.SPANS_VERSION] = SPANS_VERSION
+        passage.meta[meta_keys.SPANS_VERSION_KEY] = SPANS_VERSION
         if published is not None:
             passage.meta["date"] = published.isoformat()
             passage.meta["date_source"] = source

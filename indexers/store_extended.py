@@ -175,7 +175,7 @@ class ExtendedStoreMixin:
     ) -> None:
         """Re-derive what chronorag's dating derived from the old date (``ingest.date_passages``)."""
         from chronorag.temporal.extractor import SPANS_VERSION, extract_mentions
-        from chronorag.temporal.meta import SPANS_VERSION as SPANS_VERSION_KEY
+        from chronorag.temporal.meta import SPANS_VERSION_KEY
 
         if "time_spans" not in changes and isinstance(old.get("time_spans"), list):
             old_ref = date.fromordinal(old_day) if old_day is not None else None

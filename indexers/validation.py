@@ -48,7 +48,7 @@ PASSAGE_META_FIELDS: dict[str, str] = {
     meta_keys.DATE_SOURCE: TEXT,
     meta_keys.DATE_CONFIDENCE: NUMBER,
     meta_keys.TIME_SPANS: LIST,
-    meta_keys.SPANS_VERSION: NUMBER,
+    meta_keys.SPANS_VERSION_KEY: NUMBER,
 }
 _DOCUMENT_FIELDS = {"id": TEXT, "content": TEXT}
 # Document attributes the store does not keep in a filterable form.

@@ -19,12 +19,14 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from chronorag.temporal.extractor import SPANS_VERSION
+
 DATE = "date"
 DATE_SOURCE = "date_source"
 DATE_CONFIDENCE = "date_confidence"
 TIME_SPANS = "time_spans"
 # The reading of time (``chronorag.temporal.extractor.SPANS_VERSION``) the passage's spans were found with.
-SPANS_VERSION = "spans_version"
+SPANS_VERSION_KEY = "spans_version"
 SOURCE_METADATA = "metadata"
 SOURCE_INFERRED = "inferred"
 
@@ -34,7 +36,7 @@ __all__ = [
     "DATE_SOURCE",
     "SOURCE_INFERRED",
     "SOURCE_METADATA",
-    "SPANS_VERSION",
+    "SPANS_VERSION_KEY",
     "TIME_SPANS",
     "is_inferred",
     "older_spans",
@@ -88,12 +90,10 @@ def older_spans(meta: Mapping[str, Any] | None) -> bool:
     :param meta: a passage's meta.
     :returns: ``True`` for recorded spans of an older reading; ``False`` for current ones or none recorded.
     """
-    from chronorag.temporal.extractor import SPANS_VERSION as CURRENT
-
     meta = meta or {}
     if meta.get(TIME_SPANS) is None:
         return False
     try:
-        return int(meta.get(SPANS_VERSION) or 1) < CURRENT
+        return int(meta.get(SPANS_VERSION_KEY) or 1) < SPANS_VERSION
     except (TypeError, ValueError):
         return True
