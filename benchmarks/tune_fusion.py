@@ -276,32 +276,24 @@ def additive_before(pool: Pool) -> np.ndarray:
     )
 
 
-def add_coverage(pools: list[Pool], store_path: str) -> None:
-    """Add the query-coverage feature (the shipped scorer's ``query_coverage``) to pools built without it."""
+def add_store_features(pools: list[Pool], store_path: str) -> None:
+    """Add what pools built without them lack, from one read of each pool's passages: the query-coverage
+    feature (the shipped scorer's ``query_coverage``) and the cosine of every two candidates' stored vectors
+    (the topic gate's input)."""
     from chronorag.indexers import passage_text
     from chronorag.indexers.store import ChronoDocumentStore
     from chronorag.rankers.semantic_scoring import query_coverage
 
     store = ChronoDocumentStore(store_path, read_only=True)
     for pool in pools:
-        if "coverage" in pool.extra:
+        if "coverage" in pool.extra and "pairwise" in pool.extra:
             continue
+        found = {d.id: d for d in store.get_documents_by_id(pool.ids, return_embedding=True)}
+        docs = [found[i] for i in pool.ids]
         constraint = pool.extra["constraint"]
-        docs = {d.id: d for d in store.get_documents_by_id(pool.ids)}
-        texts = [passage_text(docs[i]) for i in pool.ids]
+        texts = [passage_text(doc) for doc in docs]
         pool.extra["coverage"] = query_coverage(constraint.content or constraint.question, texts)
-
-
-def add_pairwise(pools: list[Pool], store_path: str) -> None:
-    """Add the cosine of every two candidates' stored vectors (the topic gate's input) to pools without it."""
-    from chronorag.indexers.store import ChronoDocumentStore
-
-    store = ChronoDocumentStore(store_path, read_only=True)
-    for pool in pools:
-        if "pairwise" in pool.extra:
-            continue
-        docs = {d.id: d for d in store.get_documents_by_id(pool.ids, return_embedding=True)}
-        vectors = np.array([docs[i].embedding for i in pool.ids], dtype=np.float32)
+        vectors = np.array([doc.embedding for doc in docs], dtype=np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         pool.extra["pairwise"] = vectors @ vectors.T
 
@@ -550,8 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pools.parent.mkdir(parents=True, exist_ok=True)
         args.pools.write_bytes(pickle.dumps(pools))
         logger.info("built %d pools in %.0f s", len(pools), time.time() - started)
-    add_coverage(pools, str(args.store))
-    add_pairwise(pools, str(args.store))
+    add_store_features(pools, str(args.store))
     args.pools.write_bytes(pickle.dumps(pools))
     print(json.dumps({"pools": len(pools)}))
     return 0
