@@ -170,22 +170,49 @@ class ChronoAnswerBuilder:
                 if normalize_answer(best_answer) in normalize_answer(text)
                 else f"{text}\n{best_answer} {why}"
             )
+        answer = self._answer_object(
+            text,
+            short_answer,
+            # Without candidates (an extractor that found none) an empty reply is no answer either.
+            abstained or (replies is not None and not candidates and text == NO_ANSWER),
+            (abstention or {}).get("reason") if abstained else None,
+            documents,
+            constraint,
+            arbitration,
+        )
+        answer.update(
+            reply_replaced=replaced_because is not None,
+            replacement_reason=replaced_because,
+            timeline=list(timeline or []),
+        )
+        return {"answer": answer}
+
+    def _answer_object(
+        self,
+        text: str,
+        short_answer: str | None,
+        abstained: bool,
+        abstention_reason: str | None,
+        documents: list[Document],
+        constraint: TemporalConstraint | None,
+        arbitration: dict[str, Any] | None,
+        choice: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The answer object's fields, its text's citations and the passages' (no reply replaced, no
+        timeline: the caller sets those it has)."""
         return {
-            "answer": {
-                "answer": text,
-                "short_answer": short_answer,
-                # Without candidates (an extractor that found none) an empty reply is no answer either.
-                "abstained": abstained or (replies is not None and not candidates and text == NO_ANSWER),
-                "abstention_reason": (abstention or {}).get("reason") if abstained else None,
-                "cited": _cited(text, documents),
-                "reply_replaced": replaced_because is not None,
-                "replacement_reason": replaced_because,
-                "reader": dict(arbitration) if arbitration else None,
-                "timeline": list(timeline or []),
-                "citations": [self._citation(doc) for doc in documents],
-                "constraint": constraint.to_dict() if constraint else None,
-                "choice": None,
-            }
+            "answer": text,
+            "short_answer": short_answer,
+            "abstained": abstained,
+            "abstention_reason": abstention_reason,
+            "cited": _cited(text, documents),
+            "reply_replaced": False,
+            "replacement_reason": None,
+            "reader": dict(arbitration) if arbitration else None,
+            "timeline": [],
+            "citations": [self._citation(doc) for doc in documents],
+            "constraint": constraint.to_dict() if constraint else None,
+            "choice": choice,
         }
 
     def _choice_answer(
@@ -201,8 +228,7 @@ class ChronoAnswerBuilder:
         """The answer to a multiple-choice question: the passages decide first, the reader's reply where
         no passage writes any option (or two tie), then the timeline's choice; no option decided is an
         abstention."""
-        # In `read` mode the arbiter keeps the reply to itself; its reading is the reply.
-        reply = (replies[0] if replies else None) or (arbitration or {}).get("reader_answer") or ""
+        reply = replies[0] if replies else ""  # with options the arbiter passes the reply on as it is
         index, by = choice_from_evidence(query, choices, documents), "evidence"
         if index is None:
             index, by = option_from_reply(reply, choices), "reader"
@@ -216,20 +242,16 @@ class ChronoAnswerBuilder:
             marks = "".join(f"[{number}]" for number in passages_writing(option, documents)[:3])
             text = f"{LETTERS[index]}. {option or '(empty)'}{f' {marks}' if marks else ''}"
             choice = {"index": index, "letter": LETTERS[index], "option": option, "by": by}
-        return {
-            "answer": text,
-            "short_answer": choice["option"] if choice else None,
-            "abstained": choice is None,
-            "abstention_reason": NO_OPTION if choice is None else None,
-            "cited": _cited(text, documents),
-            "reply_replaced": False,
-            "replacement_reason": None,
-            "reader": dict(arbitration) if arbitration else None,
-            "timeline": [],
-            "citations": [self._citation(doc) for doc in documents],
-            "constraint": constraint.to_dict() if constraint else None,
-            "choice": choice,
-        }
+        return self._answer_object(
+            text,
+            choice["option"] if choice else None,
+            choice is None,
+            NO_OPTION if choice is None else None,
+            documents,
+            constraint,
+            arbitration,
+            choice,
+        )
 
     def _unfaithful(
         self, reply: str, candidates: list[dict[str, Any]], query: str, documents: list[Document]
