@@ -38,6 +38,7 @@ from chronorag.pipeline.timeline import (
     TimelineEntry,
     anchor_span,
     asks_time,
+    planned,
     resolve_holds,
     sentence_relevance,
     time_fit,
@@ -66,6 +67,7 @@ WEIGHTS: dict[str, float] = {
     "length": 0.2,
     "extended": 0.0,
     "support": 0.1,
+    "planned": -0.2,
     "role_range": 0.1,
     "role_start": 0.1,
     "role_end": 0.2,
@@ -337,6 +339,7 @@ def _sentence_entries(
         features = _span_features(
             span, question.kind, anchor, window, question.asked, passage.title_words, passage.rank
         )
+        features["planned"] = 1.0 if planned(span, passage.parsed) else 0.0
         entries.append(
             TimelineEntry(
                 answer=span.text,

@@ -290,6 +290,40 @@ def _attachment(span_tokens: list[Any], mention_tokens: list[Any]) -> int:
     return 0
 
 
+# A clause that states an intention, not a fact: "would acquire", "will join", "agreed to buy".
+_MODALS = {"will", "shall", "could", "might", "may", "should", "would", "'ll", "wo"}
+_PLAN_VERBS = {
+    "plan", "expect", "intend", "agree", "propose", "seek", "hope", "aim", "try", "attempt", "offer",
+}  # fmt: skip
+# "would later join": English tells realised history in the future-in-the-past; these words mark it.
+_REALISED = {"later", "eventually", "subsequently", "soon", "go", "then", "ultimately"}
+
+
+def planned(span: Span, parsed: Any) -> bool:
+    """
+    True when the span's clause states a plan or a possibility rather than what happened ("Polish
+    Aviation Group would acquire Condor", "is expected to join", "agreed to buy"), so the time written
+    for it is not a time the span held.
+
+    :param span: the answer span (offsets into the passage).
+    :param parsed: the passage's spaCy `Doc` (needs the dependency parse).
+    :returns: whether the clause is unrealised.
+    """
+    if not parsed.has_annotation("DEP"):
+        return False
+    tokens = _tokens(parsed, span.char_start, span.char_end)
+    if not tokens:
+        return False
+    verb = _verb_of(min(tokens, key=_depth).head)
+    if verb is None:
+        return False
+    if verb.dep_ == "xcomp" and verb.head.lemma_.lower() in _PLAN_VERBS:
+        return True
+    words = {child.lower_ for child in verb.children} | {child.lemma_.lower() for child in verb.children}
+    modal = any(child.dep_ == "aux" and child.lower_ in _MODALS for child in verb.children)
+    return modal and not words & _REALISED
+
+
 def _depth(token: Any) -> int:
     depth = 0
     while token.head.i != token.i and depth < 50:

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from haystack import Document
 
-from chronorag.pipeline.answer_timeline import AnswerTimeline
+from chronorag.pipeline.answer_timeline import WEIGHTS, AnswerTimeline
 from chronorag.temporal import decompose
 
 RIVERTON = (
@@ -174,3 +174,37 @@ def test_run_a_dateless_sentence_after_since_is_dated_by_its_start_not_forever(t
     inherited = [entry for entry in result["timeline"] if entry["answer"] == "Lasse Berghagen"]
     assert inherited and inherited[0]["role"] == "inherited"
     assert inherited[0]["holds"] == {"start": "1979-08-03", "end": "1979-08-03"}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "name", "expected"),
+    [
+        ("In 2020 it was announced that the Polish Aviation Group would acquire Condor.", "Polish", True),
+        ("He will join Arsenal in 2021.", "Arsenal", True),
+        ("The club is expected to sign Ortega in 2022.", "Ortega", True),
+        ("In 2021 he joined Arsenal.", "Arsenal", False),
+        ("In 2005 he would later join Chelsea as coach.", "Chelsea", False),  # told history, not a plan
+        ("From 2000 onwards the shares were acquired by Thomas Cook AG.", "Thomas", False),
+    ],
+)
+def test_planned_tells_a_plan_from_what_happened(timeline, sentence, name, expected):
+    from chronorag.pipeline.answer_spans import Span
+    from chronorag.pipeline.timeline import planned
+
+    parsed = timeline._nlp(sentence)
+    start = sentence.index(name)
+    word_end = start + len(sentence[start:].split(" ")[0].rstrip("."))
+    assert planned(Span(name, "ORG", start, word_end), parsed) is expected
+
+
+def test_run_a_planned_acquisition_scores_lower_than_a_done_one(timeline):
+    question = "Who was the owner of Condor in 2020?"
+    as_of = date(2024, 1, 1)
+    done = _ask(timeline, question, [("In 2020 Polish Aviation Group acquired Condor.", None)], as_of)
+    plan = _ask(timeline, question, [("In 2020 Polish Aviation Group would acquire Condor.", None)], as_of)
+
+    def score(result: dict) -> float:
+        return max(e["score"] for e in result["timeline"] if e["answer"] == "Polish Aviation Group")
+
+    assert score(plan) == pytest.approx(score(done) + WEIGHTS["planned"], abs=1e-3)
+    assert WEIGHTS["planned"] < 0
