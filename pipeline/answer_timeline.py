@@ -19,6 +19,7 @@ from chronorag.pipeline.answer_spans import (
     strip_possessive,
     typed_spans,
 )
+from chronorag.pipeline.candidate_model import load_candidate_model
 from chronorag.pipeline.evidence import (
     ANSWER_LABELS,
     Sentence,
@@ -47,35 +48,6 @@ from chronorag.temporal.dating import parse_publication_date
 from chronorag.temporal.model import TemporalConstraint
 
 NO_EVIDENCE = "no passage was retrieved for the question"
-# Weights of the candidate score (a linear model fitted on TimeQA train by benchmarks/tune_timeline.py;
-# benchmarks/results/timeline_weights.json): the time fit, the question's words in the sentence and
-# around the span, the span's type, the ranker's order and how the time was written.
-WEIGHTS: dict[str, float] = {
-    "time": 1.0,
-    "sentence_time": 0.3,
-    "relevance": 0.7,
-    "relevance_local": 0.1,
-    "label": 0.35,
-    "noun": 0.3,
-    "chunk": 0.0,
-    "chunk_named": 0.0,
-    "list_first": 0.1,
-    "rank": 0.8,
-    "attachment": 0.2,
-    "near": 0.2,
-    "title": -0.3,
-    "length": 0.2,
-    "extended": 0.0,
-    "support": 0.1,
-    "planned": -0.2,
-    "role_range": 0.1,
-    "role_start": 0.1,
-    "role_end": 0.2,
-    "role_point": 0.05,
-    "role_inherited": -0.1,
-    "role_published": 0.0,
-    "role_undated": -0.2,
-}
 # Two sources disagree when different answers both hold for the asked time, explicitly dated, and their
 # sentences match the question this closely.
 CONFLICT_MARGIN = 0.05
@@ -194,7 +166,10 @@ class AnswerTimeline(SpacyPassageReader):
         for entry in entries:
             entry.support = sorted(support[normalize_answer(entry.answer)])
             entry.time_fit = time_fit(entry, constraint, entries)
-            entry.score = _score(entry)
+        # The score: trees fitted on TimeQA train over the features (chronorag.pipeline.candidate_model).
+        scores = load_candidate_model().score([feature_vector(entry) for entry in entries]) if entries else []
+        for entry, score in zip(entries, scores, strict=True):
+            entry.score = float(score)
         return entries
 
     # --- candidates -----------------------------------------------------------------------------------
@@ -365,7 +340,7 @@ def _sentence_entries(
 def _span_features(
     span: Span, kind: str, anchor: Anchor, window: str, asked: set[str], title_words: set[str], rank: int
 ) -> dict[str, float]:
-    """What the score weighs about a candidate besides its time fit (`WEIGHTS` names them)."""
+    """What the score weighs about a candidate besides its time fit."""
     labels = ANSWER_LABELS.get(kind, ())
     words = content_words(span.text)
     nearby = {word[:5] for word in content_words(window)}
@@ -389,7 +364,7 @@ def _span_features(
 
 def feature_vector(entry: TimelineEntry) -> dict[str, float]:
     """
-    Everything the candidate score weighs, by the names of `WEIGHTS`.
+    Everything the candidate score weighs (the candidate model's feature names).
 
     :param entry: a ranked candidate (time fit and support resolved).
     :returns: the features.
@@ -401,12 +376,6 @@ def feature_vector(entry: TimelineEntry) -> dict[str, float]:
         "extended": 1.0 if entry.extended else 0.0,
         "support": min(len(entry.support), 3) / 3.0,
     }
-
-
-def _score(entry: TimelineEntry) -> float:
-    """The candidate's score: a linear model of its time fit, relevance and span features."""
-    features = feature_vector(entry)
-    return sum(weight * features.get(name, 0.0) for name, weight in WEIGHTS.items())
 
 
 def _best_per_answer(entries: list[TimelineEntry]) -> list[TimelineEntry]:

@@ -29,6 +29,7 @@ def test_wheel_holds_only_the_chronorag_package(tmp_path):
         "chronorag/temporal/model.py",
         "chronorag/indexers/store.py",
         "chronorag/pipeline/presets/fast.yaml",
+        "chronorag/pipeline/models/timeline_candidates.json",
         "chronorag/data/demo/timeqa_demo_pages.json",
         "chronorag/data/demo/LICENSE-TimeQA.txt",
     ):
