@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
@@ -315,6 +316,7 @@ def _sentence_entries(
             span, question.kind, anchor, window, question.asked, passage.title_words, passage.rank
         )
         features["planned"] = 1.0 if planned(span, passage.parsed) else 0.0
+        features["competition"] = 1.0 if _competition_for_team(span.text, question.nouns) else 0.0
         entries.append(
             TimelineEntry(
                 answer=span.text,
@@ -335,6 +337,20 @@ def _sentence_entries(
             )
         )
     return entries
+
+
+# A league, cup or award where the question asks for a team: "coached which team" is rarely answered by
+# "Southern League Premier Division", though biographies name both in one sentence.
+_TEAM_NOUNS = frozenset({"team", "club", "side", "franchise"})
+_COMPETITION = re.compile(
+    r"\b(?:league|division|conference|cup|championship|championships|tournament|trophy|award|prize|"
+    r"medal|olympics|games|series|liga|serie|bundesliga|premiership)\b",
+    re.IGNORECASE,
+)
+
+
+def _competition_for_team(answer: str, nouns: set[str]) -> bool:
+    return bool(nouns & _TEAM_NOUNS) and _COMPETITION.search(answer) is not None
 
 
 def _span_features(

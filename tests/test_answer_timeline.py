@@ -207,3 +207,24 @@ def test_run_a_planned_acquisition_scores_lower_than_a_done_one(timeline):
         return max(e["score"] for e in result["timeline"] if e["answer"] == "Polish Aviation Group")
 
     assert score(plan) < score(done)
+
+
+def test_a_league_named_where_a_team_is_asked_counts_against_it(timeline):
+    from chronorag.pipeline.answer_timeline import feature_vector
+    from chronorag.pipeline.candidate_model import load_candidate_model
+
+    text = "Gary Mills managed Tamworth in the Southern League Premier Division from 2001 to 2002."
+    question = "What team was coached by Gary Mills from 2001 to 2002?"
+    entries = timeline.candidates_of(question, [Document(id="d#1", content=text)], decompose(question))
+    by_answer = {entry.answer: entry for entry in entries}
+    league, team = by_answer["Southern League Premier Division"], by_answer["Tamworth"]
+    assert league.features["competition"] == 1.0 and team.features["competition"] == 0.0
+    unmarked = load_candidate_model().score([{**feature_vector(league), "competition": 0.0}])[0]
+    assert league.score < unmarked - 0.3
+    # Asked for an award, an award's name is no mark against it.
+    award = timeline.candidates_of(
+        "Which award did Gary Mills win in 2002?",
+        [Document(id="d#2", content="Mills won the FA Trophy in 2002.")],
+        decompose("Which award did Gary Mills win in 2002?"),
+    )
+    assert all(entry.features["competition"] == 0.0 for entry in award)
