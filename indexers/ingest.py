@@ -177,8 +177,7 @@ def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = T
     :param infer: estimate a date for undated documents. Encyclopedic pages (TimeQA) turn this off:
         the dates they mention are their subject's history, not when they were written.
     """
-    from chronorag.temporal import meta as meta_keys
-    from chronorag.temporal.extractor import SPANS_VERSION
+    from chronorag.temporal.meta import record_spans
 
     extract_mentions, parse_publication_date, infer_document_date = _temporal()
     published: date | None = parse_publication_date(doc.date) if doc.date not in (None, "") else None
@@ -192,8 +191,7 @@ def date_passages(doc: SourceDocument, passages: list[Document], infer: bool = T
         if inferred is not None:
             published, source, confidence = inferred, "inferred", round(float(score), 4)
     for passage, mentions in zip(passages, mentions_per_passage, strict=True):
-        passage.meta["time_spans"] = [m.to_dict() for m in mentions]
-        passage.meta[meta_keys.SPANS_VERSION_KEY] = SPANS_VERSION
+        record_spans(passage.meta, mentions)
         if published is not None:
             passage.meta["date"] = published.isoformat()
             passage.meta["date_source"] = source

@@ -174,18 +174,16 @@ class ExtendedStoreMixin:
         new_day: int | None,
     ) -> None:
         """Re-derive what chronorag's dating derived from the old date (``ingest.date_passages``)."""
-        from chronorag.temporal.extractor import SPANS_VERSION, extract_mentions
-        from chronorag.temporal.meta import SPANS_VERSION_KEY
+        from chronorag.temporal.extractor import extract_mentions
+        from chronorag.temporal.meta import record_spans
 
         if "time_spans" not in changes and isinstance(old.get("time_spans"), list):
             old_ref = date.fromordinal(old_day) if old_day is not None else None
             derived = [m.to_dict() for m in extract_mentions(content, reference=old_ref, mode="fast")]
             if derived == old["time_spans"]:
                 new_ref = date.fromordinal(new_day) if new_day is not None else None
-                new["time_spans"] = [
-                    m.to_dict() for m in extract_mentions(content, reference=new_ref, mode="fast")
-                ]
-                new[SPANS_VERSION_KEY] = SPANS_VERSION  # read again, as this version reads
+                # read again, as this version reads
+                record_spans(new, extract_mentions(content, reference=new_ref, mode="fast"))
         if "date_source" in old and "date_source" not in changes:
             new["date_source"] = "metadata" if new_day is not None else None
             if "date_confidence" not in changes:

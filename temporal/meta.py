@@ -15,11 +15,12 @@ inferred dates:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import date, datetime
 from typing import Any
 
 from chronorag.temporal.extractor import SPANS_VERSION
+from chronorag.temporal.model import TimeMention
 
 DATE = "date"
 DATE_SOURCE = "date_source"
@@ -42,6 +43,7 @@ __all__ = [
     "older_spans",
     "proven_publication_date",
     "publication_date",
+    "record_spans",
 ]
 
 
@@ -80,6 +82,16 @@ def proven_publication_date(meta: Mapping[str, Any] | None) -> date | None:
     :returns: the date, or ``None`` when absent, unreadable or inferred.
     """
     return None if is_inferred(meta) else publication_date(meta)
+
+
+def record_spans(meta: MutableMapping[str, Any], mentions: Iterable[TimeMention]) -> None:
+    """Write a passage's spans into its meta with the reading of time that found them.
+
+    :param meta: the passage's meta (changed in place).
+    :param mentions: the spans this chronorag found in the passage.
+    """
+    meta[TIME_SPANS] = [mention.to_dict() for mention in mentions]
+    meta[SPANS_VERSION_KEY] = SPANS_VERSION
 
 
 def older_spans(meta: Mapping[str, Any] | None) -> bool:
