@@ -7,6 +7,7 @@ or the option's words: :func:`option_from_reply`).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from haystack import Document
@@ -76,10 +77,16 @@ def choice_from_evidence(question: str, choices: list[str], documents: list[Docu
     :param documents: the cited passages, best first.
     :returns: the chosen index, or ``None`` when no passage writes any option (or two tie).
     """
+    texts = tuple(f"{(doc.meta or {}).get('title') or ''}. {doc.content or ''}" for doc in documents)
+    return _choice_from_texts(question, tuple(choices), texts)
+
+
+# Cached: in the graph the prompt builder asks first (is the LLM needed?), then the answer builder decides.
+@functools.lru_cache(maxsize=256)
+def _choice_from_texts(question: str, choices: tuple[str, ...], texts: tuple[str, ...]) -> int | None:
     asked = {word[:5] for word in content_words(question)}
     scores = [0.0] * len(choices)
-    for rank, doc in enumerate(documents, start=1):
-        text = f"{(doc.meta or {}).get('title') or ''}. {doc.content or ''}"
+    for rank, text in enumerate(texts, start=1):
         tokens = _tokens_with_offsets(text)
         for index, choice in enumerate(choices):
             for start, end, share in _occurrences(option_text(choice), tokens):
