@@ -91,6 +91,11 @@ class AnswerTimeline(SpacyPassageReader):
         self.abstain = abstain
         self._parses: OrderedDict[str, Any] = OrderedDict()
 
+    def warm_up(self) -> None:
+        """Load spaCy and the candidate model (so a broken install fails here, naming the missing file)."""
+        SpacyPassageReader.warm_up(self)
+        load_candidate_model()
+
     def to_dict(self) -> dict[str, Any]:
         """
         Serialise the component.

@@ -85,3 +85,16 @@ def test_a_tree_pointing_outside_itself_is_refused():
     data["trees"][0]["left"][0] = 10_000
     with pytest.raises(ValueError, match="refers to a feature or node"):
         CandidateModel.from_dict(data)
+
+
+def test_the_timeline_fails_at_warm_up_naming_a_missing_model(tmp_path, monkeypatch):
+    import chronorag.pipeline.candidate_model as candidate_model
+    from chronorag.pipeline.answer_timeline import AnswerTimeline
+
+    monkeypatch.setattr(candidate_model, "MODEL_PATH", tmp_path / "timeline_candidates.json")
+    load_candidate_model.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="timeline_candidates.json"):
+            AnswerTimeline().warm_up()
+    finally:
+        load_candidate_model.cache_clear()
