@@ -186,11 +186,16 @@ TREE_SETTINGS = tuple({"max_depth": d, "min_samples_leaf": m} for d in (3, 4) fo
 TIME_WEIGHTS = (1.0, 2.0, 3.0, 4.0)
 
 
+def _tree_columns(names: list[str]) -> list[int]:
+    """The positions of the features the trees score (all but the ``LINEAR`` ones)."""
+    return [i for i, name in enumerate(names) if name not in LINEAR]
+
+
 def _fit_trees(rows: list[dict[str, Any]], names: list[str], settings: dict[str, int]) -> Any:
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    columns = [i for i, name in enumerate(names) if name not in LINEAR]
+    columns = _tree_columns(names)
     pairs = [_arrays(row, names) for row in rows if row["candidates"]]
     matrix = np.concatenate([m for m, _ in pairs])[:, columns]
     gold = np.concatenate([g for _, g in pairs])
@@ -207,8 +212,7 @@ def _linear(time_weight: float) -> dict[str, float]:
 
 
 def _hybrid_scores(matrix: Any, names: list[str], classifier: Any, linear: dict[str, float]) -> Any:
-    columns = [i for i, name in enumerate(names) if name not in LINEAR]
-    scores = classifier.decision_function(matrix[:, columns])
+    scores = classifier.decision_function(matrix[:, _tree_columns(names)])
     for name, weight in linear.items():
         scores = scores + weight * matrix[:, names.index(name)]
     return scores
@@ -246,7 +250,7 @@ def export_trees(
             }
         )
     return {
-        "features": [name for name in names if name not in LINEAR],
+        "features": [names[i] for i in _tree_columns(names)],
         "baseline": float(classifier._baseline_prediction.ravel()[0]),
         "trees": trees,
         "linear": linear,
@@ -360,7 +364,7 @@ def main() -> None:
         Path(args.model_out or MODEL_PATH).write_text(json.dumps(model) + "\n")
         report["trees"] = {"tried": trees["tried"], **model["meta"]}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k != "weights"}, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "refit_linear_weights"}, indent=2))
 
 
 def _dev_rows(args: argparse.Namespace) -> list[dict[str, Any]]:

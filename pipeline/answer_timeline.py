@@ -173,7 +173,7 @@ class AnswerTimeline(SpacyPassageReader):
             entry.support = sorted(support[normalize_answer(entry.answer)])
             entry.time_fit = time_fit(entry, constraint, entries)
         # The score: trees fitted on TimeQA train over the features (chronorag.pipeline.candidate_model).
-        scores = load_candidate_model().score([feature_vector(entry) for entry in entries]) if entries else []
+        scores = load_candidate_model().score([feature_vector(entry) for entry in entries])
         for entry, score in zip(entries, scores, strict=True):
             entry.score = float(score)
         return entries
