@@ -6,12 +6,14 @@ For each train question the pipeline's answering stages read the ``chronorag`` s
 LLM reads the passages in ``answer_mode="read"`` and names the answer (one call per question, cached in
 ``--replies``). Then every margin is scored without the LLM, against the timeline's choice alone and the
 LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
-``benchmarks/results/arbiter_margin.json``; the ``fast`` preset's ``arbiter_margin`` holds it.
+``benchmarks/results/arbiter_margin.json`` (``--out``); the presets' ``arbiter_margin`` holds it.
+``--prompt-chars`` is the preset's ``prompt_passage_chars`` (200 for ``fast``, 400 for ``reading``):
 
-    chronorag eval timeqa --data-dir ../shared/data --split train --limit 200 --max-pages 1 \\
-        --systems chronorag --no-generate --out eval-out/timeqa-train
+    chronorag eval timeqa --data-dir ../shared/data --split train --systems chronorag --no-generate \\
+        --out eval-out/timeqa-train
     python benchmarks/tune_arbiter.py --data-dir ../shared/data --eval-out eval-out/timeqa-train \\
-        --llm qwen2.5-coder-1.5b
+        --llm qwen2.5-coder-1.5b --limit 150 --prompt-chars 200 \\
+        --out benchmarks/results/arbiter_margin_qwen15b_200.json
 """
 
 from __future__ import annotations
@@ -46,10 +48,15 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     eval_out = Path(args.eval_out)
     rankings = ResultCache(eval_out / "per_question", "chronorag").records
-    replies_file = Path(args.replies)
-    cached = json.loads(replies_file.read_text()) if replies_file.exists() else {}
+    replies_file = Path(args.replies) if args.replies else None
+    cached = json.loads(replies_file.read_text()) if replies_file and replies_file.exists() else {}
     pipeline = build_pipeline(
-        _store_path(eval_out), preset="fast", generator="local", llm_model=args.llm, answer_mode="read"
+        _store_path(eval_out),
+        preset="fast",
+        generator="local",
+        llm_model=args.llm,
+        answer_mode="read",
+        prompt_passage_chars=args.prompt_chars,
     )
     extractor, generator = pipeline.get_component("extractor"), pipeline.get_component("generator")
     extractor.warm_up()
@@ -73,7 +80,8 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
             started = time.perf_counter()
             cached[key] = generator.run(prompt=built["prompt"])["replies"][0]
             seconds.append(time.perf_counter() - started)
-            replies_file.write_text(json.dumps(cached))
+            if replies_file:
+                replies_file.write_text(json.dumps(cached))
         rows.append({"answers": question.answers, "extracted": extracted, "reply": cached.get(key)})
     return rows, seconds
 
@@ -133,6 +141,9 @@ def main() -> None:
     parser.add_argument("--eval-out", required=True, help="a `chronorag eval timeqa --split train` folder")
     parser.add_argument("--llm", default="default", help="the packaged LLM or GGUF file that reads")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--prompt-chars", type=int, default=400, help="each passage is cut to about this many characters"
+    )
     parser.add_argument("--replies", default=None, help="JSON cache of the LLM's replies")
     parser.add_argument("--out", default=str(RESULTS_PATH))
     args = parser.parse_args()
@@ -145,6 +156,7 @@ def main() -> None:
     report = {
         "what": "ReaderArbiter.time_margin swept on TimeQA train (answerable questions, top 5 passages)",
         "llm": args.llm,
+        "prompt_passage_chars": args.prompt_chars,
         "questions": len(rows),
         "timeline_only": _timeline_only(rows),
         "reader_only": _em(rows, None),

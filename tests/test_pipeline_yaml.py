@@ -122,7 +122,7 @@ def test_reading_preset_puts_the_arbiter_between_the_llm_and_the_answer(timeqa):
     assert ("extractor", "answer_builder", "candidates") not in edges  # the arbiter decides the first
     builder = pipeline.get_component("prompt_builder")
     assert builder.mode == "read" and builder.prefill_answer is False
-    assert pipeline.get_component("arbiter").time_margin == 0.1
+    assert pipeline.get_component("arbiter").time_margin == 0.3 and builder.max_passage_chars == 200
     assert pipeline.get_component("generator").model == "qwen2.5-coder-1.5b"
     phrase = build_pipeline(str(timeqa[0]), generator="local")
     assert "arbiter" not in phrase.graph.nodes and phrase.get_component("prompt_builder").mode == "phrase"
