@@ -236,13 +236,28 @@ class TemporalPromptBuilder:
         start = text.find(sentence) if sentence else -1
         if start < 0:
             return text[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
-        # Centre the window on the sentence the ranker matched: that is where the dated evidence is.
-        left = max(0, start - (self.max_passage_chars - len(sentence)) // 2)
-        window = text[left : left + max(self.max_passage_chars, len(sentence))]
+        budget = self.max_passage_chars
+        if len(sentence) <= budget:
+            # Centre the window on the sentence the ranker matched: that is where the dated evidence is.
+            left = max(0, start - (budget - len(sentence)) // 2)
+        else:
+            # A matched "sentence" longer than the budget (a passage-level ranker matches the whole passage)
+            # is cut too: around the time span the ranker matched in it, else from its start.
+            focus = _span_focus(doc, sentence)
+            left = start + (0 if focus is None else max(0, min(focus - budget // 2, len(sentence) - budget)))
+        window = text[left : left + budget]
         return ("... " if left else "") + window + (" ..." if left + len(window) < len(text) else "")
 
 
 _CHOICE = SandboxedEnvironment(keep_trailing_newline=False).from_string(CHOICE_TEMPLATE)
+
+
+def _span_focus(doc: Document, sentence: str) -> int | None:
+    """Where in the matched sentence the matched time span's text is (its middle), or `None`."""
+    span = (doc.meta or {}).get("matched_span")
+    text = " ".join(str(span.get("text") or "").split()) if isinstance(span, dict) else ""
+    found = sentence.find(text) if text else -1
+    return None if found < 0 else found + len(text) // 2
 
 
 def reply_needed(

@@ -125,6 +125,29 @@ def test_prompt_cuts_long_passages_around_the_matched_sentence():
     assert "Ancelotti won the title in 2010." in prompt and len(prompt) < 700
 
 
+def test_prompt_cuts_a_whole_passage_match_around_its_time_span():
+    # A passage-level ranker matches the whole passage: the cut must still hold the budget (it bounds the
+    # LLM's prefill) and keep the span the ranker matched, not drop the passage's start for nothing.
+    filler = "The club played many matches that season. " * 12
+    content = filler + "Ancelotti won the title in 2010. " + filler
+    doc = Document(
+        content=content,
+        meta={
+            "title": "T",
+            "matched_sentence": f"T. {content.strip()}",
+            "matched_span": {"text": "2010", "start": "2010-01-01", "end": "2010-12-31"},
+        },
+    )
+    prompt = TemporalPromptBuilder(max_passage_chars=120).run(query=QUESTION, documents=[doc])["prompt"]
+    passage = next(line for line in prompt.splitlines() if line.startswith("[1] T: "))
+    assert "Ancelotti won the title in 2010." in passage
+    assert len(passage) <= len("[1] T: ... ") + 120 + len(" ...")
+    unfocused = Document(content=content, meta={"title": "T", "matched_sentence": content})
+    prompt = TemporalPromptBuilder(max_passage_chars=120).run(query=QUESTION, documents=[unfocused])["prompt"]
+    passage = next(line for line in prompt.splitlines() if line.startswith("[1] T: "))
+    assert passage.startswith("[1] T: The club played many matches") and "Ancelotti" not in passage
+
+
 def test_prompt_with_a_custom_template():
     builder = TemporalPromptBuilder(template="{{ question }} @ {{ reference_time }}: {{ passages|length }}")
     assert (
