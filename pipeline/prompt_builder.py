@@ -188,7 +188,9 @@ class TemporalPromptBuilder:
             # The LLM only phrases the chosen answer: its passage alone (by its number) is what it needs,
             # and every other passage costs prompt time on a CPU and tempts a small model off the choice.
             shown = {candidate["passage"]}
-        passages = [self._passage(documents, index) for index in sorted(shown)]
+        # The chosen answer's passage is cut around the sentence the answer comes from.
+        focus = {candidate["passage"]: candidate.get("sentence")} if candidate is not None else {}
+        passages = [self._passage(documents, index, focus.get(index)) for index in sorted(shown)]
         prompt = self._compiled.render(
             question=query,
             reference_time=constraint.reference_time.isoformat() if constraint else "unknown",
@@ -216,35 +218,39 @@ class TemporalPromptBuilder:
             options=option_letters(choices),
         ).strip()
 
-    def _passage(self, documents: list[Document], number: int) -> dict[str, Any]:
+    def _passage(self, documents: list[Document], number: int, focus: str | None = None) -> dict[str, Any]:
         doc = documents[number - 1]
         meta = doc.meta or {}
         return {
             "n": number,
             "title": meta.get("title") or "",
             "date": meta.get("date"),
-            "text": self._passage_text(doc),
+            "text": self._passage_text(doc, focus),
         }
 
-    def _passage_text(self, doc: Document) -> str:
-        """The summary when the summariser wrote one; else the passage cut around its best sentence."""
+    def _passage_text(self, doc: Document, focus: str | None = None) -> str:
+        """The summary when the summariser wrote one; else the passage cut around `focus` (a sentence of it,
+        e.g. the one the chosen answer comes from) or else the sentence the ranker matched."""
         meta = doc.meta or {}
         text = " ".join((meta.get("summary") or doc.content or "").split())
         if len(text) <= self.max_passage_chars:
             return text
-        sentence = matched_sentence(doc)
+        focus = " ".join((focus or "").split())
+        sentence = focus if focus and focus in text else matched_sentence(doc)
         start = text.find(sentence) if sentence else -1
         if start < 0:
             return text[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
         budget = self.max_passage_chars
         if len(sentence) <= budget:
-            # Centre the window on the sentence the ranker matched: that is where the dated evidence is.
+            # Centre the window on the sentence: where the answer or the dated evidence is.
             left = max(0, start - (budget - len(sentence)) // 2)
         else:
             # A matched "sentence" longer than the budget (a passage-level ranker matches the whole passage)
             # is cut too: around the time span the ranker matched in it, else from its start.
-            focus = _span_focus(doc, sentence)
-            left = start + (0 if focus is None else max(0, min(focus - budget // 2, len(sentence) - budget)))
+            middle = _span_focus(doc, sentence)
+            left = start + (
+                0 if middle is None else max(0, min(middle - budget // 2, len(sentence) - budget))
+            )
         window = text[left : left + budget]
         return ("... " if left else "") + window + (" ..." if left + len(window) < len(text) else "")
 

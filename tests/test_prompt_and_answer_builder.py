@@ -148,6 +148,21 @@ def test_prompt_cuts_a_whole_passage_match_around_its_time_span():
     assert passage.startswith("[1] T: The club played many matches") and "Ancelotti" not in passage
 
 
+def test_prompt_cuts_the_chosen_answers_passage_around_the_answers_sentence():
+    # Phrase mode shows the chosen answer's passage alone: cut around the sentence the answer comes from,
+    # not the ranker's matched sentence far from it.
+    filler = "The club played many matches that season. " * 12
+    content = "Mourinho arrived in 2004. " + filler + "Ancelotti won the title in 2010. " + filler
+    doc = Document(content=content, meta={"title": "T", "matched_sentence": "Mourinho arrived in 2004."})
+    chosen = {**_candidates()[0], "passage": 1, "answer": "Carlo Ancelotti"}
+    chosen["sentence"] = "Ancelotti won the title in 2010."
+    prompt = TemporalPromptBuilder(max_passage_chars=120).run(
+        query=QUESTION, documents=[doc], constraint=CONSTRAINT, candidates=[chosen]
+    )["prompt"]
+    passage = next(line for line in prompt.splitlines() if line.startswith("[1] T: "))
+    assert "Ancelotti won the title in 2010." in passage and "Mourinho arrived" not in passage
+
+
 def test_prompt_with_a_custom_template():
     builder = TemporalPromptBuilder(template="{{ question }} @ {{ reference_time }}: {{ passages|length }}")
     assert (
