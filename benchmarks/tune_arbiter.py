@@ -7,7 +7,8 @@ LLM reads the passages in ``answer_mode="read"`` and names the answer (one call 
 ``--replies``). Then every margin is scored without the LLM, against the timeline's choice alone and the
 LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
 ``benchmarks/results/arbiter_margin.json`` (``--out``); the presets' ``arbiter_margin`` holds it.
-``--prompt-chars`` is the preset's ``prompt_passage_chars`` (200 for ``fast``, 400 for ``reading``):
+``--prompt-chars`` is how much of each passage the LLM reads (default: the ``reading`` preset's
+``prompt_passage_chars``):
 
     chronorag eval timeqa --data-dir ../shared/data --split train --systems chronorag --no-generate \\
         --out eval-out/timeqa-train
@@ -136,13 +137,18 @@ def _timeline_only(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def main() -> None:
+    from chronorag.pipeline.builder import load_preset
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True, help="the data folder (its timeqa_train/ is read)")
     parser.add_argument("--eval-out", required=True, help="a `chronorag eval timeqa --split train` folder")
     parser.add_argument("--llm", default="default", help="the packaged LLM or GGUF file that reads")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument(
-        "--prompt-chars", type=int, default=400, help="each passage is cut to about this many characters"
+        "--prompt-chars",
+        type=int,
+        default=load_preset("reading")["prompt_passage_chars"],
+        help="each passage is cut to about this many characters (default: the reading preset's)",
     )
     parser.add_argument("--replies", default=None, help="JSON cache of the LLM's replies")
     parser.add_argument("--out", default=str(RESULTS_PATH))
