@@ -1,14 +1,14 @@
 """Answer evaluation: EM/F1 (and RealTimeQA's multiple-choice accuracy) of the pipeline's answers.
 
-The reader sees the top passages of the ``chronorag`` system, as the pipeline would: its ``extractor``
-(the ``AnswerTimeline``) chooses the answer valid for the asked time or abstains, its
-``TemporalPromptBuilder`` writes the prompt, its generator (the packaged local LLM, or an
-OpenAI-compatible server when ``CHRONORAG_LLM_API_BASE`` is set) phrases the choice (``answer_mode``
-``phrase``) or reads the passages and names the answer (``read``: its ``ReaderArbiter`` then accepts
-that answer only when the timeline finds it holds for the asked time), and its ``ChronoAnswerBuilder``
+Each question is answered by :func:`chronorag.pipeline.asking.ask` on the ``chronorag`` system's own
+pipeline object, the one its retrieval numbers describe: its ``extractor`` (the ``AnswerTimeline``)
+chooses the answer valid for the asked time or abstains, its ``TemporalPromptBuilder`` writes the prompt
+from the ranker's passages (cut around their matched sentences), its generator (the packaged local LLM,
+or an OpenAI-compatible server when ``CHRONORAG_LLM_API_BASE`` is set) phrases the choice (``answer_mode``
+``phrase``) or reads the passages and names the answer (``read``: its ``ReaderArbiter`` then accepts that
+answer only when the timeline finds it holds for the asked time), and its ``ChronoAnswerBuilder``
 assembles the answer, replacing a phrased reply that drops the answer, cites nothing or invents. The
-stages run through ``chronorag.pipeline.answering``, as the REST stream runs them. The pipeline's answer
-object is scored:
+answer object a user would get is scored:
 
 - ``EM``/``F1``: its ``short_answer`` (the chosen answer; an abstention answers nothing) against the
   gold answers, after the one answer normaliser (``chronorag.evals.metrics.normalize_answer``);
@@ -20,7 +20,9 @@ object is scored:
 - ``accuracy`` (multiple choice): the option the pipeline's answer chose, given the options as
   ``ask(choices=...)`` takes them (the passages decide first, the LLM's letter where they are silent).
 
-Replies are cached per question like retrieval results.
+Answers are cached per question like retrieval results. :class:`Reader` answers from passages given to
+it (TimeBench's reading protocol gives each question its own context): it runs the same answering stages
+through ``chronorag.pipeline.answering``, as the REST stream runs them.
 """
 
 from __future__ import annotations
@@ -40,11 +42,10 @@ __all__ = ["Reader", "choice_from_evidence", "choose_option", "run_generation", 
 
 
 class Reader:
-    """The pipeline's reading stage, taken from the pipeline itself: extractor, prompt builder, generator.
+    """A pipeline's reading stages (extractor, prompt builder, generator, arbiter, answer builder) run on
+    passages given to it, for protocols that give the reader its context (TimeBench reading).
 
-    The components are those of the evaluation's ``chronorag`` pipeline (``SystemSuite.pipeline``: the
-    ``--pipeline`` YAML, else the ``fast`` preset); a pipeline with the extractive generator answers
-    with the extractor's reply.
+    A pipeline with the extractive generator answers with the extractor's reply.
 
     :param pipeline: the pipeline whose reading components answer.
     :param max_passages: passages shown to the reader; ``None`` keeps the pipeline's.
@@ -60,12 +61,6 @@ class Reader:
             self.extractor.max_passages = max_passages
             if self.builder is not None:
                 self.builder.max_passages = max_passages
-        self.max_passages = self.extractor.max_passages
-        # The answer cites what the ranker keeps, as in the pipeline; the extractor reads the first few.
-        self.top_k = max(self.max_passages, getattr(pipeline.get_component("ranker"), "top_k", 0) or 0)
-        kind = type(self.generator).__name__ if self.generator is not None else "no LLM"
-        model = getattr(self.generator, "model", None)
-        self.description = f"the pipeline's generator ({kind}{f', model {model}' if model else ''})"
 
     def warm_up(self) -> None:
         """Load spaCy and the LLM."""
@@ -149,10 +144,17 @@ def score_answer(
     return metrics
 
 
-def _documents(suite: Any, record: dict[str, Any], count: int) -> list[Document]:
-    ids = record["ids"][:count]
-    found = {doc.id: doc for doc in suite.store.get_documents_by_id(ids)}
+def _cited_documents(suite: Any, answer: dict[str, Any]) -> list[Document]:
+    """The passages the answer cites, from the store (for scoring options from the evidence)."""
+    ids = [str(citation["id"]) for citation in answer.get("citations") or []]
+    found = {doc.id: doc for doc in suite.store.get_documents_by_id(ids)} if ids else {}
     return [found[i] for i in ids if i in found]
+
+
+def _ranking_agrees(answer: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether the passages ``ask`` cited are the retrieval record's top passages, in its order."""
+    cited = [str(citation["id"]) for citation in answer.get("citations") or []]
+    return cited == [str(i) for i in record["ids"][: len(cited)]]
 
 
 def run_generation(
@@ -162,34 +164,40 @@ def run_generation(
     records: dict[str, dict[str, Any]] | None,
     suite: Any,
 ) -> dict[str, Any] | None:
-    """Generate an answer per question from the ``chronorag`` system's top passages and score it.
+    """Answer every question with the ``chronorag`` system's pipeline, as ``chronorag ask`` does; score it.
+
+    Each question runs through :func:`chronorag.pipeline.asking.ask` on the very pipeline object the
+    retrieval evaluation ran (``SystemSuite.pipeline``): the answer is the one a user gets, read from
+    the ranker's own output (its matched sentences and spans included), not rebuilt from cached ids.
 
     :param config: the run's settings.
     :param dataset: the data set.
     :param questions: the evaluated questions.
-    :param records: the ``chronorag`` system's per-question records (``None``: the system did not run).
-    :param suite: the :class:`~chronorag.evals.systems.SystemSuite` (its store serves the passages).
-    :returns: ``{"system", "description", "metrics": {qid: {...}}}``; ``None`` without records.
+    :param records: the ``chronorag`` system's per-question retrieval records (``None``: it did not run).
+    :param suite: the :class:`~chronorag.evals.systems.SystemSuite` (its pipeline answers).
+    :returns: ``{"system", "description", "metrics": {qid: {...}}, "ranking_agreement", "latency_ms"}``:
+        ``ranking_agreement`` is the share of questions whose cited passages are the retrieval record's top
+        passages (1.0 unless a cached ranking is stale); ``latency_ms`` the p50/p90 of ``ask``'s total time.
+        ``None`` without records.
     """
+    import numpy as np
     from tqdm import tqdm
+
+    from chronorag.pipeline.asking import ask
 
     if records is None:
         return None
     yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
-    reader = Reader(suite.pipeline)
-    reader.warm_up()
-    # Replies depend on the reader: one cache per pipeline YAML (retrieval caches stay shared).
-    name = f"generation-{Path(yaml_path).stem}" if yaml_path else "generation"
+    pipeline = suite.pipeline
+    pipeline.warm_up()  # model loading is not answer latency
+    description = _describe(pipeline)
+    # Replies depend on the pipeline: one cache per pipeline YAML (retrieval caches stay shared).
+    name = f"answers-{Path(yaml_path).stem}" if yaml_path else "answers"
     cache = ResultCache(config.out_dir / "per_question", name)
-    for question in tqdm(questions, desc="generate", unit="q", disable=not config.progress, file=sys.stderr):
+    for question in tqdm(questions, desc="answer", unit="q", disable=not config.progress, file=sys.stderr):
         if question.qid in cache.records:
             continue
-        record = records[question.qid]
-        documents = _documents(suite, record, reader.top_k)
-        from chronorag.temporal.model import TemporalConstraint
-
-        constraint = TemporalConstraint.from_dict(record["constraint"])
-        answer = reader.answer(question.question, documents, constraint, choices=question.choices or None)
+        answer = ask(pipeline, question.question, as_of=question.as_of, choices=question.choices or None)
         cache.add(
             {
                 "qid": question.qid,
@@ -198,11 +206,32 @@ def run_generation(
                 "abstention_reason": answer.get("abstention_reason"),
                 "replacement_reason": answer.get("replacement_reason"),
                 "answers": question.answers,
-                "metrics": score_answer(question, answer, documents),
+                "ranking_agrees": _ranking_agrees(answer, records[question.qid]),
+                "total_ms": answer["timings_ms"]["total"],
+                "metrics": score_answer(question, answer, _cited_documents(suite, answer)),
             }
         )
+    done = [cache.records[q.qid] for q in questions]
+    latencies = [record["total_ms"] for record in done]
     return {
         "system": "chronorag",
-        "description": f"{reader.description}, reading the top {reader.max_passages} passages of chronorag",
-        "metrics": {q.qid: cache.records[q.qid]["metrics"] for q in questions},
+        "description": description,
+        "metrics": {record["qid"]: record["metrics"] for record in done},
+        "ranking_agreement": float(np.mean([record["ranking_agrees"] for record in done])) if done else 1.0,
+        "latency_ms": {
+            "p50": float(np.percentile(latencies, 50)) if latencies else 0.0,
+            "p90": float(np.percentile(latencies, 90)) if latencies else 0.0,
+        },
     }
+
+
+def _describe(pipeline: Any) -> str:
+    names = set(pipeline.graph.nodes)
+    generator = pipeline.get_component("generator") if "generator" in names else None
+    kind = type(generator).__name__ if generator is not None else "no LLM"
+    model = getattr(generator, "model", None)
+    passages = pipeline.get_component("extractor").max_passages
+    return (
+        f"chronorag ask with the pipeline's generator ({kind}{f', model {model}' if model else ''}), "
+        f"reading the top {passages} passages"
+    )

@@ -145,6 +145,14 @@ def _notes(dataset: EvalDataset, questions: list[EvalQuestion], results: dict[st
     generation = results.get("generation")
     if generation:
         notes.append(f"EM/F1/accuracy: {generation['description']}")
+        if "latency_ms" in generation:
+            latency = generation["latency_ms"]
+            notes.append(
+                f"ask latency per question: p50 {latency['p50'] / 1000:.2f} s, "
+                f"p90 {latency['p90'] / 1000:.2f} s; "
+                f"cited passages equal the retrieval ranking for {100 * generation['ranking_agreement']:.1f}%"
+                " of questions."
+            )
     elif results["kind"] == "retrieval":
         notes.append("Generation skipped (--no-generate or no generator): retrieval metrics only.")
     return notes

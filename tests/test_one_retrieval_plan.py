@@ -22,8 +22,12 @@ from conftest import build_timeqa_store
 from chronorag.api.app import create_app
 from chronorag.api.server import BackgroundServer
 from chronorag.api.settings import ApiSettings
+from chronorag.evals.generation import run_generation
+from chronorag.evals.metrics import max_exact_match
+from chronorag.evals.records import score_ranking
+from chronorag.evals.runner import EvalConfig
 from chronorag.evals.systems import SystemSuite
-from chronorag.evals.types import EvalQuestion
+from chronorag.evals.types import EvalDataset, EvalQuestion
 from chronorag.pipeline import ask, load, retrieve
 
 QUESTION = "Which team did Willy Hernangómez play for from 2015 to 2016?"
@@ -99,3 +103,24 @@ def test_run_every_entry_point_ranks_the_same_passages(setup: dict) -> None:
         by_name = {event["event"]: json.loads(event["data"]) for event in events if "event" in event}
         assert _ids(by_name["retrieval"]["citations"]) == expected
         assert _ids(by_name["done"]["citations"]) == expected
+
+
+@pytest.mark.slow
+def test_run_eval_answers_are_the_answers_ask_gives(setup: dict, tmp_path: Path) -> None:
+    # The eval's EM/F1 must describe `ask`'s answer: the same pipeline object, its ranker's own passages.
+    suite = SystemSuite(setup["store"], pipeline_yaml=setup["yaml"])
+    question = EvalQuestion(
+        qid="q", question=QUESTION, answers=["Real Madrid"], as_of=date.fromisoformat(AS_OF)
+    )
+    ranked = suite.retrieve("chronorag", suite.prepare(question), 20)
+    records = {"q": score_ranking(question, ranked)}
+    config = EvalConfig(dataset="timeqa", out_dir=tmp_path, pipeline_yaml=Path(setup["yaml"]), progress=False)
+    dataset = EvalDataset(name="timeqa", questions=[question])
+    result = run_generation(config, dataset, [question], records, suite)
+
+    asked = ask(suite.pipeline, QUESTION, as_of=AS_OF)
+    cached = json.loads((tmp_path / "per_question" / "answers-pipeline.jsonl").read_text().splitlines()[0])
+    assert cached["reply"] == asked["answer"] and cached["short_answer"] == asked["short_answer"]
+    assert result["ranking_agreement"] == 1.0
+    assert result["metrics"]["q"]["EM"] == max_exact_match(asked["short_answer"] or "", ["Real Madrid"])
+    assert result["latency_ms"]["p50"] > 0
