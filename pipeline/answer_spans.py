@@ -171,9 +171,19 @@ def merged_entities(parsed: Any) -> list[Span]:
                 following.end_char,
             )
             index += 1
-        merged.append(_without_article(span))
+        merged.append(_closed(_without_article(span)))
         index += 1
-    return merged
+    return [span for span in merged if span.text]
+
+
+def _closed(span: Span) -> Span:
+    """The span without an unclosed bracket and what follows it: a name joined to a code whose closing
+    bracket lies outside ("Patrol Squadron 52 ( VP-52" -> "Patrol Squadron 52")."""
+    opened = span.text.rfind("(")
+    if opened < 0 or span.text.find(")", opened) >= 0:
+        return span
+    kept = span.text[:opened].rstrip(" ,;:-–—")
+    return Span(kept, span.label, span.char_start, span.char_start + len(kept), span.rank)
 
 
 def _without_article(span: Span) -> Span:
@@ -228,7 +238,9 @@ def noun_chunks(parsed: Any, question_words: set[str], skip: list[Span] | None =
         if not tokens:
             continue
         start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
-        chunks.append(Span(parsed.text[start:end], "NOUN_CHUNK", start, end))
+        span = _closed(_without_article(Span(parsed.text[start:end], "NOUN_CHUNK", start, end)))
+        if span.text:
+            chunks.append(span)
     return chunks
 
 

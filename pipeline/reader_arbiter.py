@@ -18,7 +18,10 @@ from haystack import component, default_from_dict, default_to_dict
 from chronorag.pipeline.evidence import answer_overlap, normalize_answer
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
-_LEAD = re.compile(r"^\s*(?:the\s+)?(?:short\s+|final\s+)?answer\s*(?:is)?\s*[:\-]?\s*", re.IGNORECASE)
+# "Answer: X", "The answer is X", and a list bullet ("- X") the small readers sometimes start with.
+_LEAD = re.compile(
+    r"^\s*(?:[-*•]\s+)?(?:(?:the\s+)?(?:short\s+|final\s+)?answer\s*(?:is)?\s*[:\-]?\s*)?", re.IGNORECASE
+)
 # Replies that say the passages do not answer: the reader names no answer, the timeline's choice stands.
 _NO_ANSWER = re.compile(
     r"^(?:unknown|none|n/?a|no answer|not (?:mentioned|stated|given|known|specified)|"

@@ -228,3 +228,17 @@ def test_a_league_named_where_a_team_is_asked_counts_against_it(timeline):
         decompose("Which award did Gary Mills win in 2002?"),
     )
     assert all(entry.features["competition"] == 0.0 for entry in award)
+
+
+def test_run_candidates_are_tidy_names_without_list_dashes_or_unclosed_brackets(timeline):
+    # A TimeQA list item and a name whose code's closing bracket the tagger leaves outside the entity.
+    question = "Which position did Jan Peterson hold from 2003 to 2007?"
+    text = (
+        "- Deputy Prime Minister and Minister of Justice ( July 2003 – December 2007 ) . "
+        "He commanded Patrol Squadron 52 ( VP-52 ) from 2003 to 2007 ."
+    )
+    result = _ask(timeline, question, [(text, None)], date(2024, 1, 1))
+    answers = [entry["answer"] for entry in result["timeline"]]
+    assert answers, "no candidates"
+    assert not any(answer.startswith(("-", "–")) for answer in answers)
+    assert all(answer.count("(") <= answer.count(")") for answer in answers)

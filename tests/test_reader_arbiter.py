@@ -155,6 +155,9 @@ def test_run_without_candidates_accepts_nothing():
         ('"Thomas Cook AG"\nExplanation: passage 2 says so.', "Thomas Cook AG"),
         ("  the answer is Carlo Ancelotti [1][2]", "Carlo Ancelotti"),
         ("Not mentioned in the passages.", ""),
+        ("- Deputy Prime Minister", "Deputy Prime Minister"),
+        ("* Answer: Thomas Cook AG", "Thomas Cook AG"),
+        ("-5 degrees", "-5 degrees"),
         ("", ""),
     ],
 )
