@@ -88,14 +88,16 @@ def memory_mb(pid: int | str = "self") -> dict[str, float]:
     return found
 
 
-def in_process(store: str, questions: list[str], count: int, preset: str = "fast") -> dict[str, Any]:
-    """Time `ask` in this process, as `chronorag ask` runs it."""
+def in_process(
+    store: str, questions: list[str], count: int, preset: str = "fast", options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Time `ask` in this process, as `chronorag ask` runs it (`options` override the preset's)."""
     from chronorag.models import configure_threads, llm_model_name, resolve_llm_gguf
     from chronorag.pipeline import ask, build_pipeline
 
     configure_threads()
     started = time.perf_counter()
-    pipeline = build_pipeline(store, preset=preset, generator="local")
+    pipeline = build_pipeline(store, preset=preset, **{"generator": "local", **(options or {})})
     model = pipeline.get_component("generator").model
     resolve_llm_gguf(None if model == "default" else model)  # joins the parts on first use, then checks
     resolve_s = time.perf_counter() - started
@@ -187,8 +189,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch and llama.cpp threads")
     parser.add_argument("--no-serve", action="store_true", help="skip the serving-process measurement")
     parser.add_argument("--preset", default="fast", help="the pipeline preset (fast, accurate, reading)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a build_pipeline option over the preset's, in process only (e.g. prompt_passage_chars=150)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "ask.json"))
     args = parser.parse_args()
+    options = _options(args.option)
     os.environ["CHRONORAG_NUM_THREADS"] = str(args.threads)  # read by torch set-up and llama.cpp
 
     import torch
@@ -203,10 +213,11 @@ def main() -> None:
             "corpus": f"first {args.pages} TimeQA dev pages with <= 30 paragraphs",
             "targets": {"ask_p50_ms": 4000, "llm_load_seconds": 10, "serving_peak_rss_mb": 3072},
             "index_seconds": round(index_s, 1),
-            "in_process": in_process(store, questions, args.questions, args.preset),
+            "options": options,
+            "in_process": in_process(store, questions, args.questions, args.preset, options),
         }
         write(args.out, report, args, load_before, torch.get_num_threads())  # kept if serving fails
-        if not args.no_serve:
+        if not args.no_serve and not options:
             try:
                 report["served"] = served(store, questions, args.questions, args.threads, args.preset)
             except Exception as exc:  # a report of what failed beats losing the in-process numbers
@@ -216,6 +227,19 @@ def main() -> None:
     print(json.dumps({**summary, "total_ms": report["in_process"]["stages_ms"]["total"]}, indent=2))
     if "served" in report:
         print(json.dumps(report["served"], indent=2))
+
+
+def _options(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs, each value read as YAML (numbers, booleans, strings)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
 
 
 def write(

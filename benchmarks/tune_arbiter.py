@@ -1,10 +1,11 @@
 """Tune ``ReaderArbiter`` on TimeQA train (never dev): how far below the timeline's best time fit the LLM's
 own answer may fit and still be accepted.
 
-For each train question the pipeline's answering stages read the ``chronorag`` system's ranked passages
-(from a ``chronorag eval timeqa --split train`` run): the ``AnswerTimeline`` lists its candidates, the
-LLM reads the passages in ``answer_mode="read"`` and names the answer (one call per question, cached in
-``--replies``). Then every margin is scored without the LLM, against the timeline's choice alone and the
+For each train question of a ``chronorag eval timeqa --split train`` run (its store and question set) the
+pipeline ranks the passages as ``ask`` does (the ranker's output, matched sentences included, is what the
+prompt cuts around), the ``AnswerTimeline`` lists its candidates, and the LLM reads the passages in
+``answer_mode="read"`` and names the answer (one call per question, cached in ``--replies`` by model and
+``--prompt-chars``). Then every margin is scored without the LLM, against the timeline's choice alone and the
 LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
 ``benchmarks/results/arbiter_margin.json`` (``--out``); the presets' ``arbiter_margin`` holds it.
 ``--prompt-chars`` is how much of each passage the LLM reads (default: the ``reading`` preset's
@@ -45,7 +46,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chronorag.evals.records import ResultCache
     from chronorag.pipeline import build_pipeline
     from chronorag.pipeline.answering import build_prompt
-    from chronorag.temporal.model import TemporalConstraint
+    from chronorag.pipeline.retrieval import run_retrieval
 
     eval_out = Path(args.eval_out)
     rankings = ResultCache(eval_out / "per_question", "chronorag").records
@@ -63,15 +64,13 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
     extractor.warm_up()
     questions = [q for q in load_timeqa(args.data_dir, split="train").questions if q.qid in rankings]
     questions = [q for q in questions if q.answerable][: args.limit]
-    store = pipeline.get_component("retriever").document_store
     rows, seconds = [], []
     for question in tqdm(questions, unit="q", desc="read", disable=None):
-        record = rankings[question.qid]
-        found = {doc.id: doc for doc in store.get_documents_by_id(record["ids"][:5])}
-        documents = [found[i] for i in record["ids"][:5] if i in found]
-        constraint = TemporalConstraint.from_dict(record["constraint"])
+        # The ranker's own output, as `ask` reads it: its matched sentences decide what the prompt shows.
+        ranked = run_retrieval(pipeline, question.question, as_of=question.as_of)
+        documents, constraint = ranked.documents, ranked.constraint
         extracted = extractor.run(query=question.question, documents=documents, constraint=constraint)
-        key = f"{args.llm}|{question.qid}"
+        key = f"{args.llm}|{args.prompt_chars}|{question.qid}"
         built = (
             None
             if key in cached
