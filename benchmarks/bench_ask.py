@@ -198,7 +198,9 @@ def main() -> None:
     )
     parser.add_argument("--out", default=str(RESULTS / "ask.json"))
     args = parser.parse_args()
-    options = _options(args.option)
+    from chronorag.pipeline.builder import parse_option_pairs
+
+    options = parse_option_pairs(args.option)
     os.environ["CHRONORAG_NUM_THREADS"] = str(args.threads)  # read by torch set-up and llama.cpp
 
     import torch
@@ -227,19 +229,6 @@ def main() -> None:
     print(json.dumps({**summary, "total_ms": report["in_process"]["stages_ms"]["total"]}, indent=2))
     if "served" in report:
         print(json.dumps(report["served"], indent=2))
-
-
-def _options(pairs: list[str]) -> dict[str, Any]:
-    """`KEY=VALUE` pairs, each value read as YAML (numbers, booleans, strings)."""
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key.strip():
-            raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
 
 
 def write(

@@ -33,9 +33,10 @@ def dump(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     from chronorag.pipeline import build_pipeline, dumps
+    from chronorag.pipeline.builder import parse_option_pairs
 
     try:
-        extra = _parse_options(options)
+        extra = parse_option_pairs(options)
         pipeline = build_pipeline(store, preset=preset, generator=generator, top_k=top_k, **extra)
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -45,19 +46,6 @@ def dump(
         return
     out.write_text(text, encoding="utf-8")
     err_console.print(f"wrote {out}")
-
-
-def _parse_options(pairs: list[str]) -> dict[str, object]:
-    """`KEY=VALUE` pairs as build options, each value read as YAML (`0.3`, `true`, `read`)."""
-    import yaml
-
-    parsed: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--option wants KEY=VALUE, not {pair!r}")
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
 
 
 def register(app: typer.Typer) -> None:

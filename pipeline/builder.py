@@ -108,6 +108,23 @@ def load_preset(name: str) -> dict[str, Any]:
     return options
 
 
+def parse_option_pairs(pairs: list[str]) -> dict[str, Any]:
+    """
+    Build options written as `KEY=VALUE` (the CLI's `-O`), each value read as YAML (`0.3`, `true`, `read`).
+
+    :param pairs: the `KEY=VALUE` strings.
+    :returns: `{key: value}`.
+    :raises ValueError: for a pair without `=` or without a key.
+    """
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option wants KEY=VALUE, not {pair!r}")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
 def resolve_options(preset: str = "fast", **options: Any) -> dict[str, Any]:
     """
     Defaults, then the preset, then the caller's options (`None` values leave the preset's).

@@ -285,3 +285,16 @@ def test_yaml_loads_in_a_fresh_process_and_answers_timeqa(timeqa, tmp_path):
     )
     assert evidence_rate >= MIN_EVIDENCE_RATE
     assert answer_rate >= MIN_ANSWER_RATE
+
+
+def test_parse_option_pairs_reads_yaml_values_and_refuses_pairs_without_a_key():
+    from chronorag.pipeline.builder import parse_option_pairs
+
+    assert parse_option_pairs(["arbiter_margin=0.3", "abstain=false", "answer_mode=read"]) == {
+        "arbiter_margin": 0.3,
+        "abstain": False,
+        "answer_mode": "read",
+    }
+    for bad in ("answer_mode", "=read"):
+        with pytest.raises(ValueError, match="KEY=VALUE"):
+            parse_option_pairs([bad])
