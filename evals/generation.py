@@ -27,8 +27,8 @@ through ``chronorag.pipeline.answering``, as the REST stream runs them.
 
 from __future__ import annotations
 
+import hashlib
 import sys
-from pathlib import Path
 from typing import Any
 
 from haystack import Document
@@ -183,17 +183,18 @@ def run_generation(
     import numpy as np
     from tqdm import tqdm
 
+    from chronorag.pipeline import dumps
     from chronorag.pipeline.asking import ask
 
     if records is None:
         return None
-    yaml_path = str(config.pipeline_yaml) if config.pipeline_yaml else None
     pipeline = suite.pipeline
     pipeline.warm_up()  # model loading is not answer latency
     description = _describe(pipeline)
-    # Replies depend on the pipeline: one cache per pipeline YAML (retrieval caches stay shared).
-    name = f"answers-{Path(yaml_path).stem}" if yaml_path else "answers"
-    cache = ResultCache(config.out_dir / "per_question", name)
+    # Answers depend on every component's settings: one cache per pipeline as dumped (a changed preset or
+    # YAML starts a new one; retrieval caches stay shared).
+    digest = hashlib.sha1(dumps(pipeline).encode("utf-8")).hexdigest()[:10]
+    cache = ResultCache(config.out_dir / "per_question", f"answers-{digest}")
     for question in tqdm(questions, desc="answer", unit="q", disable=not config.progress, file=sys.stderr):
         if question.qid in cache.records:
             continue

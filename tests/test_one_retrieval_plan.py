@@ -119,7 +119,8 @@ def test_run_eval_answers_are_the_answers_ask_gives(setup: dict, tmp_path: Path)
     result = run_generation(config, dataset, [question], records, suite)
 
     asked = ask(suite.pipeline, QUESTION, as_of=AS_OF)
-    cached = json.loads((tmp_path / "per_question" / "answers-pipeline.jsonl").read_text().splitlines()[0])
+    (answers_file,) = (tmp_path / "per_question").glob("answers-*.jsonl")
+    cached = json.loads(answers_file.read_text().splitlines()[0])
     assert cached["reply"] == asked["answer"] and cached["short_answer"] == asked["short_answer"]
     assert result["ranking_agreement"] == 1.0
     assert result["metrics"]["q"]["EM"] == max_exact_match(asked["short_answer"] or "", ["Real Madrid"])
