@@ -144,8 +144,11 @@ def score_answer(
     return metrics
 
 
-def _cited_documents(suite: Any, answer: dict[str, Any]) -> list[Document]:
-    """The passages the answer cites, from the store (for scoring options from the evidence)."""
+def _cited_documents(suite: Any, question: EvalQuestion, answer: dict[str, Any]) -> list[Document]:
+    """The passages the answer cites, from the store: read only where `score_answer` maps options from the
+    evidence itself (a multiple-choice answer that chose no option); otherwise none."""
+    if not question.choices or "choice" in answer:
+        return []
     ids = [str(citation["id"]) for citation in answer.get("citations") or []]
     found = {doc.id: doc for doc in suite.store.get_documents_by_id(ids)} if ids else {}
     return [found[i] for i in ids if i in found]
@@ -209,7 +212,7 @@ def run_generation(
                 "answers": question.answers,
                 "ranking_agrees": _ranking_agrees(answer, records[question.qid]),
                 "total_ms": answer["timings_ms"]["total"],
-                "metrics": score_answer(question, answer, _cited_documents(suite, answer)),
+                "metrics": score_answer(question, answer, _cited_documents(suite, question, answer)),
             }
         )
     done = [cache.records[q.qid] for q in questions]
