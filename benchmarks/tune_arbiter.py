@@ -4,9 +4,9 @@ own answer may fit and still be accepted.
 For each train question of a ``chronorag eval timeqa --split train`` run (its store and question set) the
 pipeline ranks the passages as ``ask`` does (the ranker's output, matched sentences included, is what the
 prompt cuts around), the ``AnswerTimeline`` lists its candidates, and the LLM reads the passages in
-``answer_mode="read"`` and names the answer (one call per question, cached in ``--replies`` by model and
-``--prompt-chars``). Then every margin is scored without the LLM, against the timeline's choice alone and the
-LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
+``answer_mode="read"`` and names the answer (one call per question, cached in ``--replies`` by model,
+prompt and generator settings). Then every margin is scored without the LLM, against the timeline's choice
+alone and the LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
 ``benchmarks/results/arbiter_margin.json`` (``--out``); the presets' ``arbiter_margin`` holds it.
 ``--prompt-chars`` is how much of each passage the LLM reads (default: the ``reading`` preset's
 ``prompt_passage_chars``):
@@ -21,6 +21,7 @@ LLM's reading alone. The chosen margin (best train EM) is written with the sweep
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -70,13 +71,10 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         ranked = run_retrieval(pipeline, question.question, as_of=question.as_of)
         documents, constraint = ranked.documents, ranked.constraint
         extracted = extractor.run(query=question.question, documents=documents, constraint=constraint)
-        key = f"{args.llm}|{args.prompt_chars}|{question.qid}"
-        built = (
-            None
-            if key in cached
-            else build_prompt(pipeline, question.question, documents, constraint, extracted)
-        )
-        if built is not None:
+        built = build_prompt(pipeline, question.question, documents, constraint, extracted)
+        # A reply is reused only for the same prompt and the same generator settings.
+        key = _reply_key(args.llm, built["prompt"] if built else "", generator, question.qid)
+        if built is not None and key not in cached:
             started = time.perf_counter()
             cached[key] = generator.run(prompt=built["prompt"])["replies"][0]
             seconds.append(time.perf_counter() - started)
@@ -84,6 +82,11 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
                 replies_file.write_text(json.dumps(cached))
         rows.append({"answers": question.answers, "extracted": extracted, "reply": cached.get(key)})
     return rows, seconds
+
+
+def _reply_key(llm: str, prompt: str, generator: Any, qid: str) -> str:
+    settings = json.dumps(generator.to_dict(), sort_keys=True)
+    return f"{llm}|{hashlib.sha1((prompt + settings).encode()).hexdigest()[:12]}|{qid}"
 
 
 def _em(rows: list[dict[str, Any]], margin: float | None, reader_words: bool = True) -> dict[str, float]:

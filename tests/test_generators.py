@@ -7,7 +7,7 @@ import pytest
 
 from chronorag.models import DEFAULT_LLM
 from chronorag.pipeline.errors import GeneratorError
-from chronorag.pipeline.local_generator import LocalLLMGenerator
+from chronorag.pipeline.local_generator import LocalLLMGenerator, _preamble_length
 
 PASSAGE_PROMPT = (
     "Passages:\n[1] Chelsea F.C.: Carlo Ancelotti managed Chelsea from 2009 to 2011; Andre Villas-Boas "
@@ -42,6 +42,7 @@ def test_to_dict_has_no_paths_or_devices():
     params = data["init_parameters"]
     assert params["model"] == "default" and params["device"] == "auto" and params["backend"] == "auto"
     assert params["n_threads"] is None and params["n_ctx"] == 2048 and params["flash_attn"] is True
+    assert params["cache_preamble"] is True
 
 
 def test_from_dict_round_trips():
@@ -112,6 +113,54 @@ def test_llama_cpp_run_is_deterministic_across_calls(llama):
     meta = first["meta"][0]
     assert meta["backend"] == "llama_cpp" and meta["model"] == "smollm2-135m"
     assert 0 < meta["completion_tokens"] <= 16 and meta["prompt_tokens"] > 20
+
+
+def test_llama_cpp_reuses_the_preamble_cache_without_changing_replies(llama):
+    preamble = "Today is 2011-06-30.\n\n"
+    asked = [
+        preamble + PASSAGE_PROMPT,
+        preamble + PASSAGE_PROMPT.replace("in 2010", "in 2012"),
+        preamble + "Passages:\n[1] Paris: Paris is the capital of France.\n\nQuestion: What is the capital?",
+    ]
+    first = [llama.run(prompt)["replies"][0] for prompt in asked]
+    cached_head = list(llama._loaded._chronorag_preamble)
+    # The preamble (system turn and first paragraph) stays evaluated; the rest of the last prompt is not kept.
+    assert llama._loaded.tokenize(b"2011-06-30", add_bos=False)[-1] in cached_head
+    assert llama._loaded.tokenize(b"Paris", add_bos=False)[0] not in cached_head
+    again = [llama.run(prompt)["replies"][0] for prompt in reversed(asked)][::-1]
+    assert again == first and all(first)
+    # Another system turn shares the loaded model: its preamble replaces the cached one, and back.
+    other = LocalLLMGenerator(
+        model="smollm2-135m",
+        backend="llama_cpp",
+        n_threads=1,
+        max_new_tokens=16,
+        system_prompt="Answer in one word.",
+    )
+    other.warm_up()
+    assert other._loaded is llama._loaded
+    other.run(asked[0])
+    assert list(llama._loaded._chronorag_preamble) != cached_head
+    assert llama.run(asked[0])["replies"][0] == first[0]
+
+
+def test_llama_cpp_without_preamble_cache_evaluates_every_prompt_whole(llama):
+    whole = LocalLLMGenerator(
+        model="smollm2-135m", backend="llama_cpp", n_threads=1, max_new_tokens=16, cache_preamble=False
+    )
+    whole.warm_up()
+    reply = whole.run(PASSAGE_PROMPT)["replies"][0]
+    assert reply and whole._loaded._chronorag_preamble is None
+    assert whole.run("What is the capital of France?")["replies"][0]
+    assert whole.run(PASSAGE_PROMPT)["replies"][0] == reply
+
+
+def test_preamble_ends_after_the_prompts_first_blank_line():
+    text = "<|system|>Be brief.<|user|>Today is 2024.\n\nPassages: x\n\nQuestion: y<|assistant|>"
+    prompt = "Today is 2024.\n\nPassages: x\n\nQuestion: y"
+    assert text[: _preamble_length(text, prompt)].endswith("<|user|>Today is 2024.\n\n")
+    assert _preamble_length(text, "Question: y") == 0  # no blank line: nothing is cached
+    assert _preamble_length(text, "not in the text\n\nat all") == 0
 
 
 def test_llama_cpp_stream_is_the_reply_in_pieces(llama):
