@@ -49,6 +49,7 @@ from chronorag.temporal.dating import parse_publication_date
 from chronorag.temporal.model import TemporalConstraint
 
 NO_EVIDENCE = "no passage was retrieved for the question"
+DISAGREE = "the passages disagree"
 # Two sources disagree when different answers both hold for the asked time, explicitly dated, and their
 # sentences match the question this closely.
 CONFLICT_MARGIN = 0.05
@@ -124,7 +125,8 @@ class AnswerTimeline(SpacyPassageReader):
         :returns: `replies` (the chosen answer, or the abstention's sentence), `candidates` (one per distinct
             answer, best first, the chosen one first: `{answer, label, passage, id, date, role, anchor, holds,
             time, sentence, fit, score, passages, interval}`), `timeline` (every dated candidate in time
-            order) and `abstention` (`{abstained: bool, reason: str | None}`).
+            order) and `abstention` (`{abstained: bool, reason: str | None}`; with `disputed`, the two
+            answers, when two sources disagree).
         """
         self.warm_up()
         read = [doc for doc in documents[: self.max_passages] if (doc.content or "").strip()]
@@ -144,7 +146,9 @@ class AnswerTimeline(SpacyPassageReader):
         timeline_dicts = [entry.to_dict() for entry in timeline]
         reason = self._abstention_reason(ranked, constraint) if self.abstain else None
         if reason:
-            return _abstained(reason, candidates, timeline_dicts)
+            rival = _rival(ranked[0], ranked) if reason.startswith(DISAGREE) else None
+            disputed = [ranked[0].answer, rival.answer] if rival is not None else []
+            return _abstained(reason, candidates, timeline_dicts, disputed)
         return {
             "replies": [ranked[0].answer],
             "candidates": candidates,
@@ -254,7 +258,7 @@ class AnswerTimeline(SpacyPassageReader):
         rival = _rival(best, ranked)
         if rival is not None:
             return (
-                f"the passages disagree for {asked}: passage [{best.passage}] says {best.answer}, "
+                f"{DISAGREE} for {asked}: passage [{best.passage}] says {best.answer}, "
                 f"passage [{rival.passage}] says {rival.answer}"
             )
         return None
@@ -436,11 +440,18 @@ def _candidate(entry: TimelineEntry) -> dict[str, Any]:
 
 
 def _abstained(
-    reason: str, candidates: list[dict[str, Any]], timeline: list[dict[str, Any]]
+    reason: str,
+    candidates: list[dict[str, Any]],
+    timeline: list[dict[str, Any]],
+    disputed: list[str] | None = None,
 ) -> dict[str, Any]:
+    abstention: dict[str, Any] = {"abstained": True, "reason": reason}
+    if disputed:
+        # Both hold for the asked time as surely: a reading of the passages may settle it (ReaderArbiter).
+        abstention["disputed"] = disputed
     return {
         "replies": [f"No answer: {reason}."],
         "candidates": candidates,
         "timeline": timeline,
-        "abstention": {"abstained": True, "reason": reason},
+        "abstention": abstention,
     }

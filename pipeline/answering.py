@@ -90,7 +90,12 @@ def finish_answer(
     :returns: the `ChronoAnswerBuilder` answer.
     """
     run = run or _direct(pipeline)
-    decided: dict[str, Any] = {"candidates": extracted["candidates"], "replies": replies, "choices": choices}
+    decided: dict[str, Any] = {
+        "candidates": extracted["candidates"],
+        "replies": replies,
+        "choices": choices,
+        "abstention": extracted.get("abstention"),
+    }
     if replies is not None and "arbiter" in pipeline.graph.nodes:
         verdict = run(
             "arbiter",
@@ -100,14 +105,16 @@ def finish_answer(
             choices=choices,
         )
         decided.update(
-            candidates=verdict["candidates"], replies=verdict["replies"], arbitration=verdict["arbitration"]
+            candidates=verdict["candidates"],
+            replies=verdict["replies"],
+            arbitration=verdict["arbitration"],
+            abstention=verdict["abstention"],
         )
     return run(
         "answer_builder",
         query=query,
         documents=documents,
         constraint=constraint,
-        abstention=extracted.get("abstention"),
         timeline=extracted.get("timeline"),
         **decided,
     )["answer"]

@@ -287,12 +287,14 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect("ranker.constraint", "extractor.constraint")
     pipeline.connect(evidence, "answer_builder.documents")
     pipeline.connect("ranker.constraint", "answer_builder.constraint")
-    for output in ("abstention", "timeline"):
-        pipeline.connect(f"extractor.{output}", f"answer_builder.{output}")
+    pipeline.connect("extractor.timeline", "answer_builder.timeline")
+    reading = opts["generator"] != "extractive" and opts["answer_mode"] == "read"
+    if not reading:
+        # Reading, the arbiter passes the abstention on: a reading may settle a dispute between sources.
+        pipeline.connect("extractor.abstention", "answer_builder.abstention")
     if opts["generator"] == "extractive":
         pipeline.connect("extractor.candidates", "answer_builder.candidates")
         return  # the answer builder phrases the timeline's choice itself
-    reading = opts["answer_mode"] == "read"
     prefill = opts["prefill_answer"] and opts["generator"] == "local" and not reading
     builder = TemporalPromptBuilder(
         max_passages=opts["prompt_passages"],
@@ -319,7 +321,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect("generator.replies", "arbiter.replies")
     pipeline.connect("extractor.candidates", "arbiter.candidates")
     pipeline.connect("extractor.abstention", "arbiter.abstention")
-    for output in ("candidates", "replies", "arbitration"):
+    for output in ("candidates", "replies", "arbitration", "abstention"):
         pipeline.connect(f"arbiter.{output}", f"answer_builder.{output}")
 
 

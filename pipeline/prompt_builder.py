@@ -75,8 +75,9 @@ class TemporalPromptBuilder:
     `title`, `date`, `text`), `candidate` (the answer the timeline chose, with its `passage`,
     `sentence`, `time` it holds and `answer`, or `None`).
 
-    It builds no prompt when no reply would be used (:func:`reply_needed`): the timeline abstained, or the
-    passages already write one of the question's options. The generator then does not run.
+    It builds no prompt when no reply would be used (:func:`reply_needed`): the timeline abstained (and, in
+    `"read"` mode, no two sources dispute the answer), or the passages already write one of the question's
+    options. The generator then does not run.
 
     ### Usage example
 
@@ -177,7 +178,7 @@ class TemporalPromptBuilder:
             so that the generator does not run.
         :raises ValueError: for more than 8 options.
         """
-        if not reply_needed(query, documents, abstention, choices):
+        if not reply_needed(query, documents, abstention, choices, reads_disputes=self.mode == "read"):
             return {}
         if choices:
             return {"prompt": self._choice_prompt(query, documents, constraint, choices), "reply_prefix": ""}
@@ -271,19 +272,23 @@ def reply_needed(
     documents: list[Document],
     abstention: dict[str, Any] | None = None,
     choices: list[str] | None = None,
+    reads_disputes: bool = False,
 ) -> bool:
     """
     Whether the answer would use an LLM reply to this question (`ChronoAnswerBuilder`'s order): not when
-    the timeline abstained (the abstention is stated as it is), and with options not when the passages
-    write one of them (the passages decide first); with options and silent passages the reply names one,
-    even after an abstention.
+    the timeline abstained (the abstention is stated as it is), unless two sources dispute the answer and a
+    reading may settle it (`ReaderArbiter`); with options not when the passages write one of them (the
+    passages decide first); with options and silent passages the reply names one, even after an abstention.
 
     :param query: the question.
     :param documents: the ranked passages.
-    :param abstention: the extractor's `{abstained, reason}`.
+    :param abstention: the extractor's `{abstained, reason, disputed}`.
     :param choices: the question's options, if any.
+    :param reads_disputes: the LLM reads the passages (`mode="read"`), so its answer may settle a dispute.
     :returns: `True` when a prompt should be built and generated.
     """
     if choices:
         return choice_from_evidence(query, choices, documents) is None
-    return not (abstention and abstention.get("abstained"))
+    if not (abstention and abstention.get("abstained")):
+        return True
+    return reads_disputes and bool(abstention.get("disputed"))

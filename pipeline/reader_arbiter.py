@@ -40,8 +40,11 @@ class ReaderArbiter:
     F1 of at least `min_overlap`). It is accepted when the matched candidate's time fit is at most
     `time_margin` below that of the timeline's best candidate: the matched candidate then comes first.
     A reply that matches no candidate, names no answer, or matches one that fits the asked time worse is
-    overruled by the timeline. The outputs feed `ChronoAnswerBuilder`, which phrases the first candidate
-    with its passages and time (`replies` is empty: the wording is the code's, the choice the arbiter's).
+    overruled by the timeline. The timeline's abstention stands, unless it is a dispute between two sources
+    (`abstention["disputed"]`) and the reply names one of the two: that one is then the answer, and the
+    `abstention` passed on says the dispute was settled. The outputs feed `ChronoAnswerBuilder`, which
+    phrases the first candidate with its passages and time (`replies` is empty: the wording is the code's,
+    the choice the arbiter's).
 
     ### Usage example
 
@@ -93,7 +96,12 @@ class ReaderArbiter:
         """
         return default_from_dict(cls, data)
 
-    @component.output_types(candidates=list[dict[str, Any]], replies=list[str], arbitration=dict[str, Any])
+    @component.output_types(
+        candidates=list[dict[str, Any]],
+        replies=list[str],
+        arbitration=dict[str, Any],
+        abstention=dict[str, Any],
+    )
     def run(
         self,
         replies: list[str] | None = None,
@@ -106,21 +114,29 @@ class ReaderArbiter:
 
         :param replies: the reader's replies (the first is read); `None` or empty: the timeline decides.
         :param candidates: the timeline's candidates, best first (each with `answer` and `fit`).
-        :param abstention: the timeline's `{abstained, reason}`: an abstention stands.
+        :param abstention: the timeline's `{abstained, reason, disputed}`: an abstention stands unless the
+            reply settles its dispute.
         :param choices: the question's options (multiple choice): the reply names an option, not a
             candidate, so it passes through unruled for the answer builder to read its letter.
         :returns: `candidates` (the decided answer first), `replies` (empty: the answer builder phrases the
-            first candidate; the reply itself with options) and `arbitration` (`{reader_answer, matched,
-            accepted, reason}`, for the answer object; `{}` when the timeline abstained or with options).
+            first candidate; the reply itself with options), `arbitration` (`{reader_answer, matched,
+            accepted, reason}`, for the answer object; `{}` when the timeline's abstention stands or with
+            options) and `abstention` (the timeline's, or, for a settled dispute, `{abstained: False,
+            reason: None, settled: the dispute}`).
         """
         candidates = list(candidates or [])
+        abstention = dict(abstention or {"abstained": False, "reason": None})
         if choices:
-            return {"candidates": candidates, "replies": list(replies or []), "arbitration": {}}
+            return {
+                "candidates": candidates,
+                "replies": list(replies or []),
+                "arbitration": {},
+                "abstention": abstention,
+            }
         reader = short_answer(replies[0]) if replies else ""
         verdict = {"reader_answer": reader or None, "matched": None, "accepted": False}
-        if abstention and abstention.get("abstained"):
-            # The abstention is the answer and no reading is reported, as where the LLM is not asked at all.
-            return {"candidates": candidates, "replies": [], "arbitration": {}}
+        if abstention.get("abstained"):
+            return self._settle(reader, candidates, abstention, verdict)
         if not candidates:
             return self._out(candidates, verdict, "no candidate answer in the passages")
         if not reader:
@@ -134,12 +150,41 @@ class ReaderArbiter:
         if fit < best_fit - self.time_margin:
             why = f"the reader's answer fits the asked time worse ({fit:.2f} against {best_fit:.2f})"
             return self._out(candidates, verdict, why)
-        chosen = dict(matched)
-        if self.reader_words and len(reader.split()) <= len(matched["answer"].split()) + 4:
-            chosen["answer"] = reader
+        chosen = self._chosen(reader, matched)
         verdict["accepted"] = True
         rest = [item for position, item in enumerate(candidates) if position != index]
         return self._out([chosen, *rest], verdict, "the reader's answer holds for the asked time")
+
+    def _settle(
+        self,
+        reader: str,
+        candidates: list[dict[str, Any]],
+        abstention: dict[str, Any],
+        verdict: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A dispute between two sources settled by the reading (its answer is one of the two), else the
+        abstention: it is the answer, and no reading is reported, as where the LLM is not asked at all."""
+        disputed = {normalize_answer(answer) for answer in abstention.get("disputed") or []}
+        positions = [i for i, item in enumerate(candidates) if normalize_answer(item["answer"]) in disputed]
+        index = self._match(reader, [candidates[i] for i in positions]) if reader and positions else None
+        if index is None:
+            return {"candidates": candidates, "replies": [], "arbitration": {}, "abstention": abstention}
+        position = positions[index]
+        chosen = self._chosen(reader, candidates[position])
+        verdict.update(matched=candidates[position]["answer"], accepted=True)
+        rest = [item for i, item in enumerate(candidates) if i != position]
+        out = self._out(
+            [chosen, *rest], verdict, f"{abstention.get('reason')}; the reader's answer is one of them"
+        )
+        out["abstention"] = {"abstained": False, "reason": None, "settled": abstention.get("reason")}
+        return out
+
+    def _chosen(self, reader: str, matched: dict[str, Any]) -> dict[str, Any]:
+        """The matched candidate, in the reader's words when they are about as short as its span."""
+        chosen = dict(matched)
+        if self.reader_words and len(reader.split()) <= len(matched["answer"].split()) + 4:
+            chosen["answer"] = reader
+        return chosen
 
     def _match(self, reader: str, candidates: list[dict[str, Any]]) -> int | None:
         """The candidate the reply names: an equal normalised answer first, else the best overlap."""
@@ -153,7 +198,12 @@ class ReaderArbiter:
 
     @staticmethod
     def _out(candidates: list[dict[str, Any]], verdict: dict[str, Any], reason: str) -> dict[str, Any]:
-        return {"candidates": candidates, "replies": [], "arbitration": {**verdict, "reason": reason}}
+        return {
+            "candidates": candidates,
+            "replies": [],
+            "arbitration": {**verdict, "reason": reason},
+            "abstention": {"abstained": False, "reason": None},
+        }
 
 
 def short_answer(reply: str) -> str:

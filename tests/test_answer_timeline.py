@@ -153,6 +153,7 @@ def test_run_abstains_on_contradictory_sources(timeline):
     assert result["abstention"]["abstained"] is True
     assert "disagree" in result["abstention"]["reason"]
     assert {item["answer"] for item in result["candidates"][:2]} == {"Maria Lopez", "Peter Brandt"}
+    assert set(result["abstention"]["disputed"]) == {"Maria Lopez", "Peter Brandt"}
 
 
 def test_run_without_a_time_answers_and_never_abstains_for_time(timeline):

@@ -131,7 +131,77 @@ def test_run_an_abstention_stands_whatever_the_reader_says(extracted: dict):
         replies=["Tom Hale"], candidates=extracted["candidates"], abstention=abstention
     )
     assert verdict["arbitration"] == {} and verdict["replies"] == []
-    assert verdict["candidates"] == extracted["candidates"]
+    assert verdict["candidates"] == extracted["candidates"] and verdict["abstention"] == abstention
+
+
+RIVALS = [
+    Document(
+        id="rams#1",
+        content="Maria Lopez coached the Riverton Rams from 2018 to 2020.",
+        meta={"title": "Riverton Rams", "date": "2021-01-05"},
+    ),
+    Document(
+        id="rams#2",
+        content="Peter Brandt coached the Riverton Rams from 2018 to 2020.",
+        meta={"title": "Rams history", "date": "2021-02-11"},
+    ),
+]
+RIVALS_QUESTION = "Who coached the Riverton Rams in 2019?"
+
+
+@pytest.fixture(scope="module")
+def disputed() -> dict:
+    constraint = decompose(RIVALS_QUESTION, as_of=date(2024, 1, 1))
+    return AnswerTimeline().run(query=RIVALS_QUESTION, documents=RIVALS, constraint=constraint)
+
+
+def test_run_a_reading_naming_one_of_two_disputed_answers_settles_the_dispute(disputed: dict):
+    assert disputed["abstention"]["abstained"] is True
+    verdict = ReaderArbiter().run(
+        replies=["Peter Brandt [2]"], candidates=disputed["candidates"], abstention=disputed["abstention"]
+    )
+    assert verdict["candidates"][0]["answer"] == "Peter Brandt" and verdict["arbitration"]["accepted"]
+    assert "disagree" in verdict["arbitration"]["reason"]
+    assert verdict["abstention"] == {
+        "abstained": False,
+        "reason": None,
+        "settled": disputed["abstention"]["reason"],
+    }
+    answer = ChronoAnswerBuilder().run(
+        query=RIVALS_QUESTION,
+        documents=RIVALS,
+        constraint=decompose(RIVALS_QUESTION, as_of=date(2024, 1, 1)),
+        **verdict,
+    )["answer"]
+    assert answer["abstained"] is False and answer["short_answer"] == "Peter Brandt"
+    assert "disagree" in answer["reader"]["reason"]
+
+
+@pytest.mark.parametrize("reply", ["Tom Hale", "Not mentioned in the passages.", None])
+def test_run_a_reading_naming_neither_disputed_answer_leaves_the_abstention(
+    disputed: dict, reply: str | None
+):
+    verdict = ReaderArbiter().run(
+        replies=None if reply is None else [reply],
+        candidates=disputed["candidates"],
+        abstention=disputed["abstention"],
+    )
+    assert verdict["abstention"] == disputed["abstention"] and verdict["arbitration"] == {}
+
+
+def test_run_read_mode_asks_the_llm_to_read_a_dispute_and_phrase_mode_does_not(disputed: dict):
+    constraint = decompose(RIVALS_QUESTION, as_of=date(2024, 1, 1))
+    inputs = {
+        "query": RIVALS_QUESTION,
+        "documents": RIVALS,
+        "constraint": constraint,
+        "candidates": disputed["candidates"],
+        "abstention": disputed["abstention"],
+    }
+    assert "Give only the answer" in TemporalPromptBuilder(mode="read").run(**inputs)["prompt"]
+    assert TemporalPromptBuilder(mode="phrase").run(**inputs) == {}
+    undisputed = {"abstained": True, "reason": "no passage covers the asked time"}
+    assert TemporalPromptBuilder(mode="read").run(**{**inputs, "abstention": undisputed}) == {}
 
 
 def test_run_without_candidates_accepts_nothing():
@@ -145,6 +215,7 @@ def test_run_without_candidates_accepts_nothing():
             "accepted": False,
             "reason": "no candidate answer in the passages",
         },
+        "abstention": {"abstained": False, "reason": None},
     }
 
 
@@ -197,11 +268,15 @@ def test_run_a_reply_naming_an_option_passes_even_after_an_abstention(extracted:
     verdict = ReaderArbiter().run(
         replies=["B"], candidates=extracted["candidates"], abstention=abstention, choices=choices
     )
-    assert verdict == {"candidates": extracted["candidates"], "replies": ["B"], "arbitration": {}}
+    assert verdict == {
+        "candidates": extracted["candidates"],
+        "replies": ["B"],
+        "arbitration": {},
+        "abstention": abstention,
+    }
     answer = ChronoAnswerBuilder().run(
         query="Who was mayor of Riverton in 1990?",
         documents=[Document(id="d#0", content="Riverton held a mayoral election.")],
-        abstention=abstention,
         choices=choices,
         **verdict,
     )["answer"]
