@@ -8,8 +8,8 @@ prompt cuts around), the ``AnswerTimeline`` lists its candidates, and the LLM re
 prompt and generator settings). Then every margin is scored without the LLM, against the timeline's choice
 alone and the LLM's reading alone. The chosen margin (best train EM) is written with the sweep to
 ``benchmarks/results/arbiter_margin.json`` (``--out``); the presets' ``arbiter_margin`` holds it.
-``--prompt-chars`` is how much of each passage the LLM reads (default: the ``reading`` preset's
-``prompt_passage_chars``):
+``--prompt-chars`` is how much of each passage the LLM reads and ``--prompt-passages`` how many (default:
+the ``reading`` preset's):
 
     chronorag eval timeqa --data-dir ../shared/data --split train --systems chronorag --no-generate \\
         --out eval-out/timeqa-train
@@ -60,6 +60,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         llm_model=args.llm,
         answer_mode="read",
         prompt_passage_chars=args.prompt_chars,
+        prompt_passages=args.prompt_passages,
     )
     extractor, generator = pipeline.get_component("extractor"), pipeline.get_component("generator")
     extractor.warm_up()
@@ -152,6 +153,12 @@ def main() -> None:
         default=load_preset("reading")["prompt_passage_chars"],
         help="each passage is cut to about this many characters (default: the reading preset's)",
     )
+    parser.add_argument(
+        "--prompt-passages",
+        type=int,
+        default=load_preset("reading")["prompt_passages"],
+        help="how many top passages the LLM reads (default: the reading preset's)",
+    )
     parser.add_argument("--replies", default=None, help="JSON cache of the LLM's replies")
     parser.add_argument("--out", default=str(RESULTS_PATH))
     args = parser.parse_args()
@@ -165,6 +172,7 @@ def main() -> None:
         "what": "ReaderArbiter.time_margin swept on TimeQA train (answerable questions, top 5 passages)",
         "llm": args.llm,
         "prompt_passage_chars": args.prompt_chars,
+        "prompt_passages": args.prompt_passages,
         "questions": len(rows),
         "timeline_only": _timeline_only(rows),
         "reader_only": _em(rows, None),

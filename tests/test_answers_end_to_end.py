@@ -271,3 +271,52 @@ def test_run_graph_skips_the_llm_whose_reply_would_not_be_used(
         assert answer["choice"]["by"] == "evidence" and answer["short_answer"] == "cut interest rates"
     else:
         assert answer["abstained"] is True and answer["reply_replaced"] is False
+
+
+RIVAL_NEWS = [
+    {
+        "id": "rams-lopez",
+        "title": "Rams coach looks back",
+        "date": "2021-01-05",
+        "text": "Maria Lopez coached the Riverton Rams from 2018 to 2020.",
+    },
+    {
+        "id": "rams-brandt",
+        "title": "Rams history",
+        "date": "2021-02-11",
+        "text": "Peter Brandt coached the Riverton Rams from 2018 to 2020.",
+    },
+]
+
+
+def test_run_graph_reads_a_dispute_and_answers_as_the_stream(tmp_path: Path, embedder) -> None:
+    from chronorag.api.pipeline_bridge import _start_stream
+    from chronorag.api.schemas import AskRequest
+    from chronorag.indexers.ingest import ingest, open_store_for, sentence_transformer_embedder
+    from chronorag.pipeline import build_pipeline
+    from chronorag.pipeline.retrieval import run_inputs
+
+    source = tmp_path / "rams.jsonl"
+    source.write_text("\n".join(json.dumps(item) for item in RIVAL_NEWS) + "\n", encoding="utf-8")
+    embed, model_id, dim = sentence_transformer_embedder(device="cpu")
+    store = open_store_for(str(tmp_path / "store"), model_id, dim)
+    try:
+        ingest([str(source)], store, embed, fmt="jsonl", progress=False)
+    finally:
+        store.close()
+    pipeline = build_pipeline(str(tmp_path / "store"), generator="local", llm_model="smollm2-135m")
+    question = "Who coached the Riverton Rams in 2019?"
+    data = run_inputs(pipeline, question, as_of="2024-09-24")
+    outputs = pipeline.run(data, include_outputs_from={"extractor", "generator", "arbiter"})
+    # Two sources disagree for 2019: the timeline abstains, yet the LLM is asked to read the passages.
+    assert outputs["extractor"]["abstention"]["disputed"]
+    assert outputs["generator"]["replies"]
+    answer, verdict = outputs["answer_builder"]["answer"], outputs["arbiter"]
+    # The answer reports the arbiter's abstention: settled (one of the two) or standing (with its reason).
+    if verdict["arbitration"]:
+        assert answer["abstained"] is False and answer["short_answer"] in ("Maria Lopez", "Peter Brandt")
+    else:
+        assert answer["abstained"] is True and "disagree" in answer["abstention_reason"]
+    stream = _start_stream(pipeline, AskRequest(question=question, as_of="2024-09-24"))
+    streamed = stream.finish("".join(stream.tokens))
+    assert streamed["short_answer"] == answer["short_answer"] and streamed["abstained"] == answer["abstained"]
