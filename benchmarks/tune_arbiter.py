@@ -61,6 +61,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         answer_mode="read",
         prompt_passage_chars=args.prompt_chars,
         prompt_passages=args.prompt_passages,
+        prompt_focus=args.prompt_focus,
     )
     extractor, generator = pipeline.get_component("extractor"), pipeline.get_component("generator")
     extractor.warm_up()
@@ -159,6 +160,9 @@ def main() -> None:
         default=load_preset("reading")["prompt_passages"],
         help="how many top passages the LLM reads (default: the reading preset's)",
     )
+    parser.add_argument(
+        "--prompt-focus", default="match", help="match or answer (TemporalPromptBuilder.focus)"
+    )
     parser.add_argument("--replies", default=None, help="JSON cache of the LLM's replies")
     parser.add_argument("--out", default=str(RESULTS_PATH))
     args = parser.parse_args()
@@ -173,6 +177,7 @@ def main() -> None:
         "llm": args.llm,
         "prompt_passage_chars": args.prompt_chars,
         "prompt_passages": args.prompt_passages,
+        "prompt_focus": args.prompt_focus,
         "questions": len(rows),
         "timeline_only": _timeline_only(rows),
         "reader_only": _em(rows, None),

@@ -53,6 +53,8 @@ OPTIONS: dict[str, str] = {
     "answer may fit and still be accepted",
     "prompt_passage_chars": "each prompt passage is cut to about this many characters around its best "
     "sentence",
+    "prompt_focus": "what each prompt passage is cut around: match (the sentence the ranker matched) or "
+    "answer (the sentence of its candidate answer that best fits the asked time)",
     "as_of": "default reference time (ISO date) when a question gives none (None: today)",
     "device": "torch device for every model, 'auto' resolves at warm-up",
 }
@@ -83,6 +85,7 @@ _DEFAULTS: dict[str, Any] = {
     "answer_mode": "phrase",
     "arbiter_margin": 0.3,
     "prompt_passage_chars": 400,
+    "prompt_focus": "match",
     "as_of": None,
     "device": "auto",
 }
@@ -301,6 +304,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         max_passage_chars=opts["prompt_passage_chars"],
         prefill_answer=prefill,
         mode=opts["answer_mode"],
+        focus=opts["prompt_focus"],
     )
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))

@@ -63,6 +63,7 @@ Options:
 Answer with the letter of the option the passages support."""
 )
 MODES = ("phrase", "read")
+FOCUSES = ("match", "answer")
 
 
 @component
@@ -95,6 +96,7 @@ class TemporalPromptBuilder:
         use_candidates: bool = True,
         prefill_answer: bool = True,
         mode: str = "phrase",
+        focus: str = "match",
     ) -> None:
         """
         Create the builder.
@@ -112,11 +114,18 @@ class TemporalPromptBuilder:
         :param mode: `"phrase"`: the prompt shows the timeline's choice for the LLM to phrase; `"read"`: the
             LLM reads the passages and names the answer itself (no choice shown, no prefill), for
             `ReaderArbiter` to check against the timeline.
-        :raises ValueError: for an unknown mode.
+        :param focus: what a passage is cut around: `"match"`, the sentence the ranker matched (its time
+            span); `"answer"`, the sentence of the passage's candidate answer that best fits the asked time
+            (the timeline's), else the matched sentence. An answer often follows the date that matched
+            ("remained in Germany until 2004 ... She moved to ... the University of Arizona").
+        :raises ValueError: for an unknown mode or focus.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if focus not in FOCUSES:
+            raise ValueError(f"focus must be one of {', '.join(FOCUSES)}, not {focus!r}")
         self.mode = mode
+        self.focus = focus
         self.template = template
         self.max_passages = max_passages
         self.max_passage_chars = max_passage_chars
@@ -140,6 +149,7 @@ class TemporalPromptBuilder:
             use_candidates=self.use_candidates,
             prefill_answer=self.prefill_answer,
             mode=self.mode,
+            focus=self.focus,
         )
 
     @classmethod
@@ -191,6 +201,8 @@ class TemporalPromptBuilder:
             shown = {candidate["passage"]}
         # The chosen answer's passage is cut around the sentence the answer comes from.
         focus = {candidate["passage"]: candidate.get("sentence")} if candidate is not None else {}
+        if candidate is None and self.focus == "answer":
+            focus = _best_fitting_sentences(candidates or [])
         passages = [self._passage(documents, index, focus.get(index)) for index in sorted(shown)]
         prompt = self._compiled.render(
             question=query,
@@ -257,6 +269,18 @@ class TemporalPromptBuilder:
 
 
 _CHOICE = SandboxedEnvironment(keep_trailing_newline=False).from_string(CHOICE_TEMPLATE)
+
+
+def _best_fitting_sentences(candidates: list[dict[str, Any]]) -> dict[int, str]:
+    """Per passage number, the sentence of its candidate answer that best fits the asked time (the
+    earlier candidate on a tie: the timeline ranks them best first)."""
+    best: dict[int, tuple[float, str]] = {}
+    for item in candidates:
+        number, sentence = item.get("passage"), item.get("sentence")
+        fit = float(item.get("fit") or 0.0)
+        if isinstance(number, int) and sentence and (number not in best or fit > best[number][0]):
+            best[number] = (fit, sentence)
+    return {number: sentence for number, (_, sentence) in best.items()}
 
 
 def _span_focus(doc: Document, sentence: str) -> int | None:

@@ -57,9 +57,10 @@ def _candidates() -> list[dict]:
 
 
 def test_prompt_builder_to_dict_and_from_dict():
-    builder = TemporalPromptBuilder(max_passages=2, prefill_answer=False)
+    builder = TemporalPromptBuilder(max_passages=2, prefill_answer=False, focus="answer")
     data = builder.to_dict()
     assert data["type"] == "chronorag.pipeline.prompt_builder.TemporalPromptBuilder"
+    assert data["init_parameters"]["focus"] == "answer"
     assert data["init_parameters"]["template"] is None  # the default template is not frozen into YAML
     restored = TemporalPromptBuilder.from_dict(data)
     assert restored.to_dict() == data
@@ -123,6 +124,41 @@ def test_prompt_cuts_long_passages_around_the_matched_sentence():
     )
     prompt = TemporalPromptBuilder(max_passage_chars=200).run(query=QUESTION, documents=[doc])["prompt"]
     assert "Ancelotti won the title in 2010." in prompt and len(prompt) < 700
+
+
+def test_read_prompt_focused_on_the_answer_cuts_around_the_best_fitting_candidate():
+    # The date matched early ("until 2004"); the answer for 2004-2005 is in a later sentence.
+    first = (
+        "Hossenfelder remained in Germany until 2004 as a postdoctoral researcher at the GSI Helmholtz "
+        "Centre for Heavy Ion Research in Darmstadt , Germany ."
+    )
+    later = (
+        "She moved to North America and completed research fellowships at the University of Arizona , "
+        "Tucson , and Perimeter Institute , Canada ."
+    )
+    content = f"{first} {later} She joined Nordita in 2009 as an Assistant Professor ."
+    doc = Document(
+        content=content,
+        meta={
+            "title": "Sabine Hossenfelder",
+            "matched_sentence": content,
+            "matched_span": {"text": "2004", "start": "2004-01-01", "end": "2004-12-31"},
+        },
+    )
+    candidates = [
+        {"answer": "Germany", "passage": 1, "fit": 0.4, "sentence": first},
+        {"answer": "University of Arizona , Tucson", "passage": 1, "fit": 0.9, "sentence": later},
+    ]
+    question = "Which American institution did Hossenfelder work at from 2004 to 2005?"
+    inputs = {"query": question, "documents": [doc], "candidates": candidates}
+    by_match = TemporalPromptBuilder(mode="read", max_passage_chars=150).run(**inputs)["prompt"]
+    by_answer = TemporalPromptBuilder(mode="read", max_passage_chars=150, focus="answer").run(**inputs)[
+        "prompt"
+    ]
+    assert "University of Arizona" not in by_match
+    assert "University of Arizona" in by_answer
+    with pytest.raises(ValueError, match="focus"):
+        TemporalPromptBuilder(focus="middle")
 
 
 def test_prompt_cuts_a_whole_passage_match_around_its_time_span():
