@@ -49,7 +49,6 @@ from chronorag.temporal.dating import parse_publication_date
 from chronorag.temporal.model import TemporalConstraint
 
 NO_EVIDENCE = "no passage was retrieved for the question"
-DISAGREE = "the passages disagree"
 # Two sources disagree when different answers both hold for the asked time, explicitly dated, and their
 # sentences match the question this closely.
 CONFLICT_MARGIN = 0.05
@@ -144,10 +143,8 @@ class AnswerTimeline(SpacyPassageReader):
         )
         candidates = [_candidate(entry) for entry in ranked]
         timeline_dicts = [entry.to_dict() for entry in timeline]
-        reason = self._abstention_reason(ranked, constraint) if self.abstain else None
+        reason, disputed = self._abstention_reason(ranked, constraint) if self.abstain else (None, [])
         if reason:
-            rival = _rival(ranked[0], ranked) if reason.startswith(DISAGREE) else None
-            disputed = [ranked[0].answer, rival.answer] if rival is not None else []
             return _abstained(reason, candidates, timeline_dicts, disputed)
         return {
             "replies": [ranked[0].answer],
@@ -238,14 +235,17 @@ class AnswerTimeline(SpacyPassageReader):
 
     # --- abstention -------------------------------------------------------------------------------------
     @staticmethod
-    def _abstention_reason(ranked: list[TimelineEntry], constraint: TemporalConstraint | None) -> str | None:
-        """Why the evidence gives no answer for the asked time, or `None` when the best candidate holds."""
+    def _abstention_reason(
+        ranked: list[TimelineEntry], constraint: TemporalConstraint | None
+    ) -> tuple[str | None, list[str]]:
+        """Why the evidence gives no answer for the asked time (`None` when the best candidate holds), and
+        the two answers in dispute when the reason is that two sources disagree (else `[]`)."""
         if not asks_time(constraint):
-            return None
+            return None, []
         best = ranked[0]
         asked = describe_constraint(constraint)
         if all(entry.role == UNDATED for entry in ranked):
-            return f"the passages give no dates, so nothing shows what held {_as_phrase(asked)}"
+            return f"the passages give no dates, so nothing shows what held {_as_phrase(asked)}", []
         if best.time_fit <= 0.0:
             spoken = "; ".join(
                 f"{entry.answer}: {entry.to_dict()['time']}"
@@ -254,14 +254,14 @@ class AnswerTimeline(SpacyPassageReader):
             )
             return f"no passage covers the asked time ({asked})" + (
                 f" (the passages speak of {spoken})" if spoken else ""
-            )
+            ), []
         rival = _rival(best, ranked)
         if rival is not None:
             return (
-                f"{DISAGREE} for {asked}: passage [{best.passage}] says {best.answer}, "
+                f"the passages disagree for {asked}: passage [{best.passage}] says {best.answer}, "
                 f"passage [{rival.passage}] says {rival.answer}"
-            )
-        return None
+            ), [best.answer, rival.answer]
+        return None, []
 
 
 _KIND_WORDS = {
