@@ -311,7 +311,11 @@ def _start_stream(pipeline: Pipeline, body: AskRequest) -> AnswerStream:
         generator = pipeline.get_component("generator")
         generating = time.perf_counter()
         tokens = _first_and_rest(
-            generator.stream(built["prompt"], reply_prefix=built.get("reply_prefix") or None)
+            generator.stream(
+                built["prompt"],
+                reply_prefix=built.get("reply_prefix") or None,
+                examples=built.get("examples") or None,
+            )
         )
     else:
         generating = None

@@ -62,6 +62,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         prompt_passage_chars=args.prompt_chars,
         prompt_passages=args.prompt_passages,
         prompt_focus=args.prompt_focus,
+        prompt_examples=args.prompt_examples,
     )
     extractor, generator = pipeline.get_component("extractor"), pipeline.get_component("generator")
     extractor.warm_up()
@@ -75,10 +76,12 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         extracted = extractor.run(query=question.question, documents=documents, constraint=constraint)
         built = build_prompt(pipeline, question.question, documents, constraint, extracted)
         # A reply is reused only for the same prompt and the same generator settings.
-        key = _reply_key(args.llm, built["prompt"] if built else "", generator, question.qid)
+        key = _reply_key(args.llm, built or {}, generator, question.qid)
         if built is not None and key not in cached:
             started = time.perf_counter()
-            cached[key] = generator.run(prompt=built["prompt"])["replies"][0]
+            cached[key] = generator.run(prompt=built["prompt"], examples=built.get("examples") or None)[
+                "replies"
+            ][0]
             seconds.append(time.perf_counter() - started)
             if replies_file:
                 replies_file.write_text(json.dumps(cached))
@@ -86,9 +89,14 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows, seconds
 
 
-def _reply_key(llm: str, prompt: str, generator: Any, qid: str) -> str:
+def _reply_key(llm: str, built: dict[str, Any], generator: Any, qid: str) -> str:
+    """The cache key of a reply: the model, the prompt (with any worked examples) and the generator's
+    settings."""
     settings = json.dumps(generator.to_dict(), sort_keys=True)
-    return f"{llm}|{hashlib.sha1((prompt + settings).encode()).hexdigest()[:12]}|{qid}"
+    text = built.get("prompt", "") + settings
+    if built.get("examples"):
+        text += json.dumps(built["examples"], sort_keys=True)
+    return f"{llm}|{hashlib.sha1(text.encode()).hexdigest()[:12]}|{qid}"
 
 
 def _em(rows: list[dict[str, Any]], margin: float | None, reader_words: bool = True) -> dict[str, float]:
@@ -163,6 +171,12 @@ def main() -> None:
     parser.add_argument(
         "--prompt-focus", default="match", help="match or answer (TemporalPromptBuilder.focus)"
     )
+    parser.add_argument(
+        "--prompt-examples",
+        type=int,
+        default=load_preset("reading").get("prompt_examples", 0),
+        help="worked examples before the question (TemporalPromptBuilder.examples)",
+    )
     parser.add_argument("--replies", default=None, help="JSON cache of the LLM's replies")
     parser.add_argument("--out", default=str(RESULTS_PATH))
     args = parser.parse_args()
@@ -178,6 +192,7 @@ def main() -> None:
         "prompt_passage_chars": args.prompt_chars,
         "prompt_passages": args.prompt_passages,
         "prompt_focus": args.prompt_focus,
+        "prompt_examples": args.prompt_examples,
         "questions": len(rows),
         "timeline_only": _timeline_only(rows),
         "reader_only": _em(rows, None),

@@ -99,7 +99,9 @@ class Reader:
         prompt = build_prompt(**context, extracted=extracted, choices=choices)
         if prompt is not None:
             replies = self.generator.run(
-                prompt=prompt["prompt"], reply_prefix=prompt.get("reply_prefix") or None
+                prompt=prompt["prompt"],
+                reply_prefix=prompt.get("reply_prefix") or None,
+                examples=prompt.get("examples") or None,
             )["replies"]
         return finish_answer(**context, extracted=extracted, replies=replies, choices=choices)
 

@@ -55,6 +55,8 @@ OPTIONS: dict[str, str] = {
     "sentence",
     "prompt_focus": "what each prompt passage is cut around: match (the sentence the ranker matched) or "
     "answer (the sentence of its candidate answer that best fits the asked time)",
+    "prompt_examples": "read mode: how many worked examples (TemporalPromptBuilder.examples) go before the "
+    "question as earlier chat turns (few-shot; the local generator caches them with the preamble)",
     "as_of": "default reference time (ISO date) when a question gives none (None: today)",
     "device": "torch device for every model, 'auto' resolves at warm-up",
 }
@@ -86,6 +88,7 @@ _DEFAULTS: dict[str, Any] = {
     "arbiter_margin": 0.3,
     "prompt_passage_chars": 400,
     "prompt_focus": "match",
+    "prompt_examples": 0,
     "as_of": None,
     "device": "auto",
 }
@@ -305,6 +308,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         prefill_answer=prefill,
         mode=opts["answer_mode"],
         focus=opts["prompt_focus"],
+        examples=opts["prompt_examples"],
     )
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))
@@ -314,6 +318,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     pipeline.connect("extractor.abstention", "prompt_builder.abstention")
     pipeline.connect("prompt_builder.prompt", "generator.prompt")
     pipeline.connect("prompt_builder.reply_prefix", "generator.reply_prefix")
+    pipeline.connect("prompt_builder.examples", "generator.examples")
     if not reading:
         pipeline.connect("extractor.candidates", "answer_builder.candidates")
         pipeline.connect("generator.replies", "answer_builder.replies")

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SYSTEM_PROMPT = "You answer questions from the given passages in one short sentence."
 BACKENDS = ("auto", "transformers", "llama_cpp")
+Examples = list[dict[str, str]] | None
 
 # One loaded model per (backend, file, device, threads, context) and process: loading takes seconds, and
 # the pipeline, the evidence summariser and the tests must not pay it twice. A llama.cpp context serves one
@@ -243,7 +244,11 @@ class LocalLLMGenerator:
 
     @component.output_types(replies=list[str], meta=list[dict[str, Any]])
     def run(
-        self, prompt: str, max_new_tokens: int | None = None, reply_prefix: str | None = None
+        self,
+        prompt: str,
+        max_new_tokens: int | None = None,
+        reply_prefix: str | None = None,
+        examples: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """
         Generate one reply.
@@ -252,6 +257,8 @@ class LocalLLMGenerator:
         :param max_new_tokens: overrides the configured token budget for this call.
         :param reply_prefix: text the reply must start with (the assistant turn is pre-filled with it and
             the model continues it): how the pipeline makes the small model phrase the code-chosen answer.
+        :param examples: worked examples (`{prompt, reply}`, from `TemporalPromptBuilder`), put before the
+            prompt as earlier user and assistant turns (few-shot).
         :returns: `replies` (one string, starting with `reply_prefix`) and `meta` (model, backend, token
             counts, finish reason).
         """
@@ -259,16 +266,20 @@ class LocalLLMGenerator:
         budget = max_new_tokens or self.max_new_tokens
         prefix = reply_prefix or ""
         if self._backend_used == "llama_cpp":
-            reply, meta = self._run_llama_cpp(prompt, budget, prefix)
+            reply, meta = self._run_llama_cpp(prompt, budget, prefix, examples)
         else:
-            reply, meta = self._run_transformers(prompt, budget, prefix)
+            reply, meta = self._run_transformers(prompt, budget, prefix, examples)
         reply = prefix + reply
         for stop in self.stop:
             reply = reply.split(stop, 1)[0]  # transformers keeps the stop string; callers want it cut
         return {"replies": [reply.strip()], "meta": [meta]}
 
     def stream(
-        self, prompt: str, max_new_tokens: int | None = None, reply_prefix: str | None = None
+        self,
+        prompt: str,
+        max_new_tokens: int | None = None,
+        reply_prefix: str | None = None,
+        examples: list[dict[str, str]] | None = None,
     ) -> Iterator[str]:
         """
         Generate one reply piece by piece.
@@ -276,6 +287,7 @@ class LocalLLMGenerator:
         :param prompt: the user message.
         :param max_new_tokens: overrides the configured token budget for this call.
         :param reply_prefix: text the reply starts with (yielded first), as in `run`.
+        :param examples: worked examples before the prompt, as in `run`.
         :returns: an iterator of text pieces whose concatenation is the reply.
         """
         self.warm_up()
@@ -284,19 +296,18 @@ class LocalLLMGenerator:
         if prefix:
             yield prefix
         if self._backend_used == "llama_cpp":
-            yield from self._stream_llama_cpp(prompt, budget, prefix)
+            yield from self._stream_llama_cpp(prompt, budget, prefix, examples)
             return
-        yield from self._stream_transformers(prompt, budget, prefix)
+        yield from self._stream_transformers(prompt, budget, prefix, examples)
 
     # --- backends -------------------------------------------------------------------------------
-    def _messages(self, prompt: str) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        return [*messages, {"role": "user", "content": prompt}]
+    def _messages(self, prompt: str, examples: Examples = None) -> list[dict[str, str]]:
+        return chat_messages(self.system_prompt, prompt, examples)
 
-    def _encode(self, prompt: str, prefix: str) -> dict[str, Any]:
+    def _encode(self, prompt: str, prefix: str, examples: Examples = None) -> dict[str, Any]:
         tokenizer, model = self._loaded
         text = tokenizer.apply_chat_template(
-            self._messages(prompt), add_generation_prompt=True, tokenize=False
+            self._messages(prompt, examples), add_generation_prompt=True, tokenize=False
         )
         # The chat template already holds the special tokens; the prefix continues the assistant turn.
         encoded = tokenizer(text + prefix, return_tensors="pt", add_special_tokens=False)
@@ -326,11 +337,13 @@ class LocalLLMGenerator:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kwargs
 
-    def _run_transformers(self, prompt: str, budget: int, prefix: str) -> tuple[str, dict[str, Any]]:
+    def _run_transformers(
+        self, prompt: str, budget: int, prefix: str, examples: Examples = None
+    ) -> tuple[str, dict[str, Any]]:
         import torch
 
         tokenizer, model = self._loaded
-        inputs = self._encode(prompt, prefix)
+        inputs = self._encode(prompt, prefix, examples)
         with torch.inference_mode():
             output = model.generate(**inputs, **self._generation_kwargs(budget))
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
@@ -344,13 +357,15 @@ class LocalLLMGenerator:
         }
         return tokenizer.decode(new_tokens, skip_special_tokens=True), meta
 
-    def _stream_transformers(self, prompt: str, budget: int, prefix: str) -> Iterator[str]:
+    def _stream_transformers(
+        self, prompt: str, budget: int, prefix: str, examples: Examples = None
+    ) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
         tokenizer, model = self._loaded
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        inputs = self._encode(prompt, prefix)
+        inputs = self._encode(prompt, prefix, examples)
 
         def generate() -> None:
             with torch.inference_mode():
@@ -365,7 +380,9 @@ class LocalLLMGenerator:
         finally:
             worker.join()
 
-    def _llama_cpp_prompt(self, prompt: str, prefix: str, budget: int) -> tuple[str, list[str], int]:
+    def _llama_cpp_prompt(
+        self, prompt: str, prefix: str, budget: int, examples: Examples = None
+    ) -> tuple[str, list[str], tuple[int, int]]:
         """The prompt in the GGUF's own chat template with the assistant turn pre-filled, its stop strings
         and the length of its preamble (the text up to the end of the user prompt's first paragraph; 0 when
         there is none); a prompt too long for the context keeps its last tokens (the question comes last)."""
@@ -377,7 +394,7 @@ class LocalLLMGenerator:
             eos_token=llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore"),
             bos_token=llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore"),
         )
-        formatted = formatter(messages=self._messages(prompt))
+        formatted = formatter(messages=self._messages(prompt, examples))
         text = formatted.prompt + prefix
         room = min(self.max_input_tokens, self.n_ctx - budget)
         excess = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) - room
@@ -385,38 +402,57 @@ class LocalLLMGenerator:
             logger.warning("prompt cut by %d tokens to fit the %d-token context", excess, self.n_ctx)
             tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False)
             prompt = llm.detokenize(tokens[min(excess, len(tokens)) :]).decode("utf-8", "ignore")
-            text = formatter(messages=self._messages(prompt)).prompt + prefix
+            text = formatter(messages=self._messages(prompt, examples)).prompt + prefix
         stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
         # The end-of-turn token ends generation by itself; an empty stop string would end it at once.
         return text, [stop for stop in [*stops, *self.stop] if stop], _preamble_length(text, prompt)
 
-    def _prompt_tokens(self, text: str, preamble: int) -> list[int]:
-        """The prompt's tokens, with the model's KV cache holding exactly its preamble, evaluated alone.
+    def _prompt_tokens(self, text: str, preamble: tuple[int, int]) -> list[int]:
+        """The prompt's tokens, with the model's KV cache holding exactly its preamble, evaluated in fixed
+        pieces.
 
         Left alone, llama.cpp would reuse whatever prefix the previous prompt shares with this one, and a
-        greedy reply would then change with what was asked before. The preamble's cache is always computed
-        the same way (by itself), and the rest of every prompt evaluated on top of it, so a prompt's reply
-        does not depend on the prompts before it, and the preamble is evaluated once.
+        greedy reply would then change with what was asked before. The preamble is evaluated in two pieces,
+        each always by itself: the turns before the user prompt (the system turn and the worked examples,
+        fixed), then the user prompt's first paragraph ("Today is <date>."); the rest of every prompt is
+        evaluated on top of them. So a prompt's reply does not depend on the prompts before it, the fixed
+        turns are evaluated once, and a new date costs only its own paragraph.
         """
         llm = self._loaded
         bos = [llm.token_bos()] if llm._model.add_bos_token() and llm.token_bos() != -1 else []
-        preamble = preamble if self.cache_preamble else 0
-        head = bos + llm.tokenize(text[:preamble].encode("utf-8"), add_bos=False, special=True)
-        tail = llm.tokenize(text[preamble:].encode("utf-8"), add_bos=False, special=True)
-        cached = getattr(llm, "_chronorag_preamble", None)
-        if preamble and cached == head and llm.n_tokens >= len(head):
-            # generate() then matches the preamble and no further: the rest is evaluated anew.
-            llm.n_tokens = len(head)
+        turns_end, preamble_end = preamble if self.cache_preamble else (0, 0)
+        pieces = [
+            bos + llm.tokenize(text[:turns_end].encode("utf-8"), add_bos=False, special=True),
+            llm.tokenize(text[turns_end:preamble_end].encode("utf-8"), add_bos=False, special=True),
+        ]
+        tail = llm.tokenize(text[preamble_end:].encode("utf-8"), add_bos=False, special=True)
+        head = pieces[0] + pieces[1]
+        if not preamble_end:
+            llm.reset()
+            llm._chronorag_preamble = None
             return head + tail
-        llm.reset()
-        llm._chronorag_preamble = None
-        if preamble and head:
-            llm.eval(head)
-            llm._chronorag_preamble = head
+        cached = getattr(llm, "_chronorag_preamble", None) or []
+        # How many leading pieces the KV cache already holds, each evaluated alone after the ones before.
+        kept = 0
+        while kept < len(pieces) and kept < len(cached) and cached[kept] == pieces[kept]:
+            kept += 1
+        held = sum(len(piece) for piece in pieces[:kept])
+        if kept == 0 or llm.n_tokens < held:
+            llm.reset()
+            kept, held = 0, 0
+        llm.n_tokens = held
+        llm._chronorag_preamble = cached[:kept]
+        for piece in pieces[kept:]:
+            if piece:
+                llm.eval(piece)
+            llm._chronorag_preamble = [*llm._chronorag_preamble, piece]
+        # generate() then matches the preamble and no further: the rest is evaluated anew.
         return head + tail
 
-    def _llama_cpp_completion(self, prompt: str, budget: int, prefix: str, stream: bool) -> Any:
-        text, stops, preamble = self._llama_cpp_prompt(prompt, prefix, budget)
+    def _llama_cpp_completion(
+        self, prompt: str, budget: int, prefix: str, stream: bool, examples: Examples = None
+    ) -> Any:
+        text, stops, preamble = self._llama_cpp_prompt(prompt, prefix, budget, examples)
         return self._loaded.create_completion(
             prompt=self._prompt_tokens(text, preamble),
             max_tokens=budget,
@@ -426,9 +462,11 @@ class LocalLLMGenerator:
             stream=stream,
         )
 
-    def _run_llama_cpp(self, prompt: str, budget: int, prefix: str) -> tuple[str, dict[str, Any]]:
+    def _run_llama_cpp(
+        self, prompt: str, budget: int, prefix: str, examples: Examples = None
+    ) -> tuple[str, dict[str, Any]]:
         with self._model_lock, _llama_errors(self.model):
-            result = self._llama_cpp_completion(prompt, budget, prefix, stream=False)
+            result = self._llama_cpp_completion(prompt, budget, prefix, stream=False, examples=examples)
         choice = result["choices"][0]
         usage = result.get("usage", {})
         meta = {
@@ -440,20 +478,48 @@ class LocalLLMGenerator:
         }
         return choice.get("text") or "", meta
 
-    def _stream_llama_cpp(self, prompt: str, budget: int, prefix: str) -> Iterator[str]:
+    def _stream_llama_cpp(
+        self, prompt: str, budget: int, prefix: str, examples: Examples = None
+    ) -> Iterator[str]:
         # The lock is held until the stream ends or its consumer closes it (a client that hangs up).
         with self._model_lock, _llama_errors(self.model):
-            for chunk in self._llama_cpp_completion(prompt, budget, prefix, stream=True):
+            for chunk in self._llama_cpp_completion(prompt, budget, prefix, stream=True, examples=examples):
                 piece = chunk["choices"][0].get("text")
                 if piece:
                     yield piece
 
 
-def _preamble_length(text: str, prompt: str) -> int:
-    """Where the preamble of a formatted chat prompt ends: after the user prompt's first blank line (0
-    when the prompt has none or does not appear whole in the text)."""
+def chat_messages(system_prompt: str | None, prompt: str, examples: Examples = None) -> list[dict[str, str]]:
+    """
+    The chat turns of one question: the system turn, each worked example as a user turn and the
+    assistant's reply, then the prompt.
+
+    :param system_prompt: the system message, or `None`.
+    :param prompt: the user prompt.
+    :param examples: worked examples, each `{prompt, reply}`.
+    :returns: the messages.
+    :raises ValueError: for an example without a string `prompt` and `reply`.
+    """
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    for example in examples or []:
+        if not isinstance(example.get("prompt"), str) or not isinstance(example.get("reply"), str):
+            raise ValueError("a worked example needs a string 'prompt' and 'reply'")
+        messages += [
+            {"role": "user", "content": example["prompt"]},
+            {"role": "assistant", "content": example["reply"]},
+        ]
+    return [*messages, {"role": "user", "content": prompt}]
+
+
+def _preamble_length(text: str, prompt: str) -> tuple[int, int]:
+    """Where the turns before the user prompt end in a formatted chat prompt (at the prompt's own start),
+    and where its preamble ends: after the user prompt's first blank line (`(0, 0)` when the prompt has
+    none or does not appear whole in the text)."""
     start, blank = text.rfind(prompt), prompt.find("\n\n")
-    return start + blank + 2 if start >= 0 and blank >= 0 else 0
+    if start < 0 or blank < 0:
+        return 0, 0
+    # The user turn's own header ("<|im_start|>user") stays with the fixed turns' piece: it never changes.
+    return start, start + blank + 2
 
 
 @contextmanager

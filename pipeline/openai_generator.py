@@ -15,7 +15,7 @@ from haystack import component, default_from_dict, default_to_dict
 from haystack.utils import Secret, deserialize_secrets_inplace
 
 from chronorag.pipeline.errors import GeneratorError
-from chronorag.pipeline.local_generator import DEFAULT_SYSTEM_PROMPT
+from chronorag.pipeline.local_generator import DEFAULT_SYSTEM_PROMPT, chat_messages
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,11 @@ class OpenAICompatibleGenerator:
 
     @component.output_types(replies=list[str], meta=list[dict[str, Any]])
     def run(
-        self, prompt: str, max_new_tokens: int | None = None, reply_prefix: str | None = None
+        self,
+        prompt: str,
+        max_new_tokens: int | None = None,
+        reply_prefix: str | None = None,
+        examples: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """
         Generate one reply.
@@ -135,16 +139,22 @@ class OpenAICompatibleGenerator:
         :param prompt: the user message.
         :param max_new_tokens: overrides the configured token budget for this call.
         :param reply_prefix: with `prefill` on, the text the reply continues (and starts with).
+        :param examples: worked examples (`{prompt, reply}`), sent before the prompt as earlier user and
+            assistant turns (few-shot).
         :returns: `replies` (one string) and `meta` (model, token usage, finish reason).
         :raises GeneratorError: on timeout, connection failure, an error status or a malformed reply.
         """
         prefix = reply_prefix if self.prefill and reply_prefix else ""
-        body = self._body(prompt, max_new_tokens, stream=False, prefix=prefix)
+        body = self._body(prompt, max_new_tokens, stream=False, prefix=prefix, examples=examples)
         reply, meta = self._reply(self._post(body), body["model"])
         return {"replies": [_join(prefix, reply).strip()], "meta": [meta]}
 
     def stream(
-        self, prompt: str, max_new_tokens: int | None = None, reply_prefix: str | None = None
+        self,
+        prompt: str,
+        max_new_tokens: int | None = None,
+        reply_prefix: str | None = None,
+        examples: list[dict[str, str]] | None = None,
     ) -> Iterator[str]:
         """
         Generate one reply as server-sent events.
@@ -152,12 +162,13 @@ class OpenAICompatibleGenerator:
         :param prompt: the user message.
         :param max_new_tokens: overrides the configured token budget for this call.
         :param reply_prefix: with `prefill` on, the text the reply starts with (yielded first).
+        :param examples: worked examples before the prompt, as in `run`.
         :returns: an iterator of text pieces whose concatenation is the reply.
         :raises GeneratorError: as `run`, including when an event is not valid JSON.
         """
         self.warm_up()
         prefix = reply_prefix if self.prefill and reply_prefix else ""
-        body = self._body(prompt, max_new_tokens, stream=True, prefix=prefix)
+        body = self._body(prompt, max_new_tokens, stream=True, prefix=prefix, examples=examples)
         assert self._client is not None
         if prefix:
             yield prefix
@@ -220,10 +231,14 @@ class OpenAICompatibleGenerator:
             ) from exc
 
     def _body(
-        self, prompt: str, max_new_tokens: int | None, stream: bool, prefix: str = ""
+        self,
+        prompt: str,
+        max_new_tokens: int | None,
+        stream: bool,
+        prefix: str = "",
+        examples: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        messages.append({"role": "user", "content": prompt})
+        messages = chat_messages(self.system_prompt, prompt, examples)
         if prefix:
             messages.append({"role": "assistant", "content": prefix})
         return {

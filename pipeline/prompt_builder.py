@@ -62,6 +62,67 @@ Options:
 {% endfor -%}
 Answer with the letter of the option the passages support."""
 )
+# Worked examples for `mode="read"` (few-shot turns before the question; the generator keeps them in its
+# cached preamble, so they cost no prompt time per question). Hand-written, not from any benchmark: each
+# shows the answer as the passage writes it, of the asked type, holding at the asked time (a start and an
+# end date around it, a city or league beside the asked institution or team).
+READ_EXAMPLES: tuple[dict[str, Any], ...] = (
+    {
+        "reference_time": "2024-03-01",
+        "passages": [
+            (
+                "Lakeside School Board",
+                "Maria Silva chaired the Lakeside School Board from 2014. In March 2021 Peter Lund replaced "
+                "Silva as chair.",
+            ),
+            ("Lakeside", "Lakeside is a town on the eastern shore of Lake Arden, with a harbour."),
+        ],
+        "question": "Who chaired the Lakeside School Board in 2018?",
+        "asked_time": "in 2018",
+        "answer": "Maria Silva",
+    },
+    {
+        "reference_time": "2024-03-01",
+        "passages": [
+            (
+                "Anna Weber",
+                "Weber obtained her doctorate at Heidelberg University in 1998. She was a postdoctoral "
+                "fellow at the University of Toronto in Canada until 2001, when she became professor at ETH "
+                "Zurich.",
+            ),
+            ("Heidelberg", "Heidelberg is a city on the Neckar in Baden-Württemberg, Germany."),
+        ],
+        "question": "Which university did Anna Weber work for from 1999 to 2000?",
+        "asked_time": "from 1999 to 2000",
+        "answer": "University of Toronto",
+    },
+    {
+        "reference_time": "2024-03-01",
+        "passages": [
+            (
+                "Marco Bellini",
+                "Bellini began his career at Atalanta and moved to Sampdoria in 2009. After four seasons in "
+                "Genoa he joined Club Brugge of the Belgian First Division A in 2013.",
+            )
+        ],
+        "question": "Which team did Marco Bellini play for from 2010 to 2012?",
+        "asked_time": "from 2010 to 2012",
+        "answer": "Sampdoria",
+    },
+    {
+        "reference_time": "2024-03-01",
+        "passages": [
+            (
+                "Northern Line Ferries",
+                "The company was founded in 1987 by Erik Dahl. In 1998 it was bought by the Baltic Shipping "
+                "Group, which sold it to Nordic Sea Holdings AB in 2011.",
+            )
+        ],
+        "question": "Who owned Northern Line Ferries from 2003 to 2008?",
+        "asked_time": "from 2003 to 2008",
+        "answer": "Baltic Shipping Group",
+    },
+)
 MODES = ("phrase", "read")
 FOCUSES = ("match", "answer")
 
@@ -97,6 +158,7 @@ class TemporalPromptBuilder:
         prefill_answer: bool = True,
         mode: str = "phrase",
         focus: str = "match",
+        examples: int = 0,
     ) -> None:
         """
         Create the builder.
@@ -118,14 +180,19 @@ class TemporalPromptBuilder:
             span); `"answer"`, the sentence of the passage's candidate answer that best fits the asked time
             (the timeline's), else the matched sentence. An answer often follows the date that matched
             ("remained in Germany until 2004 ... She moved to ... the University of Arizona").
-        :raises ValueError: for an unknown mode or focus.
+        :param examples: in `"read"` mode, how many worked examples (:data:`READ_EXAMPLES`, rendered with
+            the template) go with the prompt as earlier turns for the generator (few-shot); 0 for none.
+        :raises ValueError: for an unknown mode or focus, or a number of examples out of range.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if focus not in FOCUSES:
             raise ValueError(f"focus must be one of {', '.join(FOCUSES)}, not {focus!r}")
+        if not 0 <= examples <= len(READ_EXAMPLES):
+            raise ValueError(f"examples must be within [0, {len(READ_EXAMPLES)}], not {examples}")
         self.mode = mode
         self.focus = focus
+        self.examples = examples
         self.template = template
         self.max_passages = max_passages
         self.max_passage_chars = max_passage_chars
@@ -150,6 +217,7 @@ class TemporalPromptBuilder:
             prefill_answer=self.prefill_answer,
             mode=self.mode,
             focus=self.focus,
+            examples=self.examples,
         )
 
     @classmethod
@@ -162,7 +230,7 @@ class TemporalPromptBuilder:
         """
         return default_from_dict(cls, data)
 
-    @component.output_types(prompt=str, reply_prefix=str)
+    @component.output_types(prompt=str, reply_prefix=str, examples=list[dict[str, str]])
     def run(
         self,
         query: str,
@@ -183,15 +251,20 @@ class TemporalPromptBuilder:
         :param abstention: the extractor's `{abstained, reason}`; when it abstained no candidate is shown.
         :param choices: the question's options (multiple choice): the prompt lists them with letters and
             the top passages, and asks for the letter (no candidate, no prefill).
-        :returns: `prompt`, and `reply_prefix` (the candidate answer with its citation when
-            `prefill_answer` is on, else `""`); nothing when no reply would be used (:func:`reply_needed`),
-            so that the generator does not run.
+        :returns: `prompt`, `reply_prefix` (the candidate answer with its citation when
+            `prefill_answer` is on, else `""`) and `examples` (the worked examples, `{prompt, reply}`, for
+            the generator to put before the prompt; empty unless reading); nothing when no reply would be
+            used (:func:`reply_needed`), so that the generator does not run.
         :raises ValueError: for more than 8 options.
         """
         if not reply_needed(query, documents, abstention, choices, reads_disputes=self.mode == "read"):
             return {}
         if choices:
-            return {"prompt": self._choice_prompt(query, documents, constraint, choices), "reply_prefix": ""}
+            return {
+                "prompt": self._choice_prompt(query, documents, constraint, choices),
+                "reply_prefix": "",
+                "examples": [],
+            }
         showing = self.use_candidates and self.mode == "phrase"
         candidate = candidates[0] if showing and candidates else None
         shown = set(range(1, min(self.max_passages, len(documents)) + 1))
@@ -215,7 +288,28 @@ class TemporalPromptBuilder:
         prefix = ""
         if candidate and self.prefill_answer:
             prefix = f"{candidate['answer']} [{candidate['passage']}]"
-        return {"prompt": prompt.strip(), "reply_prefix": prefix}
+        return {"prompt": prompt.strip(), "reply_prefix": prefix, "examples": self._worked_examples()}
+
+    def _worked_examples(self) -> list[dict[str, str]]:
+        """The first `examples` of :data:`READ_EXAMPLES` in this builder's template (read mode only)."""
+        if self.mode != "read":
+            return []
+        return [
+            {
+                "prompt": self._compiled.render(
+                    question=example["question"],
+                    reference_time=example["reference_time"],
+                    asked_time=example["asked_time"],
+                    passages=[
+                        {"n": number, "title": title, "date": None, "text": text}
+                        for number, (title, text) in enumerate(example["passages"], 1)
+                    ],
+                    candidate=None,
+                ).strip(),
+                "reply": example["answer"],
+            }
+            for example in READ_EXAMPLES[: self.examples]
+        ]
 
     def _choice_prompt(
         self, query: str, documents: list[Document], constraint: TemporalConstraint | None, choices: list[str]

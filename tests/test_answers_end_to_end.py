@@ -158,10 +158,25 @@ def test_pipeline_yaml_round_trip_keeps_the_timeline(news_store: str, tmp_path: 
     assert type(extractor).__name__ == "AnswerTimeline" and extractor.max_passages == 5
 
 
+def test_pipeline_yaml_round_trip_keeps_the_worked_examples_wired_to_the_generator(news_store: str) -> None:
+    from chronorag.pipeline import build_pipeline, dumps, load
+    from chronorag.pipeline.answering import build_prompt
+
+    options = {"generator": "local", "llm_model": "smollm2-135m", "answer_mode": "read", "prompt_examples": 2}
+    restored = load(dumps(build_pipeline(news_store, **options)), store_path=news_store)
+    assert restored.get_component("prompt_builder").examples == 2
+    edges = {(a, b, data["from_socket"].name) for a, b, data in restored.graph.edges(data=True)}
+    assert ("prompt_builder", "generator", "examples") in edges
+    # The prompt as `ask` and the REST stream build it: the examples come with it.
+    built = build_prompt(restored, "Who was mayor of Riverton in 2019?", [], None, {"candidates": []})
+    assert built is not None and len(built["examples"]) == 2 and built["examples"][0]["reply"]
+
+
 @pytest.fixture(scope="module")
 def reader_client(news_store: str) -> Iterator[httpx.Client]:
     # answer_mode "read": the (tiny) LLM reads the passages and names the answer; the arbiter rules on time.
-    options = {"generator": "local", "llm_model": "smollm2-135m", "answer_mode": "read"}
+    # Two worked examples go with each reading (few-shot): the plain and streamed paths must both send them.
+    options = {"generator": "local", "llm_model": "smollm2-135m", "answer_mode": "read", "prompt_examples": 2}
     settings = ApiSettings(api_key="k", pipeline_options=options)
     app = create_app(None, news_store, settings)
     with BackgroundServer(app) as background, httpx.Client(base_url=background.url, timeout=300) as http:

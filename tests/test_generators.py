@@ -7,7 +7,7 @@ import pytest
 
 from chronorag.models import DEFAULT_LLM
 from chronorag.pipeline.errors import GeneratorError
-from chronorag.pipeline.local_generator import LocalLLMGenerator, _preamble_length
+from chronorag.pipeline.local_generator import LocalLLMGenerator, _preamble_length, chat_messages
 
 PASSAGE_PROMPT = (
     "Passages:\n[1] Chelsea F.C.: Carlo Ancelotti managed Chelsea from 2009 to 2011; Andre Villas-Boas "
@@ -123,7 +123,7 @@ def test_llama_cpp_reuses_the_preamble_cache_without_changing_replies(llama):
         preamble + "Passages:\n[1] Paris: Paris is the capital of France.\n\nQuestion: What is the capital?",
     ]
     first = [llama.run(prompt)["replies"][0] for prompt in asked]
-    cached_head = list(llama._loaded._chronorag_preamble)
+    cached_head = _cached_tokens(llama)
     # The preamble (system turn and first paragraph) stays evaluated; the rest of the last prompt is not kept.
     assert llama._loaded.tokenize(b"2011-06-30", add_bos=False)[-1] in cached_head
     assert llama._loaded.tokenize(b"Paris", add_bos=False)[0] not in cached_head
@@ -140,8 +140,49 @@ def test_llama_cpp_reuses_the_preamble_cache_without_changing_replies(llama):
     other.warm_up()
     assert other._loaded is llama._loaded
     other.run(asked[0])
-    assert list(llama._loaded._chronorag_preamble) != cached_head
+    assert _cached_tokens(llama) != cached_head
     assert llama.run(asked[0])["replies"][0] == first[0]
+
+
+def _cached_tokens(llm: LocalLLMGenerator) -> list[int]:
+    return [token for piece in llm._loaded._chronorag_preamble for token in piece]
+
+
+WORKED = [
+    {
+        "prompt": "Today is 2024-03-01.\n\nPassages:\n[1] Riverton: Tom Hale was mayor from 2016 to 2022.\n\n"
+        "Question: Who was mayor in 2019?",
+        "reply": "Tom Hale",
+    }
+]
+
+
+def test_llama_cpp_worked_examples_are_earlier_turns_cached_across_dates(llama):
+    def ask(day: str) -> str:
+        return llama.run(f"Today is {day}.\n\n" + PASSAGE_PROMPT, examples=WORKED)["replies"][0]
+
+    first = ask("2011-06-30")
+    fixed = llama._loaded._chronorag_preamble[0]
+    # The example's turns sit in the fixed piece of the cache, before the prompt's date.
+    fixed_text = llama._loaded.detokenize(fixed).decode("utf-8", "ignore")
+    assert "Riverton" in fixed_text and "Tom Hale" in fixed_text and "2011-06-30" not in fixed_text
+    assert "2011-06-30" in llama._loaded.detokenize(llama._loaded._chronorag_preamble[1]).decode()
+    other_day = ask("2012-01-15")
+    # A new date re-evaluates only its own paragraph: the fixed turns' piece is the one kept.
+    assert llama._loaded._chronorag_preamble[0] is fixed
+    assert ask("2011-06-30") == first and other_day
+    without = llama.run("Today is 2011-06-30.\n\n" + PASSAGE_PROMPT)["replies"][0]
+    assert without  # the turns changed: the cache is rebuilt, and a reply still comes
+    assert ask("2011-06-30") == first
+
+
+def test_chat_messages_put_worked_examples_between_system_and_prompt():
+    messages = chat_messages("Be brief.", "Question: y", WORKED)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[2]["content"] == "Tom Hale" and messages[-1]["content"] == "Question: y"
+    assert chat_messages(None, "q") == [{"role": "user", "content": "q"}]
+    with pytest.raises(ValueError, match="worked example"):
+        chat_messages(None, "q", [{"prompt": "p"}])
 
 
 def test_llama_cpp_without_preamble_cache_evaluates_every_prompt_whole(llama):
@@ -158,9 +199,10 @@ def test_llama_cpp_without_preamble_cache_evaluates_every_prompt_whole(llama):
 def test_preamble_ends_after_the_prompts_first_blank_line():
     text = "<|system|>Be brief.<|user|>Today is 2024.\n\nPassages: x\n\nQuestion: y<|assistant|>"
     prompt = "Today is 2024.\n\nPassages: x\n\nQuestion: y"
-    assert text[: _preamble_length(text, prompt)].endswith("<|user|>Today is 2024.\n\n")
-    assert _preamble_length(text, "Question: y") == 0  # no blank line: nothing is cached
-    assert _preamble_length(text, "not in the text\n\nat all") == 0
+    turns_end, preamble_end = _preamble_length(text, prompt)
+    assert text[:turns_end].endswith("<|user|>") and text[turns_end:preamble_end] == "Today is 2024.\n\n"
+    assert _preamble_length(text, "Question: y") == (0, 0)  # no blank line: nothing is cached
+    assert _preamble_length(text, "not in the text\n\nat all") == (0, 0)
 
 
 def test_llama_cpp_stream_is_the_reply_in_pieces(llama):

@@ -134,6 +134,21 @@ def test_run_with_prefill_sends_an_assistant_turn(server_url):
     assert result["replies"][0].startswith("Carlo Ancelotti")
 
 
+def test_run_sends_worked_examples_as_earlier_turns(server_url):
+    generator = OpenAICompatibleGenerator(api_base_url=server_url, model="ok", system_prompt="Be brief.")
+    examples = [{"prompt": "Who was mayor in 2019?", "reply": "Tom Hale"}]
+    reply = generator.run("question", examples=examples)["replies"][0]
+    messages = _Handler.requests[-1]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1:3] == [
+        {"role": "user", "content": "Who was mayor in 2019?"},
+        {"role": "assistant", "content": "Tom Hale"},
+    ]
+    assert reply == "echo: question"
+    assert "".join(generator.stream("question", examples=examples)).strip() == "echo: question"
+    assert _Handler.requests[-1]["messages"][1:3] == messages[1:3]
+
+
 def test_stream_yields_the_reply_in_pieces(server_url):
     generator = OpenAICompatibleGenerator(api_base_url=server_url, model="ok")
     pieces = list(generator.stream("one two three"))

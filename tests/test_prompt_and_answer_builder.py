@@ -435,3 +435,24 @@ def test_no_option_decided_is_an_abstention():
     )["answer"]
     assert answer["abstained"] is True and answer["choice"] is None
     assert answer["answer"].startswith("No answer: neither the passages, the reader nor the timeline")
+
+
+def test_read_prompt_comes_with_worked_examples_in_its_own_template():
+    builder = TemporalPromptBuilder(mode="read", examples=2)
+    result = builder.run(query=QUESTION, documents=_ranked(), constraint=CONSTRAINT)
+    examples = result["examples"]
+    assert [example["reply"] for example in examples] == ["Maria Silva", "University of Toronto"]
+    first = examples[0]["prompt"]
+    # Each example reads as the question's own prompt: date, numbered passages, question, asked time.
+    assert first.startswith("Today is 2024-03-01.\n\nPassages:\n[1] Lakeside School Board: Maria Silva")
+    assert "Question: Who chaired the Lakeside School Board in 2018?\nAsked time: in 2018." in first
+    last_line = result["prompt"].splitlines()[-1]
+    assert first.endswith(last_line) and "Lakeside" not in result["prompt"]
+    assert TemporalPromptBuilder(mode="read").run(query=QUESTION, documents=_ranked())["examples"] == []
+    # Phrasing the timeline's choice needs no reading lesson.
+    assert TemporalPromptBuilder(examples=2).run(query=QUESTION, documents=_ranked())["examples"] == []
+    restored = TemporalPromptBuilder.from_dict(builder.to_dict())
+    assert restored.examples == 2
+    assert restored.run(query=QUESTION, documents=_ranked())["examples"] == examples
+    with pytest.raises(ValueError, match="examples"):
+        TemporalPromptBuilder(mode="read", examples=99)
