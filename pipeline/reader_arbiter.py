@@ -4,8 +4,10 @@ The LLM reads the passages and names the answer in a few words; small LLMs find 
 passage far more often than a span heuristic does, but they are unreliable at before/after and "as of"
 reasoning. The ``AnswerTimeline`` knows, for each candidate answer of the same passages, the interval it
 holds and how well that fits the asked time. The arbiter accepts the reader's answer only when it is one
-of the timeline's candidates and fits the asked time nearly as well as the timeline's own choice;
-otherwise the timeline's choice stands. An abstention of the timeline always stands.
+of the timeline's candidates and fits the asked time nearly as well as the timeline's own choice, or when
+nothing dates it at all (no time in its sentence, the sentence before or the passage's publication: no
+time contradicts it, so there is nothing for the code to rule on); otherwise the timeline's choice
+stands. An abstention of the timeline always stands, unless the reading settles a dispute.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from haystack import component, default_from_dict, default_to_dict
 
 from chronorag.pipeline.evidence import answer_overlap, normalize_answer
+from chronorag.pipeline.timeline import UNDATED
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 # "Answer: X", "The answer is X", and a list bullet ("- X") the small readers sometimes start with.
@@ -38,7 +41,9 @@ class ReaderArbiter:
 
     The reader's short answer is matched to the timeline's candidates (same normalised answer, or token
     F1 of at least `min_overlap`). It is accepted when the matched candidate's time fit is at most
-    `time_margin` below that of the timeline's best candidate: the matched candidate then comes first.
+    `time_margin` below that of the timeline's best candidate, or, with `undated_stands`, when the matched
+    candidate is undated (its fit of 0 then says nothing against it): the matched candidate then comes
+    first.
     A reply that matches no candidate, names no answer, or matches one that fits the asked time worse is
     overruled by the timeline. The timeline's abstention stands, unless it is a dispute between two sources
     (`abstention["disputed"]`) and the reply names one of the two: that one is then the answer, and the
@@ -56,7 +61,13 @@ class ReaderArbiter:
     ```
     """
 
-    def __init__(self, time_margin: float = 0.3, min_overlap: float = 0.5, reader_words: bool = True) -> None:
+    def __init__(
+        self,
+        time_margin: float = 0.3,
+        min_overlap: float = 0.5,
+        reader_words: bool = True,
+        undated_stands: bool = True,
+    ) -> None:
         """
         Create the arbiter.
 
@@ -67,6 +78,8 @@ class ReaderArbiter:
         :param reader_words: an accepted answer keeps the reader's words ("UN High Commissioner for
             Refugees") rather than the candidate's span ("High Commissioner"), when the reply is no longer
             than the span plus four words; else the span.
+        :param undated_stands: accept a reading whose candidate no time dates (role `undated`) whatever
+            the best candidate's fit: on TimeQA train (450 questions) 36.7 EM against 35.6 without.
         """
         if not 0.0 <= time_margin <= 1.0:
             raise ValueError(f"time_margin must be within [0, 1], not {time_margin}")
@@ -75,6 +88,7 @@ class ReaderArbiter:
         self.time_margin = time_margin
         self.min_overlap = min_overlap
         self.reader_words = reader_words
+        self.undated_stands = undated_stands
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -83,7 +97,11 @@ class ReaderArbiter:
         :returns: the init parameters.
         """
         return default_to_dict(
-            self, time_margin=self.time_margin, min_overlap=self.min_overlap, reader_words=self.reader_words
+            self,
+            time_margin=self.time_margin,
+            min_overlap=self.min_overlap,
+            reader_words=self.reader_words,
+            undated_stands=self.undated_stands,
         )
 
     @classmethod
@@ -147,13 +165,16 @@ class ReaderArbiter:
         matched = candidates[index]
         verdict["matched"] = matched["answer"]
         best_fit, fit = float(candidates[0].get("fit") or 0.0), float(matched.get("fit") or 0.0)
+        reason = "the reader's answer holds for the asked time"
         if fit < best_fit - self.time_margin:
-            why = f"the reader's answer fits the asked time worse ({fit:.2f} against {best_fit:.2f})"
-            return self._out(candidates, verdict, why)
+            if not (self.undated_stands and matched.get("role") == UNDATED):
+                why = f"the reader's answer fits the asked time worse ({fit:.2f} against {best_fit:.2f})"
+                return self._out(candidates, verdict, why)
+            reason = "the reader's answer is undated in the passages: no time contradicts it"
         chosen = self._chosen(reader, matched)
         verdict["accepted"] = True
         rest = [item for position, item in enumerate(candidates) if position != index]
-        return self._out([chosen, *rest], verdict, "the reader's answer holds for the asked time")
+        return self._out([chosen, *rest], verdict, reason)
 
     def _settle(
         self,

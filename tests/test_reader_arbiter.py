@@ -56,14 +56,20 @@ def _answer_of(extracted: dict, reply: str | None, margin: float = 0.3) -> dict:
 
 
 def test_to_dict():
-    data = ReaderArbiter(time_margin=0.2, min_overlap=0.6, reader_words=False).to_dict()
+    data = ReaderArbiter(time_margin=0.2, min_overlap=0.6, reader_words=False, undated_stands=False).to_dict()
     assert data["type"] == "chronorag.pipeline.reader_arbiter.ReaderArbiter"
-    assert data["init_parameters"] == {"time_margin": 0.2, "min_overlap": 0.6, "reader_words": False}
+    assert data["init_parameters"] == {
+        "time_margin": 0.2,
+        "min_overlap": 0.6,
+        "reader_words": False,
+        "undated_stands": False,
+    }
 
 
 def test_from_dict():
     arbiter = ReaderArbiter.from_dict(ReaderArbiter(time_margin=0.1).to_dict())
     assert (arbiter.time_margin, arbiter.min_overlap, arbiter.reader_words) == (0.1, 0.5, True)
+    assert arbiter.undated_stands is True
 
 
 @pytest.mark.parametrize("margin", [-0.1, 1.5])
@@ -96,6 +102,24 @@ def test_run_a_reading_that_fits_the_asked_time_worse_is_overruled(extracted: di
         "reason": answer["reader"]["reason"],
     }
     assert "fits the asked time worse" in answer["reader"]["reason"]
+
+
+def test_run_an_undated_reading_stands_where_no_time_contradicts_it():
+    # "Sovremennik originated as a private enterprise of Alexander Pushkin": nothing dates the sentence, so
+    # its fit of 0 says nothing against it; a dated candidate that fits worse is still overruled.
+    candidates = [
+        {"answer": "Russian literary magazine", "fit": 0.86, "role": "range", "passage": 1},
+        {"answer": "Alexander Pushkin", "fit": 0.0, "role": "undated", "passage": 1},
+        {"answer": "Nikolay Nekrasov", "fit": 0.1, "role": "point", "passage": 2},
+    ]
+    verdict = ReaderArbiter().run(replies=["Alexander Pushkin"], candidates=candidates)
+    assert verdict["candidates"][0]["answer"] == "Alexander Pushkin"
+    assert verdict["arbitration"]["accepted"] is True and "undated" in verdict["arbitration"]["reason"]
+    dated = ReaderArbiter().run(replies=["Nikolay Nekrasov"], candidates=candidates)
+    assert dated["candidates"][0]["answer"] == "Russian literary magazine"
+    assert dated["arbitration"]["accepted"] is False
+    strict = ReaderArbiter(undated_stands=False).run(replies=["Alexander Pushkin"], candidates=candidates)
+    assert strict["candidates"][0]["answer"] == "Russian literary magazine"
 
 
 def test_run_a_reading_that_is_no_candidate_is_overruled(extracted: dict):
