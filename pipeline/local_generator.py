@@ -170,9 +170,10 @@ class LocalLLMGenerator:
         :param n_threads: llama.cpp threads; `None`: `CHRONORAG_NUM_THREADS`, else every core.
         :param n_ctx: llama.cpp context length in tokens (prompt and reply); the prompt is cut to fit.
         :param flash_attn: llama.cpp's fused attention (less memory, faster prefill on CPUs).
-        :param cache_preamble: llama.cpp: evaluate the prompt's preamble (the system turn and the user
-            prompt's first paragraph, up to its first blank line) once and reuse its KV cache while it stays
-            the same; each prompt token costs ~13 ms on two CPU threads.
+        :param cache_preamble: llama.cpp: evaluate the prompt's preamble (the turns before the prompt:
+            system and worked examples; then the user prompt's first paragraph, up to its first blank line)
+            once, in those two pieces, and reuse their KV cache while they stay the same; each prompt token
+            costs ~13 ms on two CPU threads.
         """
         _pick_backend(backend)
         self.model = model

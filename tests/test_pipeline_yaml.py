@@ -126,14 +126,17 @@ def test_reading_presets_put_the_arbiter_between_the_llm_and_the_answer(timeqa):
     assert ("extractor", "answer_builder", "abstention") not in edges
     builder = pipeline.get_component("prompt_builder")
     assert builder.mode == "read" and builder.prefill_answer is False
-    assert pipeline.get_component("arbiter").time_margin == 0.3 and builder.max_passage_chars == 200
+    assert pipeline.get_component("arbiter").time_margin == 0.5 and builder.max_passage_chars == 200
+    assert builder.examples == 4 and pipeline.get_component("arbiter").undated_stands is True
+    assert ("prompt_builder", "generator", "examples") in edges
     assert pipeline.get_component("generator").model == "qwen2.5-coder-1.5b"
     # The default (fast) preset reads too, with the default LLM (the 1.5B), its preamble cached.
     default = build_pipeline(str(timeqa[0]), generator="local")
     assert default.get_component("prompt_builder").mode == "read"
     assert default.get_component("prompt_builder").max_passage_chars == 200
     assert default.get_component("generator").cache_preamble is True
-    assert default.get_component("arbiter").time_margin == 0.3
+    assert default.get_component("arbiter").time_margin == 0.5
+    assert default.get_component("prompt_builder").examples == 4
     assert default.get_component("generator").model == "default"
     phrase = build_pipeline(str(timeqa[0]), generator="local", answer_mode="phrase")
     assert "arbiter" not in phrase.graph.nodes and phrase.get_component("prompt_builder").mode == "phrase"
