@@ -201,6 +201,8 @@ class TemporalPromptBuilder:
         self._compiled = SandboxedEnvironment(keep_trailing_newline=False).from_string(
             template or (READ_TEMPLATE if mode == "read" else DEFAULT_TEMPLATE)
         )
+        # Fixed for the builder's life: rendered once, not per question.
+        self._examples = self._worked_examples()
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -288,7 +290,8 @@ class TemporalPromptBuilder:
         prefix = ""
         if candidate and self.prefill_answer:
             prefix = f"{candidate['answer']} [{candidate['passage']}]"
-        return {"prompt": prompt.strip(), "reply_prefix": prefix, "examples": self._worked_examples()}
+        examples = [dict(example) for example in self._examples]  # copies: a caller may edit its own
+        return {"prompt": prompt.strip(), "reply_prefix": prefix, "examples": examples}
 
     def _worked_examples(self) -> list[dict[str, str]]:
         """The first `examples` of :data:`READ_EXAMPLES` in this builder's template (read mode only)."""
