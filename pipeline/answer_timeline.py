@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
@@ -54,6 +55,9 @@ NO_EVIDENCE = "no passage was retrieved for the question"
 CONFLICT_MARGIN = 0.05
 HOLDS_FIT = 0.8  # a time fit from which an answer counts as holding for the asked time
 _PARSE_CACHE_SIZE = 512
+# Parses shared by every timeline of the process (a server's threads too), by (spaCy model, text hash).
+_PARSES: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_PARSES_LOCK = threading.Lock()
 _NAMED_KINDS = ("person", "org", "place", "nationality")
 
 
@@ -89,7 +93,6 @@ class AnswerTimeline(SpacyPassageReader):
         """
         SpacyPassageReader.__init__(self, max_passages=max_passages, spacy_model=spacy_model)
         self.abstain = abstain
-        self._parses: OrderedDict[str, Any] = OrderedDict()
 
     def warm_up(self) -> None:
         """Load spaCy and the candidate model (so a broken install fails here, naming the missing file)."""
@@ -136,7 +139,7 @@ class AnswerTimeline(SpacyPassageReader):
             kind = question_type(query)
             reason = f"the passages name no {_KIND_WORDS.get(kind, 'answer')} that answers the question"
             return _abstained(reason, [], [])
-        ranked = _best_per_answer(entries)
+        ranked = best_per_answer(entries)
         timeline = sorted(
             (entry for entry in entries if entry.holds is not None),
             key=lambda entry: (entry.holds.start_day if entry.holds else 0, entry.passage),
@@ -220,17 +223,20 @@ class AnswerTimeline(SpacyPassageReader):
         return entries
 
     def _parse(self, doc: Document) -> Any:
-        """spaCy's parse of a passage, cached by its text (evaluations read the same passages often)."""
+        """spaCy's parse of a passage, cached by model and text: evaluations read the same passages often,
+        and the `AnswerFitReranker` and the timeline after it read the same top passages."""
         text = doc.content or ""
-        key = hashlib.sha1(text.encode("utf-8")).hexdigest()
-        parsed = self._parses.get(key)
-        if parsed is None:
-            parsed = self._nlp(text)
-            self._parses[key] = parsed
-            if len(self._parses) > _PARSE_CACHE_SIZE:
-                self._parses.popitem(last=False)
-        else:
-            self._parses.move_to_end(key)
+        key = (self.spacy_model, hashlib.sha1(text.encode("utf-8")).hexdigest())
+        with _PARSES_LOCK:
+            parsed = _PARSES.get(key)
+            if parsed is not None:
+                _PARSES.move_to_end(key)
+                return parsed
+        parsed = self._nlp(text)
+        with _PARSES_LOCK:
+            _PARSES[key] = parsed
+            if len(_PARSES) > _PARSE_CACHE_SIZE:
+                _PARSES.popitem(last=False)
         return parsed
 
     # --- abstention -------------------------------------------------------------------------------------
@@ -403,8 +409,13 @@ def feature_vector(entry: TimelineEntry) -> dict[str, float]:
     }
 
 
-def _best_per_answer(entries: list[TimelineEntry]) -> list[TimelineEntry]:
-    """One entry per distinct answer (its best), best first."""
+def best_per_answer(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """
+    One entry per distinct answer (its best), best first: the first is the timeline's choice.
+
+    :param entries: the candidates (`AnswerTimeline.candidates_of`).
+    :returns: the best entry of each normalised answer, by score (then passage and position).
+    """
     best: dict[str, TimelineEntry] = {}
     for entry in entries:
         key = normalize_answer(entry.answer)

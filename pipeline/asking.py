@@ -9,7 +9,7 @@ from typing import Any
 
 from haystack import Pipeline
 
-from chronorag.pipeline.retrieval import run_inputs, run_retrieval
+from chronorag.pipeline.retrieval import ranking_end, run_inputs, run_retrieval
 from chronorag.pipeline.timing import component_timings
 
 # Component name -> the stage its time is reported under (timings_ms keys of the REST response).
@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "bm25_retriever": "retrieve",
     "fusion": "retrieve",
     "ranker": "rerank",
+    "answer_reranker": "rerank",
     "summarizer": "summarize",
     "extractor": "generate",
     "arbiter": "generate",
@@ -76,7 +77,7 @@ def retrieve(
 ) -> dict[str, Any]:
     """
     The evidence for one question without generating an answer: the pipeline's retrieval stages
-    (decomposer to ranker) run one by one, so no LLM is loaded or called.
+    (decomposer to ranker, and the answer reranker) run one by one, so no LLM is loaded or called.
 
     :param pipeline: from `build_pipeline` or `load` (its components keep the standard names).
     :param question: the question.
@@ -87,7 +88,7 @@ def retrieve(
         rerank, total}}`, the `ask` shape without an answer.
     """
     started = time.perf_counter()
-    result = run_retrieval(pipeline, question, as_of, top_k, filters, end="ranker")
+    result = run_retrieval(pipeline, question, as_of, top_k, filters, end=ranking_end(pipeline))
     total = (time.perf_counter() - started) * 1000.0
     answer = _citation_builder().run(
         query=question, documents=result.documents, replies=None, constraint=result.constraint

@@ -31,6 +31,11 @@ OPTIONS: dict[str, str] = {
     "store, as of the question's reference time (AnchorResolver), before anything reads the constraint",
     "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
     "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
+    "answer_rerank_passages": "top passages the AnswerFitReranker reads after the ranker: when no candidate "
+    "answer of the first fits the asked time, the passage of the timeline's best candidate goes first if it "
+    "is of the same source (title); 0 or 1: off",
+    "answer_rerank_min_fit": "the time fit from which the first passage's candidate holds for the asked time "
+    "(the AnswerFitReranker then leaves the order)",
     "summarize": "summarise the top passages with the LLM (EvidenceSummarizer) before answering",
     "summary_top_k": "how many top passages the summariser reads",
     "generator": "auto (openai when CHRONORAG_LLM_API_BASE is set, else local when the GGUF is installed, "
@@ -72,6 +77,8 @@ _DEFAULTS: dict[str, Any] = {
     "decompose": True,
     "resolve_anchors": True,
     "sentence_candidates": 10,
+    "answer_rerank_passages": 3,
+    "answer_rerank_min_fit": 0.7,
     "summarize": False,
     "summary_top_k": 3,
     "generator": "auto",
@@ -177,17 +184,17 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
     """
     Build the pipeline: QueryDecomposer -> [AnchorResolver] -> ChronoTextEmbedder -> EventExpander ->
     ChronoEmbeddingRetriever (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker ->
-    [EvidenceSummarizer] -> AnswerTimeline (`extractor`: candidate answers with the intervals they hold,
-    the one valid for the asked time, or an abstention) -> TemporalPromptBuilder -> generator ->
-    [ReaderArbiter] -> ChronoAnswerBuilder. With `answer_mode="read"` the generator reads the passages and
-    names the answer, and the `arbiter` accepts it only when the timeline finds it holds for the asked
-    time; with `"phrase"` the generator phrases the timeline's choice and the answer builder checks the
-    reply against it.
+    [AnswerFitReranker] -> [EvidenceSummarizer] -> AnswerTimeline (`extractor`: candidate answers with the
+    intervals they hold, the one valid for the asked time, or an abstention) -> TemporalPromptBuilder ->
+    generator -> [ReaderArbiter] -> ChronoAnswerBuilder. With `answer_mode="read"` the generator reads the
+    passages and names the answer, and the `arbiter` accepts it only when the timeline finds it holds for
+    the asked time; with `"phrase"` the generator phrases the timeline's choice and the answer builder
+    checks the reply against it.
 
     With `generator="extractive"` the timeline's choice is the answer (no prompt builder, no LLM).
     Component names (`decomposer`, `anchor_resolver`, `embedder`, `expander`, `retriever`, `bm25_retriever`,
-    `fusion`, `ranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`, `arbiter`,
-    `answer_builder`) are part of the contract: `ask` and `retrieve` time and feed them by name.
+    `fusion`, `ranker`, `answer_reranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`,
+    `arbiter`, `answer_builder`) are part of the contract: `ask` and `retrieve` time and feed them by name.
     Retrieval and ranking read the question's constraint and content from the anchor resolver when there
     is one, else the decomposer; the answering stages read the ranker's copy of the constraint (with its
     notes).
@@ -268,6 +275,15 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
     else:
         pipeline.connect("retriever.documents", "ranker.documents")
     pipeline.connect(f"{source}.constraint", "ranker.constraint")
+    if opts["answer_rerank_passages"] >= 2 and opts["temporal_scoring"]:
+        from chronorag.pipeline.answer_reranker import AnswerFitReranker
+
+        reranker = AnswerFitReranker(
+            passages=opts["answer_rerank_passages"], min_fit=opts["answer_rerank_min_fit"]
+        )
+        pipeline.add_component("answer_reranker", reranker)
+        pipeline.connect("ranker.documents", "answer_reranker.documents")
+        pipeline.connect("ranker.constraint", "answer_reranker.constraint")
 
 
 def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
@@ -275,7 +291,9 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
     from chronorag.pipeline.answer_timeline import AnswerTimeline
     from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
 
-    evidence = "ranker.documents"
+    # The ranked passages, reordered by the answer reranker when there is one.
+    ranked = "answer_reranker" if "answer_reranker" in pipeline.graph.nodes else "ranker"
+    evidence = f"{ranked}.documents"
     if opts["summarize"] and opts["generator"] != "extractive":
         from chronorag.pipeline.evidence_summarizer import EvidenceSummarizer
 
@@ -283,7 +301,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
             generator=_generator(opts, max_new_tokens=48), top_k=opts["summary_top_k"]
         )
         pipeline.add_component("summarizer", summarizer)
-        pipeline.connect("ranker.documents", "summarizer.documents")
+        pipeline.connect(evidence, "summarizer.documents")
         pipeline.connect("ranker.constraint", "summarizer.constraint")
         evidence = "summarizer.documents"
     extractor = AnswerTimeline(max_passages=opts["timeline_passages"], abstain=opts["abstain"])

@@ -26,7 +26,9 @@ from haystack.core.errors import PipelineRuntimeError
 from chronorag.pipeline.builder import question_source
 
 # Component names are the builder's contract (see build_pipeline): the first one found ends the plan.
-EVIDENCE_ENDS = ("summarizer", "ranker")
+EVIDENCE_ENDS = ("summarizer", "answer_reranker", "ranker")
+# The end of ranking (what `retrieve` returns): the answer reranker when there is one, else the ranker.
+RANKING_ENDS = ("answer_reranker", "ranker")
 
 
 @dataclass
@@ -49,15 +51,31 @@ class RetrievalResult:
 
 
 def evidence_end(pipeline: Pipeline) -> str:
-    """The component whose ``documents`` are the evidence: the summariser when present, else the ranker.
+    """The component whose ``documents`` are the evidence: the summariser when present, else the answer
+    reranker, else the ranker.
 
     :param pipeline: a chronorag pipeline.
     :returns: the component name.
-    :raises ValueError: when the pipeline has neither.
+    :raises ValueError: when the pipeline has no ranker.
     """
-    names = set(pipeline.graph.nodes)
-    for name in EVIDENCE_ENDS:
-        if name in names:
+    return _first_of(pipeline, EVIDENCE_ENDS)
+
+
+def ranking_end(pipeline: Pipeline) -> str:
+    """The component whose ``documents`` are the ranked passages (``retrieve``'s): the answer reranker when
+    present, else the ranker.
+
+    :param pipeline: a chronorag pipeline.
+    :returns: the component name.
+    :raises ValueError: when the pipeline has no ranker.
+    """
+    return _first_of(pipeline, RANKING_ENDS)
+
+
+def _first_of(pipeline: Pipeline, names: tuple[str, ...]) -> str:
+    present = set(pipeline.graph.nodes)
+    for name in names:
+        if name in present:
             return name
     raise ValueError("the pipeline has no 'ranker' component: it is not a chronorag retrieval pipeline")
 

@@ -72,6 +72,7 @@ def test_dump_has_no_machine_specific_values(timeqa, monkeypatch):
         "bm25_retriever",
         "fusion",
         "ranker",
+        "answer_reranker",
         "extractor",
         "prompt_builder",
         "generator",
@@ -113,6 +114,27 @@ def test_presets_differ_as_documented(timeqa):
         build_pipeline(str(timeqa[0]), colour="red")
     with pytest.raises(ValueError, match="unknown preset"):
         build_pipeline(str(timeqa[0]), preset="slow")
+
+
+def test_the_answer_reranker_sits_between_the_ranker_and_every_reader_of_the_evidence(timeqa):
+    for preset in ("fast", "accurate"):
+        pipeline = build_pipeline(str(timeqa[0]), preset=preset, generator="local")
+        edges = {(a, b, data["to_socket"].name) for a, b, data in pipeline.graph.edges(data=True)}
+        assert ("ranker", "answer_reranker", "documents") in edges
+        readers = {b for a, b, socket in edges if a == "answer_reranker" and socket == "documents"}
+        readers_of_ranker = {b for a, b, socket in edges if a == "ranker" and socket == "documents"}
+        if preset == "accurate":
+            assert "summarizer" in readers
+        else:
+            assert {"extractor", "prompt_builder", "answer_builder"} <= readers
+        assert readers_of_ranker == {"answer_reranker"}
+        assert pipeline.get_component("answer_reranker").passages == 3
+        assert pipeline.get_component("answer_reranker").min_fit == 0.7
+    off = build_pipeline(str(timeqa[0]), generator="extractive", answer_rerank_passages=0)
+    assert "answer_reranker" not in off.graph.nodes
+    assert ("ranker", "extractor") in {(a, b) for a, b, _ in off.graph.edges(data=True)}
+    untimed = build_pipeline(str(timeqa[0]), generator="extractive", temporal_scoring=False)
+    assert "answer_reranker" not in untimed.graph.nodes
 
 
 def test_reading_presets_put_the_arbiter_between_the_llm_and_the_answer(timeqa):
