@@ -39,6 +39,7 @@ RESERVED_META_KEYS = PASSAGE_META_KEYS | {
     "score_temporal",
     "matched_span",
     "temporal_reason",
+    "answer_rerank",
 }
 
 

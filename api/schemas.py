@@ -260,6 +260,17 @@ class MatchedSpan(BaseModel):
     end: str | None = Field(default=None, description="Last day (ISO), null when open.")
 
 
+class AnswerRerank(BaseModel):
+    """Why the answer reranker put a passage first: none of the first passage's candidate answers held
+    for the asked time, and this passage, of the same source, holds the timeline's best."""
+
+    from_rank: int = Field(description="Its rank before the move.", examples=[3])
+    answer: str = Field(description="The candidate answer it holds.", examples=["Thomas Cook Group"])
+    time: str | None = Field(default=None, description="When that answer holds.", examples=["2007 to 2019"])
+    fit: float = Field(description="That answer's fit to the asked time.", examples=[1.0])
+    first_fit: float = Field(description="The best fit of the first passage's candidates.", examples=[0.6])
+
+
 class Citation(BaseModel):
     """A passage the answer rests on."""
 
@@ -272,6 +283,9 @@ class Citation(BaseModel):
     temporal_score: float | None = None
     matched_span: MatchedSpan | None = Field(
         default=None, description="The mentioned time span that fits the question (the date of undated text)."
+    )
+    answer_rerank: AnswerRerank | None = Field(
+        default=None, description="Set when the answer reranker moved this passage first, saying why."
     )
 
 

@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     tuned = results["sets"][args.tune]["ar1"]
     # The best on the tuning set; a tie goes to fewer passages, then the lower fit (the earlier key).
     best = max(tuned, key=lambda key: tuned[key])
-    results["chosen"] = {"setting": best, **{name: data["ar1"][best] for name, data in results["sets"].items()}}
+    at_best = {name: data["ar1"][best] for name, data in results["sets"].items()}
+    results["chosen"] = {"setting": best, **at_best}
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results["chosen"]))
     return 0

@@ -7,6 +7,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from chronorag.pipeline.answer_reranker import RERANK_META
 from chronorag.pipeline.evidence import (
     answer_contains,
     format_interval,
@@ -130,8 +131,9 @@ class ChronoAnswerBuilder:
             is the answer, else the one the reply names (its letter or words); `choice` says which and why.
         :returns: `answer`: `{answer, short_answer, abstained, abstention_reason, cited: [{n, id, title,
             date}], reply_replaced, replacement_reason, reader, timeline, citations: [{id, title, date,
-            snippet, score, semantic_score, temporal_score, matched_span}], constraint, choice}` (`choice`:
-            `{index, letter, option, by}` with `by` "evidence", "reader" or "timeline", or `None`).
+            snippet, score, semantic_score, temporal_score, matched_span, answer_rerank}], constraint,
+            choice}` (`choice`: `{index, letter, option, by}` with `by` "evidence", "reader" or "timeline",
+            or `None`).
         """
         candidates = candidates or []
         abstained = bool(abstention and abstention.get("abstained"))
@@ -306,6 +308,8 @@ class ChronoAnswerBuilder:
             "temporal_score": _float(meta.get("score_temporal")),
             # For undated passages (encyclopedia text) the span the ranker matched is the evidence's date.
             "matched_span": _matched_span(meta.get("matched_span")),
+            # Why the answer reranker put this passage first (`None` when it did not move it).
+            "answer_rerank": meta.get(RERANK_META),
         }
 
     def _snippet(self, doc: Document) -> str:

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import wait_ready
 from haystack import Document
 
 from chronorag.pipeline.answer_reranker import RERANK_META, AnswerFitReranker
@@ -152,3 +153,28 @@ def test_run_timeqa_page_retrieve_puts_the_owner_of_the_asked_years_first(condor
     assert "Thomas Cook" in shipped["citations"][0]["snippet"]
     assert shipped["citations"][0]["id"] in {citation["id"] for citation in without["citations"][1:3]}
     assert sorted(c["id"] for c in shipped["citations"]) == sorted(c["id"] for c in without["citations"])
+    why = shipped["citations"][0]["answer_rerank"]
+    assert why["answer"] == "Thomas Cook Group" and why["from_rank"] in (2, 3)
+    assert why["fit"] > why["first_fit"]
+    assert all(citation["answer_rerank"] is None for citation in shipped["citations"][1:])
+
+
+def test_run_rest_retrieve_and_ask_say_why_a_passage_was_moved(condor_store):
+    import httpx
+
+    from chronorag.api.app import create_app
+    from chronorag.api.server import BackgroundServer
+    from chronorag.api.settings import ApiSettings
+
+    settings = ApiSettings(api_key="k", pipeline_options={"generator": "extractive"})
+    with (
+        BackgroundServer(create_app(None, condor_store, settings)) as server,
+        httpx.Client(base_url=server.url, timeout=120) as client,
+    ):
+        assert wait_ready(client)["status"] == "ready"
+        response = client.post("/v1/retrieve", json={"question": CONDOR_QUESTION})
+        assert response.status_code == 200
+        first = response.json()["citations"][0]
+        assert "Thomas Cook" in first["snippet"] and first["answer_rerank"]["answer"] == "Thomas Cook Group"
+        asked = client.post("/v1/ask", json={"question": CONDOR_QUESTION}).json()
+        assert asked["citations"][0]["id"] == first["id"] and "Thomas Cook" in asked["answer"]

@@ -255,6 +255,7 @@ def test_answer_object_has_the_rest_shape():
         "semantic_score": 0.8,
         "temporal_score": 1.0,
         "matched_span": {"text": "from 2009 to 2011", "start": "2009-01-01", "end": "2011-12-31"},
+        "answer_rerank": None,
     }
     assert answer["citations"][1]["date"] is None
     assert answer["citations"][1]["matched_span"] is None
