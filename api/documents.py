@@ -40,6 +40,7 @@ RESERVED_META_KEYS = PASSAGE_META_KEYS | {
     "matched_span",
     "temporal_reason",
     "answer_rerank",
+    "off_subject",
 }
 
 

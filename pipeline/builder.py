@@ -31,6 +31,8 @@ OPTIONS: dict[str, str] = {
     "store, as of the question's reference time (AnchorResolver), before anything reads the constraint",
     "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
     "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
+    "subject_check": "the ranker puts candidates of titled sources that name none of the question's "
+    "capitalised names after all others (chronorag.rankers.subject)",
     "answer_rerank_passages": "top passages the AnswerFitReranker reads after the ranker: when no candidate "
     "answer of the first fits the asked time, the passage of the timeline's best candidate goes first if it "
     "is of the same source (title); 0 or 1: off",
@@ -77,6 +79,7 @@ _DEFAULTS: dict[str, Any] = {
     "decompose": True,
     "resolve_anchors": True,
     "sentence_candidates": 10,
+    "subject_check": True,
     "answer_rerank_passages": 3,
     "answer_rerank_min_fit": 0.7,
     "summarize": False,
@@ -245,6 +248,7 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
             mode=opts["ranker_mode"],
             device=opts["device"],
             sentence_candidates=opts["sentence_candidates"],
+            subject_check=opts["subject_check"],
             **({} if opts["temporal_scoring"] else {"time_weight": 0.0, "recency_weight": 0.0}),
         ),
     )

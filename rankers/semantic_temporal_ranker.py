@@ -40,6 +40,7 @@ from chronorag.rankers.fusion import (
     time_gate,
 )
 from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer, tokenize
+from chronorag.rankers.subject import off_subject_sources, question_names
 from chronorag.rankers.temporal_scoring import SATISFIES, TemporalScore, apply_ordinal, score_passage
 from chronorag.temporal.meta import older_spans, proven_publication_date
 from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
@@ -109,6 +110,7 @@ class SemanticTemporalRanker:
         sentence_candidates: int | None = 10,
         sentence_budget: int | None = 16,
         sentence_int8: bool | None = None,
+        subject_check: bool = True,
     ) -> None:
         """Create the ranker.
 
@@ -143,6 +145,8 @@ class SemanticTemporalRanker:
             faster, questions and stored passage vectors stay fp32). ``None`` (default): in hybrid mode only,
             so the ``semantic`` baseline keeps its full-precision sentences (int8 costs it ~1 point of TimeQA
             AR@1, the hybrid 0 to 0.2). MRAG mode never does.
+        :param subject_check: hybrid mode: candidates of a titled source that names none of the question's
+            capitalised names go after all others (:mod:`chronorag.rankers.subject`).
         :raises ValueError: on an unknown mode, a time or recency weight outside [0, 1), or bad relevance
             weights.
         """
@@ -169,6 +173,7 @@ class SemanticTemporalRanker:
         self.sentence_candidates = sentence_candidates
         self.sentence_budget = sentence_budget
         self.sentence_int8 = sentence_int8
+        self.subject_check = subject_check
         self._int8 = (mode == "hybrid") if sentence_int8 is None else (sentence_int8 and mode != "mrag")
         self.scorer = SemanticScorer(
             embedding_model, cross_encoder, device, passage_weight, sentence_weight, lexical_weight
@@ -201,6 +206,7 @@ class SemanticTemporalRanker:
             sentence_candidates=self.sentence_candidates,
             sentence_budget=self.sentence_budget,
             sentence_int8=self.sentence_int8,
+            subject_check=self.subject_check,
         )
 
     @classmethod
@@ -241,6 +247,8 @@ class SemanticTemporalRanker:
         else:
             ranked = self._rank_hybrid(query, documents, constraint, notes)
         ranked.sort(key=lambda doc: doc.score if doc.score is not None else float("-inf"), reverse=True)
+        if self.mode == "hybrid" and self.subject_check:
+            ranked = _subject_first(query, ranked)
         return {"documents": ranked[:top_k], "constraint": _noted(constraint, notes)}
 
     # --- hybrid -----------------------------------------------------------------------------
@@ -397,6 +405,35 @@ def _time_notes(
             f"{constraint.interval}': ranked by relevance, the closest times first"
         )
     return notes
+
+
+def _subject_first(query: str, ranked: list[Document]) -> list[Document]:
+    """The ranking with the candidates of off-subject sources (titled, naming none of the question's names)
+    after all others, in their order; their scores are scaled below the last other candidate's and their
+    explanation says why."""
+    names = question_names(query)
+    titles = [str((doc.meta or {}).get("title") or "").strip() for doc in ranked]
+    off = off_subject_sources(names, titles, [doc.content or "" for doc in ranked])
+    if not off:
+        return ranked
+    on = [doc for doc, title in zip(ranked, titles, strict=True) if title not in off]
+    away = [doc for doc, title in zip(ranked, titles, strict=True) if title in off]
+    if not on:
+        return ranked
+    floor = min((doc.score or 0.0) for doc in on)
+    top = max((doc.score or 0.0) for doc in away)
+    scale = min(1.0, 0.99 * floor / top) if top > 0 else 1.0
+    written = ", ".join(sorted(names))
+    moved = []
+    for doc in away:
+        meta = dict(doc.meta or {})
+        meta["off_subject"] = True
+        meta["score_explanation"] = (
+            f"{meta.get('score_explanation') or ''}; off-subject source: names none of {written}, "
+            f"after every on-subject passage (x{scale:.2f})"
+        ).lstrip("; ")
+        moved.append(replace(doc, score=(doc.score or 0.0) * scale, meta=meta))
+    return on + moved
 
 
 def _noted(constraint: TemporalConstraint | None, notes: list[str]) -> TemporalConstraint | None:
