@@ -49,18 +49,35 @@ def question_names(question: str) -> set[str]:
     """
     The names a question gives its subject: its capitalised words, folded, without possessives, question
     words, months and days ("Where was Kizzmekia Corbett educated in May 2002?" -> {"kizzmekia",
-    "corbett"}).
+    "corbett"}), and without the words of places, nationalities and dates spaCy finds in it: "Who was the
+    president of the United States in 1999?" names a country as the setting, not the subject, and a
+    passage about Bill Clinton need not repeat it.
 
     :param question: the question as asked.
     :returns: the folded names (empty for a question in lower case).
     """
+    setting = _setting_words(question)
     names = set()
     for word in _WORD.findall(question):
+        if word in setting:
+            continue
         word = _POSSESSIVE.sub("", word).strip(".'’-")
         folded = fold(word)
         if len(word) > 1 and word[:1].isupper() and folded not in _NOT_NAMES:
             names.add(folded)
     return names
+
+
+# Entities that set the scene of a question rather than name its subject.
+_SETTING_LABELS = {"GPE", "LOC", "NORP", "DATE", "TIME"}
+
+
+def _setting_words(question: str) -> set[str]:
+    """The words of the question's place, nationality and date entities (spaCy's small English model)."""
+    from chronorag.models import get_spacy
+
+    parsed = get_spacy()(question)
+    return {token.text for ent in parsed.ents if ent.label_ in _SETTING_LABELS for token in ent}
 
 
 def names_any(names: set[str], text: str) -> bool:
