@@ -219,6 +219,7 @@ def test_ask_returns_the_rest_shape(timeqa, extractive_pipeline):
         "semantic_score",
         "temporal_score",
         "matched_span",
+        "answer_rerank",
     }
     # TimeQA questions carry an interval and the top passages mention years: the matched span is cited.
     assert any(
