@@ -10,7 +10,7 @@ the top passages comes from a later passage *of the same source* (same title), t
 Relevance still decides which source comes first: a passage of another title, or an untitled one, is never
 moved (on corpora of many topics, lifting another topic's passage by its time fit loses more than it wins:
 TimeQA train passages mixed with other pages, and the TempRAGEval draft, both fell by 1-2 AR@1 points
-without this guard). Tuned on TimeQA train over train + dev pages (982 questions: AR@1 66.5 -> 68.8 at 3
+without this guard). Tuned on TimeQA train over train + dev pages (982 questions: AR@1 66.5 -> 68.6 at 3
 passages and a fit of 0.7; `benchmarks/results/answer_rerank.json`).
 """
 
