@@ -411,8 +411,10 @@ def _subject_first(query: str, ranked: list[Document]) -> list[Document]:
     """The ranking with the candidates of off-subject sources (titled, naming none of the question's names)
     after all others, in their order; their scores are scaled below the last other candidate's and their
     explanation says why."""
-    names = question_names(query)
     titles = [str((doc.meta or {}).get("title") or "").strip() for doc in ranked]
+    if not any(titles):
+        return ranked  # only titled sources are judged: no need to parse the question
+    names = question_names(query)
     off = off_subject_sources(names, titles, [doc.content or "" for doc in ranked])
     if not off:
         return ranked
