@@ -171,9 +171,49 @@ def merged_entities(parsed: Any) -> list[Span]:
                 following.end_char,
             )
             index += 1
-        merged.append(_closed(_without_article(span)))
+        merged.append(_closed(_without_article(_without_dangling(_with_name_tail(span, parsed)))))
         index += 1
     return [span for span in merged if span.text]
+
+
+# Words that join the proper nouns of one name ("High Commissioner for Refugees", "Vale of Rheidol").
+_NAME_JOINERS = {"of", "for", "&"}
+
+
+def _with_name_tail(span: Span, parsed: Any) -> Span:
+    """An organisation extended over the untagged proper nouns right after it, which the tagger left out
+    of the name: "United Nations" + "High Commissioner for Refugees". Joiners ("of", "for", "&") count only
+    between proper nouns; any other word, a tagged token or a lower-case word ends the name."""
+    if span.label not in ("ORG", "FAC"):
+        return span
+    tokens = parsed.char_span(span.char_start, span.char_end, alignment_mode="expand")
+    if tokens is None:
+        return span
+    end, index = None, tokens.end
+    while index < len(parsed):
+        token = parsed[index]
+        if token.ent_type_ or not token.text[:1].isupper() and token.lower_ not in _NAME_JOINERS:
+            break
+        if token.lower_ in _NAME_JOINERS:
+            if index == tokens.end and not tokens.text.split()[-1][:1].isupper():
+                break  # "the Vale of" + joiner: nothing proper to join yet
+        elif token.pos_ == "PROPN":
+            end = token.idx + len(token.text)
+        else:
+            break
+        index += 1
+    if end is None:
+        return span
+    return Span(parsed.text[span.char_start : end], span.label, span.char_start, end, span.rank)
+
+
+def _without_dangling(span: Span) -> Span:
+    """The span without the joiners it ends in when nothing was joined after them: the tagger's "the
+    Chicago Bulls of the" (before "NBA", a name of its own) -> "the Chicago Bulls"."""
+    kept = re.sub(r"(?:\s+(?:of|for|the|and|&))+\s*$", "", span.text, flags=re.IGNORECASE)
+    if kept == span.text or not kept:
+        return span
+    return Span(kept, span.label, span.char_start, span.char_start + len(kept), span.rank)
 
 
 def _closed(span: Span) -> Span:
@@ -205,6 +245,9 @@ def _joins(span: Span, following: Any, text: str) -> bool:
         return following.label_ == "GPE"
     if span.label not in ("ORG", "FAC"):
         return False
+    if between == "" and span.text.split()[-1].lower() in _NAME_JOINERS:
+        # "the Vale of" + "Rheidol Railway": the tagger cut one name in two at its joiner.
+        return following.label_ not in ("DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT")
     if between == ",":
         return following.label_ == "GPE"
     if between in ("of", "of the"):
