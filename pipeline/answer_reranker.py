@@ -109,6 +109,8 @@ class AnswerFitReranker:
         head = [doc for doc in documents[: self.passages] if (doc.content or "").strip()]
         if self.passages < 2 or len(head) < 2 or not asks_time(constraint):
             return {"documents": list(documents)}
+        if not any(_title(doc) and _title(doc) == _title(head[0]) for doc in head[1:]):
+            return {"documents": list(documents)}  # only a passage of the first's source may move: no parse
         self.warm_up()
         entries = self._timeline.candidates_of(query, head, constraint)
         moved = self._passage_to_move(entries, head)
@@ -143,7 +145,11 @@ class AnswerFitReranker:
         best = ranked[0]
         if first_fit >= self.min_fit or best.passage == 1:
             return None
-        title = str((head[0].meta or {}).get("title") or "").strip()
-        if not title or str((head[best.passage - 1].meta or {}).get("title") or "").strip() != title:
+        title = _title(head[0])
+        if not title or _title(head[best.passage - 1]) != title:
             return None
         return best.passage, best, first_fit
+
+
+def _title(doc: Document) -> str:
+    return str((doc.meta or {}).get("title") or "").strip()

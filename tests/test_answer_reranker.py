@@ -84,6 +84,18 @@ def test_run_never_moves_untitled_passages(reranker):
     assert [doc.id for doc in _rerank(reranker, documents)] == ["riverton#1", "riverton#2", "riverton#3"]
 
 
+def test_run_reads_nothing_when_no_later_passage_shares_the_first_source():
+    # Only a passage of the first's source may move: with none, no passage is parsed at all.
+    from chronorag.pipeline import answer_timeline
+
+    reranker = AnswerFitReranker()
+    documents = _documents(("Riverton United", "Riverton Rovers", ""))
+    answer_timeline._PARSES.clear()
+    ranked = _rerank(reranker, documents)
+    assert [doc.id for doc in ranked] == ["riverton#1", "riverton#2", "riverton#3"]
+    assert len(answer_timeline._PARSES) == 0 and reranker._timeline._nlp is None
+
+
 def test_run_keeps_a_first_passage_that_holds_an_answer_for_the_asked_time(reranker):
     documents = _documents(("Riverton United", "Riverton United", "Riverton United"))
     ranked = _rerank(reranker, documents, "Who coached Riverton United from 2005 to 2007?")
