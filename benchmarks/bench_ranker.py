@@ -81,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passages", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--configs", default="", help="comma-separated subset of the configurations")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="rankers_speed.json of a run of an earlier commit's benchmark on this machine, just before",
+    )
+    parser.add_argument("--baseline-label", default="", help="what the baseline is (its commit)")
     args = parser.parse_args(argv)
     configure_threads()
     encoder = get_sentence_transformer(device="cpu")
@@ -145,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         results["fast_preset_stage"] = shipped_stage(docs, questions, constraints)
     results["breakdown_cold_ms"] = breakdown(docs, questions[1:6], constraints[1:6])
     results["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    if args.baseline:
+        earlier = json.loads(args.baseline.read_text(encoding="utf-8"))
+        results["same_machine_baseline"] = {
+            "label": args.baseline_label,
+            **{name: earlier[name] for name in ("hybrid", "hybrid_no_sentence_level") if name in earlier},
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "rankers_speed.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
