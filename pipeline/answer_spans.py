@@ -192,7 +192,7 @@ def _with_name_tail(span: Span, parsed: Any) -> Span:
     end, index = None, tokens.end
     while index < len(parsed):
         token = parsed[index]
-        if token.ent_type_ or not token.text[:1].isupper() and token.lower_ not in _NAME_JOINERS:
+        if token.ent_type_ or (not token.text[:1].isupper() and token.lower_ not in _NAME_JOINERS):
             break
         if token.lower_ in _NAME_JOINERS:
             if index == tokens.end and not tokens.text.split()[-1][:1].isupper():
