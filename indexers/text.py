@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from haystack import Document
 
+from chronorag.temporal.meta import source_title
+
 
 def passage_text(doc: Document) -> str:
     """
@@ -13,7 +15,7 @@ def passage_text(doc: Document) -> str:
     :returns: the text to embed or match.
     """
     content = doc.content or ""
-    title = str((doc.meta or {}).get("title") or "").strip()
+    title = source_title(doc.meta)
     if not title:
         return content
     return f"{title}. {content}"

@@ -23,6 +23,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 
 from chronorag.pipeline.answer_timeline import AnswerTimeline, best_per_answer
 from chronorag.pipeline.timeline import TimelineEntry, asks_time
+from chronorag.temporal.meta import source_title
 from chronorag.temporal.model import TemporalConstraint
 
 RERANK_META = "answer_rerank"  # the meta key that explains a move
@@ -109,7 +110,8 @@ class AnswerFitReranker:
         head = [doc for doc in documents[: self.passages] if (doc.content or "").strip()]
         if self.passages < 2 or len(head) < 2 or not asks_time(constraint):
             return {"documents": list(documents)}
-        if not any(_title(doc) and _title(doc) == _title(head[0]) for doc in head[1:]):
+        first_title = source_title(head[0].meta)
+        if not first_title or all(source_title(doc.meta) != first_title for doc in head[1:]):
             return {"documents": list(documents)}  # only a passage of the first's source may move: no parse
         self.warm_up()
         entries = self._timeline.candidates_of(query, head, constraint)
@@ -145,11 +147,7 @@ class AnswerFitReranker:
         best = ranked[0]
         if first_fit >= self.min_fit or best.passage == 1:
             return None
-        title = _title(head[0])
-        if not title or _title(head[best.passage - 1]) != title:
+        title = source_title(head[0].meta)
+        if not title or source_title(head[best.passage - 1].meta) != title:
             return None
         return best.passage, best, first_fit
-
-
-def _title(doc: Document) -> str:
-    return str((doc.meta or {}).get("title") or "").strip()

@@ -42,7 +42,7 @@ from chronorag.rankers.fusion import (
 from chronorag.rankers.semantic_scoring import SemanticEvidence, SemanticScorer, tokenize
 from chronorag.rankers.subject import off_subject_sources, question_names
 from chronorag.rankers.temporal_scoring import SATISFIES, TemporalScore, apply_ordinal, score_passage
-from chronorag.temporal.meta import older_spans, proven_publication_date
+from chronorag.temporal.meta import older_spans, proven_publication_date, source_title
 from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
 
 logger = logging.getLogger(__name__)
@@ -411,7 +411,7 @@ def _subject_first(query: str, ranked: list[Document]) -> list[Document]:
     """The ranking with the candidates of off-subject sources (titled, naming none of the question's names)
     after all others, in their order; their scores are scaled below the last other candidate's and their
     explanation says why."""
-    titles = [str((doc.meta or {}).get("title") or "").strip() for doc in ranked]
+    titles = [source_title(doc.meta) for doc in ranked]
     if not any(titles):
         return ranked  # only titled sources are judged: no need to parse the question
     names = question_names(query)

@@ -30,6 +30,8 @@ TIME_SPANS = "time_spans"
 SPANS_VERSION_KEY = "spans_version"
 SOURCE_METADATA = "metadata"
 SOURCE_INFERRED = "inferred"
+# The title of the passage's source (page or article); passages of one title are one source.
+TITLE = "title"
 
 __all__ = [
     "DATE",
@@ -39,12 +41,24 @@ __all__ = [
     "SOURCE_METADATA",
     "SPANS_VERSION_KEY",
     "TIME_SPANS",
+    "TITLE",
     "is_inferred",
     "older_spans",
     "proven_publication_date",
     "publication_date",
     "record_spans",
+    "source_title",
 ]
+
+
+def source_title(meta: Mapping[str, Any] | None) -> str:
+    """
+    The title of the passage's source, stripped (`""` when it has none).
+
+    :param meta: the passage's meta.
+    :returns: the title.
+    """
+    return str((meta or {}).get(TITLE) or "").strip()
 
 
 def publication_date(meta: Mapping[str, Any] | None) -> date | None:
