@@ -19,6 +19,7 @@ from chronorag.pipeline.evidence import ANSWER_LABELS, Sentence, format_interval
 _YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 # Prepositions whose object is a time: dropped from an action phrase ("cut rates ... on Wednesday").
 _TIME_PREPOSITIONS = {"on", "in", "at", "during", "since", "until", "till", "by", "before", "after", "from"}
+_TEXT_KEY = "chronorag_text"  # Doc.user_data key of the cached text (doc_text)
 
 
 class SpacyPassageReader:
@@ -144,6 +145,15 @@ def full_name(answer: str, names: list[str]) -> str:
     return max(longer, key=len) if longer else answer
 
 
+def doc_text(parsed: Any) -> str:
+    """The parsed text, kept with the parse: spaCy's `Doc.text` joins every token again on each read, and
+    the timeline slices it hundreds of times a passage (half of a cold answer rerank went to that)."""
+    text = parsed.user_data.get(_TEXT_KEY)
+    if text is None:
+        text = parsed.user_data[_TEXT_KEY] = parsed.text
+    return text
+
+
 def date_text(parsed: Any, sentence: Sentence) -> str:
     """The first DATE entity inside the sentence, else its formatted time span."""
     for ent in parsed.ents:
@@ -162,10 +172,10 @@ def merged_entities(parsed: Any) -> list[Span]:
     while index < len(ents):
         ent = ents[index]
         span = Span(ent.text, ent.label_, ent.start_char, ent.end_char)
-        while index + 1 < len(ents) and _joins(span, ents[index + 1], parsed.text):
+        while index + 1 < len(ents) and _joins(span, ents[index + 1], doc_text(parsed)):
             following = ents[index + 1]
             span = Span(
-                parsed.text[span.char_start : following.end_char],
+                doc_text(parsed)[span.char_start : following.end_char],
                 span.label,
                 span.char_start,
                 following.end_char,
@@ -204,7 +214,7 @@ def _with_name_tail(span: Span, parsed: Any) -> Span:
         index += 1
     if end is None:
         return span
-    return Span(parsed.text[span.char_start : end], span.label, span.char_start, end, span.rank)
+    return Span(doc_text(parsed)[span.char_start : end], span.label, span.char_start, end, span.rank)
 
 
 def _without_dangling(span: Span) -> Span:
@@ -281,7 +291,7 @@ def noun_chunks(parsed: Any, question_words: set[str], skip: list[Span] | None =
         if not tokens:
             continue
         start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
-        span = _closed(_without_article(Span(parsed.text[start:end], "NOUN_CHUNK", start, end)))
+        span = _closed(_without_article(Span(doc_text(parsed)[start:end], "NOUN_CHUNK", start, end)))
         if span.text:
             chunks.append(span)
     return chunks
@@ -314,7 +324,7 @@ def action_spans(parsed: Any, question_words: set[str]) -> list[Span]:
                 kept.extend(child.subtree)
         kept = sorted({t.i: t for t in kept}.values(), key=lambda t: t.i)
         start, end = _contiguous(kept, token)
-        text = parsed.text[parsed[start].idx : parsed[end].idx + len(parsed[end].text)]
+        text = doc_text(parsed)[parsed[start].idx : parsed[end].idx + len(parsed[end].text)]
         if len(text.split()) < 2 or set(text.lower().split()) <= question_words:
             continue
         spans.append(Span(text, "ACTION", parsed[start].idx, parsed[end].idx + len(parsed[end].text)))

@@ -15,6 +15,7 @@ from haystack import Document, component, default_to_dict
 from chronorag.pipeline.answer_spans import (
     SpacyPassageReader,
     Span,
+    doc_text,
     full_name,
     label_rank,
     span_type_fit,
@@ -326,7 +327,7 @@ def _sentence_entries(
         anchor = anchor_span(span, sentence, passage.parsed, passage.published, previous)
         # Lists that share one time ("fellowships at A, B and C") run in the order written.
         position = order[(span.label, anchor.text)] = order.get((span.label, anchor.text), -1) + 1
-        window = passage.parsed.text[max(0, span.char_start - 60) : span.char_end + 60]
+        window = doc_text(passage.parsed)[max(0, span.char_start - 60) : span.char_end + 60]
         features = _span_features(
             span, question.kind, anchor, window, question.asked, passage.title_words, passage.rank
         )

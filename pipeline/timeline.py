@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from chronorag.pipeline.answer_spans import Span
+from chronorag.pipeline.answer_spans import Span, doc_text
 from chronorag.pipeline.evidence import Sentence, content_words
 from chronorag.temporal.model import MAX_DAY, MIN_DAY, Interval, Ordinal, Relation, TemporalConstraint
 
@@ -187,16 +187,16 @@ def anchor_span(
     if not sentence.mentions:
         if sentence.intervals and previous is not None and previous.mentions:
             start, end, interval = previous.mentions[-1]
-            if _END_CUES.search(parsed.text[max(0, start - 25) : start]):
+            if _END_CUES.search(doc_text(parsed)[max(0, start - 25) : start]):
                 # "remained in Germany until 2004. She moved to ... A": what follows starts then.
-                return Anchor(START, interval, parsed.text[start:end])
+                return Anchor(START, interval, doc_text(parsed)[start:end])
         if sentence.intervals:
             return Anchor(INHERITED, _merged(sentence.intervals))
         if published is not None:
             return Anchor(PUBLISHED, Interval.day(published))
         return Anchor(UNDATED, None)
     (start, end, interval), attachment, distance = _attached_mention(span, sentence, parsed)
-    text = parsed.text[start:end]
+    text = doc_text(parsed)[start:end]
     role = _mention_role(span, parsed, start, end, interval)
     if role in (START, POINT):
         closing = _closing_mention(parsed, sentence, start, end)
@@ -207,7 +207,7 @@ def anchor_span(
         ):
             # "returned as manager in 2013 and stayed until 2015": one stretch, 2013 to 2015.
             stretch = Interval(interval.start, closing[2].end, interval.granularity)
-            return Anchor(RANGE, stretch, parsed.text[start : closing[1]], attachment, distance)
+            return Anchor(RANGE, stretch, doc_text(parsed)[start : closing[1]], attachment, distance)
     return Anchor(role, interval, text, attachment, distance)
 
 
@@ -230,7 +230,7 @@ def _attached_mention(
     for mention in sentence.mentions:
         start, end, _ = mention
         distance = 0.0 if start <= centre <= end else min(abs(centre - start), abs(centre - end))
-        between = parsed.text[min(span.char_end, end) : max(span.char_start, start)]
+        between = doc_text(parsed)[min(span.char_end, end) : max(span.char_start, start)]
         # A semicolon or dash separates clauses whatever the parse says ("In 1889 it was named after X;
         # in 1892 it was renamed Y").
         apart = 1 if _CLAUSE_BREAK.search(between) else 0
@@ -256,7 +256,7 @@ def _closing_mention(
     if opening_verb is None:
         return None
     for later in sentence.mentions:
-        if later[0] <= end or not _END_CUES.search(parsed.text[max(0, later[0] - 25) : later[0]]):
+        if later[0] <= end or not _END_CUES.search(doc_text(parsed)[max(0, later[0] - 25) : later[0]]):
             continue
         tokens = _tokens(parsed, later[0], later[1])
         verb = _verb_of(tokens[0]) if tokens else None
@@ -346,16 +346,16 @@ def _verb_of(token: Any) -> Any:
 
 def _mention_role(span: Span, parsed: Any, start: int, end: int, interval: Interval) -> str:
     """What a single mention marks for the span: range, start, end or point."""
-    if _is_range(parsed.text[start:end], interval):
+    if _is_range(doc_text(parsed)[start:end], interval):
         return RANGE
     if span.char_end <= start:
         # "served in the Air Force before joining the Guard in 1982": the span's time ends at the date.
-        between = parsed.text[span.char_end : start]
+        between = doc_text(parsed)[span.char_end : start]
         if _BEFORE_WORD.search(between) and not _span_governs(parsed, span, start, end):
             return END
         if _AFTER_WORD.search(between) and not _span_governs(parsed, span, start, end):
             return START
-    before = parsed.text[max(0, start - 25) : start]
+    before = doc_text(parsed)[max(0, start - 25) : start]
     if _START_CUES.search(before) or _AFTER_CUE.search(before):
         return START
     if _END_CUES.search(before) or _BEFORE_CUE.search(before):
