@@ -29,8 +29,9 @@ OPTIONS: dict[str, str] = {
     "decompose": "decompose the question (False: the whole question is the content, with no time relation)",
     "resolve_anchors": "date the event a question is anchored to ('when the new stadium opened') from the "
     "store, as of the question's reference time (AnchorResolver), before anything reads the constraint",
-    "sentence_candidates": "passages whose sentences the ranker encodes one by one (0: passage level only; "
-    "sentence encoding dominates cold rerank latency and measured no AR gain on TimeQA)",
+    "sentence_candidates": "passages whose sentences the ranker encodes one by one, to pick each one's "
+    "matched sentence (0: passage level only; 'auto': only where the ranking reads sentence similarity, "
+    "which the hybrid ranker's default relevance does not; sentence encoding dominates cold rerank latency)",
     "subject_check": "the ranker puts candidates of titled sources that name none of the question's "
     "capitalised names after all others (chronorag.rankers.subject)",
     "answer_rerank_passages": "top passages the AnswerFitReranker reads after the ranker: when no candidate "
@@ -78,7 +79,7 @@ _DEFAULTS: dict[str, Any] = {
     "temporal_scoring": True,
     "decompose": True,
     "resolve_anchors": True,
-    "sentence_candidates": 10,
+    "sentence_candidates": "auto",
     "subject_check": True,
     "answer_rerank_passages": 3,
     "answer_rerank_min_fit": 0.7,
@@ -279,6 +280,8 @@ def _add_retrieval(pipeline: Pipeline, store_path: str, opts: dict[str, Any]) ->
     else:
         pipeline.connect("retriever.documents", "ranker.documents")
     pipeline.connect(f"{source}.constraint", "ranker.constraint")
+    # The ranker reuses the embedder's vector of the content instead of encoding the content again.
+    pipeline.connect("embedder.embedding", "ranker.content_embedding")
     if opts["answer_rerank_passages"] >= 2 and opts["temporal_scoring"]:
         from chronorag.pipeline.answer_reranker import AnswerFitReranker
 

@@ -269,6 +269,23 @@ class SemanticScorer:
             self._int8 = int8_copy(self._encoder) if device.startswith("cpu") else False
         return bool(self._int8)
 
+    def remember(self, text: str, embedding: list[float] | np.ndarray) -> bool:
+        """Cache an embedding of ``text`` made elsewhere by this scorer's model (the pipeline's embedder
+        already embedded the question's content for retrieval: no second forward pass for it).
+
+        :param text: the text that was embedded.
+        :param embedding: its embedding by the same bi-encoder (normalised here).
+        :returns: whether it was kept (not when its size is not the model's or it is all zeros).
+        """
+        self.warm_up()
+        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vector))
+        if not text or vector.shape[0] != _dimension(self._encoder) or not np.isfinite(norm) or norm == 0:
+            return False
+        self._cache[text] = vector / norm
+        self._cache.move_to_end(text)
+        return True
+
     def clear_cache(self) -> None:
         """Forget every cached embedding (benchmarks measure cold calls this way)."""
         self._cache.clear()

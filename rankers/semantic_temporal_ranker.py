@@ -48,6 +48,9 @@ from chronorag.temporal.model import Relation, TemporalConstraint, TimeMention
 logger = logging.getLogger(__name__)
 
 MODES = ("hybrid", "mrag", "semantic")
+# sentence_candidates="auto" where the ranking reads sentence similarity: the 10 best passages by the
+# cheap signals (stored passage embedding + BM25) get sentence-level scores
+AUTO_SENTENCE_CANDIDATES = 10
 # Words that ask about a time without naming a topic ("What happened in 2019?", "Any news from May?").
 _TOPIC_FREE = frozenset(
     [
@@ -107,7 +110,7 @@ class SemanticTemporalRanker:
         lexical_weight: float = 0.25,
         drop_future: bool = True,
         extract_mode: str = "fast",
-        sentence_candidates: int | None = 10,
+        sentence_candidates: int | str | None = "auto",
         sentence_budget: int | None = 16,
         sentence_int8: bool | None = None,
         subject_check: bool = True,
@@ -133,8 +136,11 @@ class SemanticTemporalRanker:
         :param extract_mode: ``extract_mentions`` mode for passages without ``meta["time_spans"]``.
         :param sentence_candidates: hybrid/semantic modes: sentence-level scoring for this many passages (the
             best by stored passage embedding + BM25), to bound the cost; ``None``: all; 0: none (nothing to
-            encode but the question: ~20 ms for 100 passages). On the TimeQA evaluation's candidates AR@1 is
-            63.0 with 0 and 63.2 with the default (``benchmarks/results/rankers_eval_timeqa.json``). MRAG
+            encode but the question: ~20 ms for 100 passages). ``"auto"`` (default): 10 where the ranking
+            reads sentence similarity (semantic mode; hybrid mode when ``relevance_weights`` weigh
+            ``"sentence"``), else 0: hybrid's default relevance does not weigh sentences, so their
+            encoding (~75% of a cold call) would only choose ``meta["matched_sentence"]`` and never change
+            the order. A preset that wants each passage's best sentence (``accurate``) asks for 10. MRAG
             mode scores every sentence, as MRAG does.
         :param sentence_budget: hybrid mode: of those passages' sentences, encode at most this
             many, chosen by passage prescore + sentence BM25 (each passage keeps its lexically best one);
@@ -147,8 +153,8 @@ class SemanticTemporalRanker:
             AR@1, the hybrid 0 to 0.2). MRAG mode never does.
         :param subject_check: hybrid mode: candidates of a titled source that names none of the question's
             capitalised names go after all others (:mod:`chronorag.rankers.subject`).
-        :raises ValueError: on an unknown mode, a time or recency weight outside [0, 1), or bad relevance
-            weights.
+        :raises ValueError: on an unknown mode, a time or recency weight outside [0, 1), bad relevance
+            weights, or a `sentence_candidates` that is neither a count, `None` nor `"auto"`.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -171,6 +177,7 @@ class SemanticTemporalRanker:
         self.drop_future = drop_future
         self.extract_mode = extract_mode
         self.sentence_candidates = sentence_candidates
+        self._sentence_candidates = _sentence_candidates(sentence_candidates, mode, self.relevance)
         self.sentence_budget = sentence_budget
         self.sentence_int8 = sentence_int8
         self.subject_check = subject_check
@@ -183,7 +190,7 @@ class SemanticTemporalRanker:
         """Load the bi-encoder (shared per process), its int8 copy for sentences (when sentences are scored
         with it, on CPU) and the configured cross-encoder, if any."""
         self.scorer.warm_up()
-        if self._int8 and self.sentence_candidates != 0:
+        if self._int8 and self._sentence_candidates != 0:
             self.scorer.warm_up_int8()
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,6 +228,7 @@ class SemanticTemporalRanker:
         documents: list[Document],
         constraint: TemporalConstraint | None = None,
         top_k: int | None = None,
+        content_embedding: list[float] | None = None,
     ) -> dict[str, Any]:
         """Rerank ``documents`` for ``query``.
 
@@ -228,6 +236,9 @@ class SemanticTemporalRanker:
         :param documents: candidate passages (meta conventions of ``docs/ARCHITECTURE.md``).
         :param constraint: the question's time constraint (from ``QueryDecomposer``); ``None``: no constraint.
         :param top_k: passages to return; default the init ``top_k``.
+        :param content_embedding: hybrid mode: the embedding of ``constraint.content`` by this ranker's
+            bi-encoder, when the pipeline has made it already (its `embedder`, for retrieval): reused instead
+            of encoding the content again (ignored when its size is not the model's).
         :returns: ``{"documents": [...], "constraint": ...}``: the passages best first, copies with score
             explanations in meta; the constraint (a copy) with ``notes`` on what the ranking could not do
             (no candidate, no content words, no candidate fitting the asked time, no dated candidate).
@@ -245,6 +256,9 @@ class SemanticTemporalRanker:
         elif self.mode == "mrag":
             ranked = self._rank_mrag(query, documents, constraint)
         else:
+            content = (constraint.content or "").strip() if constraint else ""
+            if content and content_embedding is not None:
+                self.scorer.remember(content, content_embedding)
             ranked = self._rank_hybrid(query, documents, constraint, notes)
         ranked.sort(key=lambda doc: doc.score if doc.score is not None else float("-inf"), reverse=True)
         if self.mode == "hybrid" and self.subject_check:
@@ -275,7 +289,7 @@ class SemanticTemporalRanker:
         # Both question texts in one encoder call (cached): a second call would cost a second forward pass.
         self.scorer.encode([content or query, question or query])
         semantic = self.scorer.score(
-            content or query, documents, self.sentence_candidates, self.sentence_budget, self._int8
+            content or query, documents, self._sentence_candidates, self.sentence_budget, self._int8
         )
         whole = self.scorer.passage_similarity(question or query, documents)
         temporal = [score_passage(self._spans(doc), _published(doc), constraint) for doc in documents]
@@ -335,7 +349,7 @@ class SemanticTemporalRanker:
     # --- semantic baseline -----------------------------------------------------------------
     def _rank_semantic(self, question: str, documents: list[Document]) -> list[Document]:
         # The non-temporal baseline keeps every sentence of its sentence candidates (no budget).
-        semantic = self.scorer.score(question, documents, self.sentence_candidates, None, self._int8)
+        semantic = self.scorer.score(question, documents, self._sentence_candidates, None, self._int8)
         return [
             _explained(doc, sem.score, sem, None, None, "semantic mode: time is not scored")
             for doc, sem in zip(documents, semantic, strict=True)
@@ -405,6 +419,16 @@ def _time_notes(
             f"{constraint.interval}': ranked by relevance, the closest times first"
         )
     return notes
+
+
+def _sentence_candidates(value: int | str | None, mode: str, relevance: RelevanceModel) -> int | None:
+    """The count of passages whose sentences are scored, `"auto"` resolved (see the ranker's init)."""
+    if value == "auto":
+        reads_sentences = mode != "hybrid" or relevance.weights.get("sentence", 0.0) > 0
+        return AUTO_SENTENCE_CANDIDATES if reads_sentences else 0
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f'sentence_candidates must be a count >= 0, None or "auto", not {value!r}')
+    return value
 
 
 def _subject_first(query: str, ranked: list[Document]) -> list[Document]:

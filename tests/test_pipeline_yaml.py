@@ -116,6 +116,21 @@ def test_presets_differ_as_documented(timeqa):
         build_pipeline(str(timeqa[0]), preset="slow")
 
 
+def test_the_ranker_reads_the_embedders_content_vector_and_the_sentence_level_per_preset(timeqa):
+    for preset, sentence_level in (("fast", 0), ("reading", 0), ("accurate", 10)):
+        pipeline = build_pipeline(str(timeqa[0]), preset=preset, generator="local")
+        edges = {
+            (a, b, data["from_socket"].name, data["to_socket"].name)
+            for a, b, data in pipeline.graph.edges(data=True)
+        }
+        assert ("embedder", "ranker", "embedding", "content_embedding") in edges
+        assert pipeline.get_component("ranker")._sentence_candidates == sentence_level
+    assert (
+        build_pipeline(str(timeqa[0]), generator="extractive").get_component("ranker")._sentence_candidates
+        == 0
+    )
+
+
 def test_the_answer_reranker_sits_between_the_ranker_and_every_reader_of_the_evidence(timeqa):
     for preset in ("fast", "accurate"):
         pipeline = build_pipeline(str(timeqa[0]), preset=preset, generator="local")

@@ -92,3 +92,15 @@ def test_int8_only_in_hybrid_mode_by_default(embedder):
     assert not SemanticTemporalRanker(mode="mrag", cross_encoder=None, sentence_int8=True)._int8
     assert not SemanticTemporalRanker(cross_encoder=None, sentence_int8=False)._int8
     assert SemanticTemporalRanker(mode="semantic", cross_encoder=None, sentence_int8=True)._int8
+
+
+def test_remember_keeps_an_embedding_made_elsewhere_normalised(embedder):
+    scorer = SemanticScorer(cross_encoder=None, device="cpu")
+    vector = embedder.encode(["Who coached Chelsea?"], normalize_embeddings=True)[0]
+    assert scorer.remember("Who coached Chelsea?", (vector * 2).tolist())
+    assert scorer.encode(["Who coached Chelsea?"])[0] == pytest.approx(vector, abs=1e-6)
+    assert len(scorer._cache) == 1  # nothing was encoded: the remembered vector was returned
+    assert not scorer.remember("wrong size", [1.0, 0.0])
+    assert not scorer.remember("all zeros", [0.0] * len(vector))
+    assert not scorer.remember("", vector.tolist())
+    assert set(scorer._cache) == {"Who coached Chelsea?"}

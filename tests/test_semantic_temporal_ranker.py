@@ -205,6 +205,65 @@ def test_invalid_init():
         SemanticTemporalRanker(recency_weight=-0.1)
     with pytest.raises(ValueError):
         SemanticTemporalRanker(relevance_weights={"title": 1.0})
+    for bad in ("some", -1, 2.5, True):
+        with pytest.raises(ValueError, match="sentence_candidates"):
+            SemanticTemporalRanker(sentence_candidates=bad)
+
+
+def test_auto_sentence_candidates_score_sentences_only_where_the_ranking_reads_them():
+    def resolved(**params) -> int | None:
+        return SemanticTemporalRanker(cross_encoder=None, **params)._sentence_candidates
+
+    assert resolved() == 0  # hybrid's default relevance weighs no sentence similarity
+    assert resolved(relevance_weights={"question": 1.0, "sentence": 0.5}) == 10
+    assert resolved(mode="semantic") == 10
+    assert resolved(sentence_candidates=4) == 4 and resolved(sentence_candidates=None) is None
+    ranker = SemanticTemporalRanker(cross_encoder=None)
+    assert ranker.to_dict()["init_parameters"]["sentence_candidates"] == "auto"
+    assert SemanticTemporalRanker.from_dict(ranker.to_dict())._sentence_candidates == 0
+
+
+def test_run_auto_ranks_as_sentence_level_does_without_encoding_sentences(presidents, embedder):
+    """The default skips the sentence level in hybrid mode because it cannot change the order."""
+    passages = presidents + [
+        doc(
+            "Hillary Clinton was First Lady of the United States from 1993 to 2001. She later ran for "
+            "the Senate. In 2000 she was elected senator for New York.",
+            "Hillary Clinton",
+            [("1993 to 2001", "1993-01-01", "2001-12-31"), ("2000", "2000-01-01", "2000-12-31")],
+            doc_id="hillary",
+        )
+    ]
+    default = SemanticTemporalRanker(top_k=5, cross_encoder=None, device="cpu")
+    sentences = SemanticTemporalRanker(top_k=5, cross_encoder=None, device="cpu", sentence_candidates=10)
+    default.scorer.clear_cache()
+    first = default.run(PRESIDENT_Q, passages, in_1999())["documents"]
+    # the two question texts and the three passages (given without stored embeddings), no sentence
+    assert len(default.scorer._cache) == 2 + len(passages) and not default.scorer._cache_int8
+    second = sentences.run(PRESIDENT_Q, passages, in_1999())["documents"]
+    assert [d.id for d in first] == [d.id for d in second] and len(first) == 3
+    assert [d.score for d in first] == pytest.approx([d.score for d in second])
+    # what the sentence level adds: one sentence of a many-sentence passage as its matched sentence
+    content = passages[2].content
+    assert content in next(d for d in first if d.id == "hillary").meta["matched_sentence"]
+    assert len(next(d for d in second if d.id == "hillary").meta["matched_sentence"]) < len(content)
+
+
+def test_run_reuses_the_content_embedding_it_is_given(presidents, embedder):
+    constraint = in_1999()
+    ranker = SemanticTemporalRanker(top_k=5, cross_encoder=None, device="cpu")
+    ranker.scorer.clear_cache()
+    expected = ranker.run(PRESIDENT_Q, presidents, constraint)["documents"]
+    vector = embedder.encode([constraint.content], normalize_embeddings=True)[0]
+    ranker.scorer.clear_cache()
+    given = ranker.run(PRESIDENT_Q, presidents, constraint, content_embedding=(vector * 3).tolist())
+    assert [d.id for d in given["documents"]] == [d.id for d in expected]
+    assert [d.score for d in given["documents"]] == pytest.approx([d.score for d in expected], abs=1e-5)
+    # the given vector (scaled: normalised on the way in) is the one cached for the content
+    assert ranker.scorer._cache[constraint.content] == pytest.approx(vector, abs=1e-6)
+    ranker.scorer.clear_cache()
+    ignored = ranker.run(PRESIDENT_Q, presidents, constraint, content_embedding=[1.0, 0.0, 0.0])
+    assert [d.id for d in ignored["documents"]] == [d.id for d in expected]
 
 
 @pytest.fixture(scope="module")
