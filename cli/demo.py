@@ -13,11 +13,25 @@ from rich.panel import Panel
 from rich.table import Table
 
 from chronorag.cli._common import console, fail
+from chronorag.pipeline.evidence import normalize_answer
 
 
 def demo_dir() -> Path:
     """The folder of the demo corpus shipped inside the package."""
     return Path(str(files("chronorag") / "data" / "demo"))
+
+
+def holds_gold(answer: str, golds: list[str]) -> bool:
+    """
+    Whether the answer contains one of the gold answers, both normalised by the one answer normaliser
+    ("University of Arizona , Tucson" is in "the University of Arizona, Tucson").
+
+    :param answer: the answer given.
+    :param golds: the gold answers.
+    :returns: whether one is contained.
+    """
+    given = normalize_answer(answer)
+    return any(normalize_answer(gold) and normalize_answer(gold) in given for gold in golds)
 
 
 def load_demo_questions() -> list[dict[str, Any]]:
@@ -73,7 +87,7 @@ def _print_result(number: int, item: dict[str, Any], result: dict[str, Any]) -> 
         )
     console.print(table)
     answer = result["answer"]
-    hit = any(gold.lower() in answer.lower() for gold in item["answers"])
+    hit = holds_gold(answer, item["answers"])
     console.print(
         Panel(
             f"{answer}\n\n[dim]gold: {' | '.join(item['answers'])} -> "

@@ -14,8 +14,6 @@ Every aggregate comes with a seeded percentile-bootstrap 95% confidence interval
 
 from __future__ import annotations
 
-import re
-import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -24,6 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 import regex
+
+from chronorag.pipeline.evidence import normalize_answer  # the one answer normaliser (SQuAD's)
 
 __all__ = [
     "SimpleTokenizer",
@@ -176,21 +176,6 @@ def ndcg_at_k(ranked_units: Sequence[str | None], relevant: Iterable[str], k: in
     qrels = [ir_measures.Qrel("q", unit, 1) for unit in sorted(gold)]
     measure = ir_measures.nDCG @ k
     return float(ir_measures.calc_aggregate([measure], qrels, run).get(measure, 0.0))
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD/DrQA answer normalisation: lower-case, drop punctuation and articles, squeeze whitespace.
-
-    :param text: an answer string.
-    :returns: the normalised string.
-    """
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-_PUNCTUATION = frozenset(string.punctuation)
 
 
 def exact_match(prediction: str, gold: str) -> float:

@@ -8,6 +8,7 @@ passage fits the asked time, and which span in it has the type the question asks
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -318,9 +319,19 @@ def unsupported_words(text: str, evidence: list[str]) -> tuple[list[str], int]:
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
-    words = re.sub(r"[^a-z0-9 ]", " ", text.lower()).split()
-    return " ".join(word for word in words if word not in {"a", "an", "the"})
+    """
+    SQuAD/DrQA answer normalisation, the one chronorag uses everywhere (the timeline's support, the arbiter,
+    the eval's EM/F1): lower case, ASCII punctuation dropped, articles dropped, single spaces.
+
+    :param text: an answer string.
+    :returns: the normalised string.
+    """
+    text = "".join(char for char in text.lower() if char not in _PUNCTUATION)
+    return " ".join(word for word in text.split() if word not in _ARTICLES)
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = frozenset({"a", "an", "the"})
 
 
 def answer_overlap(first: str, second: str) -> float:

@@ -93,6 +93,24 @@ def test_normalize_answer() -> None:
     assert normalize_answer("The  Chicago Bulls!") == "chicago bulls"
     assert normalize_answer("An apple, a day") == "apple day"
     assert normalize_answer("Theater") == "theater"  # "the" only as a word
+    assert normalize_answer("Jürgen Henn") == "jürgen henn"  # letters beyond ASCII stay
+    assert normalize_answer("University of Arizona , Tucson") == "university of arizona tucson"
+
+
+def test_the_pipeline_and_the_eval_share_one_answer_normaliser() -> None:
+    from chronorag.pipeline import evidence
+
+    assert normalize_answer is evidence.normalize_answer
+
+
+def test_demo_counts_a_gold_answer_held_after_normalisation() -> None:
+    from chronorag.cli.demo import holds_gold, load_demo_questions
+
+    assert holds_gold("the University of Arizona, Tucson (2004-2005)", ["University of Arizona , Tucson"])
+    assert holds_gold("Thomas Cook Group's airline", ["Thomas Cook AG", "Thomas Cook Group"])
+    assert not holds_gold("University of Arizona", ["University of Arizona , Tucson"])
+    assert not holds_gold("anything", [" ", "!"])  # an empty gold holds nothing
+    assert all(item["answers"] for item in load_demo_questions())
 
 
 def test_exact_match_and_f1_hand_computed() -> None:
