@@ -13,8 +13,9 @@
 
 Ablations (``--ablations``) are pipelines built from the same preset with one option changed:
 ``chronorag-no-events`` (``use_expander=False``), ``chronorag-no-temporal-score``
-(``temporal_scoring=False``), ``chronorag-no-bm25`` (``use_bm25=False``) and ``chronorag-no-decomposition``
-(``decompose=False``).
+(``temporal_scoring=False``), ``chronorag-no-bm25`` (``use_bm25=False``), ``chronorag-no-decomposition``
+(``decompose=False``), ``chronorag-no-subject-check`` (``subject_check=False``) and
+``chronorag-no-answer-rerank`` (``answer_rerank_passages=0``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ ABLATION_OPTIONS: dict[str, dict[str, Any]] = {
     "chronorag-no-temporal-score": {"temporal_scoring": False},
     "chronorag-no-bm25": {"use_bm25": False},
     "chronorag-no-decomposition": {"decompose": False},
+    "chronorag-no-subject-check": {"subject_check": False},
+    "chronorag-no-answer-rerank": {"answer_rerank_passages": 0},
 }
 ABLATIONS = tuple(ABLATION_OPTIONS)
 PRESET = "fast"  # the preset the CLI and REST API build by default
@@ -105,7 +108,7 @@ class SystemSuite:
     @property
     def pipeline(self) -> Any:
         """The ``chronorag`` system's pipeline: what ``chronorag ask``/``serve`` build over this store."""
-        return self._pipeline("chronorag")
+        return self.system_pipeline("chronorag")
 
     @staticmethod
     def check(names: list[str]) -> None:
@@ -146,7 +149,7 @@ class SystemSuite:
         from chronorag.pipeline.retrieval import run_retrieval
 
         question = query.question
-        result = run_retrieval(self._pipeline(name), question.question, as_of=question.as_of, top_k=k)
+        result = run_retrieval(self.system_pipeline(name), question.question, as_of=question.as_of, top_k=k)
         query.constraints[name] = result.constraint
         return result.documents[:k]
 
@@ -183,8 +186,18 @@ class SystemSuite:
         )["documents"]
 
     # --- helpers ----------------------------------------------------------------------------------
-    def _pipeline(self, name: str) -> Any:
-        """The pipeline of ``chronorag`` or an ablation, built once."""
+    def system_pipeline(self, name: str) -> Any:
+        """
+        The pipeline of ``chronorag`` or an ablation, built once.
+
+        :param name: ``"chronorag"`` or a name of :data:`ABLATIONS`.
+        :returns: the pipeline.
+        :raises UnknownSystemError: for another name.
+        """
+        if name != "chronorag" and name not in ABLATION_OPTIONS:
+            raise UnknownSystemError(
+                f"{name!r} is not chronorag or one of its ablations: {', '.join(ABLATIONS)}"
+            )
         if name not in self._pipelines:
             from chronorag.pipeline import build_pipeline, load
 
