@@ -33,7 +33,7 @@ from chronorag.temporal.anchor_dating import EventEvidence, date_event
 from chronorag.temporal.anchors import interval_text, without_dates
 from chronorag.temporal.decompose import constraint_interval
 from chronorag.temporal.extractor import extract_mentions
-from chronorag.temporal.meta import TIME_SPANS, proven_publication_date
+from chronorag.temporal.meta import TIME_SPANS, TITLE, proven_publication_date, source_title
 from chronorag.temporal.model import EventAnchor, Interval, TemporalConstraint, TimeMention
 from chronorag.temporal.sentences import sentence_bounds
 
@@ -281,7 +281,7 @@ def _mentions(doc: Document, published: date | None) -> list[TimeMention]:
 
 def _titled(doc: Document, sentence: str) -> str:
     """The sentence as the store embeds its passage: after the title, which names what "it" is."""
-    return passage_text(Document(content=sentence, meta={"title": (doc.meta or {}).get("title") or ""}))
+    return passage_text(Document(content=sentence, meta={TITLE: source_title(doc.meta)}))
 
 
 def _best_per_sentence(evidence: list[EventEvidence]) -> list[EventEvidence]:

@@ -21,6 +21,7 @@ import numpy as np
 from haystack import Document
 
 from chronorag.indexers.backend import ChronoStore, open_store
+from chronorag.temporal.meta import source_title
 
 EVENTS_VECTORS = "events.npz"
 EVENTS_TEXTS = "events.json"
@@ -105,7 +106,7 @@ class EventIndex:
                 continue
             source = str(meta.get("doc_id") or doc.id)
             position = int(meta.get("passage_index") or 0)
-            title = str(meta.get("title") or "")
+            title = source_title(meta)
             if doc.content.strip() == title.strip():
                 continue  # a passage that is only the title says nothing happened
             if source not in leads or position < leads[source][0]:
@@ -116,7 +117,7 @@ class EventIndex:
                 day = date.fromisoformat(str(doc.meta["date"])[:10])
             except ValueError:
                 continue
-            title = str(doc.meta.get("title") or "").strip()
+            title = source_title(doc.meta)
             sentence = first_sentence(doc.content or "")
             text = f"{title}: {sentence}" if title else sentence
             records.append((f"event:{source}", text, day, {"doc_id": source, "title": title}))

@@ -24,6 +24,7 @@ from chronorag.pipeline.options import (
     option_text,
     passages_writing,
 )
+from chronorag.temporal.meta import source_title
 from chronorag.temporal.model import TemporalConstraint
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -281,7 +282,7 @@ class ChronoAnswerBuilder:
         return None
 
     def _grounded(self, text: str, query: str, documents: list[Document]) -> bool:
-        titles = [str((doc.meta or {}).get("title") or "") for doc in documents]
+        titles = [source_title(doc.meta) for doc in documents]
         evidence = [query, *titles, *(doc.content or "" for doc in documents)]
         unsupported, checked = unsupported_words(text, evidence)
         return not checked or len(unsupported) / checked <= self.max_unsupported
@@ -300,7 +301,7 @@ class ChronoAnswerBuilder:
         meta = doc.meta or {}
         return {
             "id": doc.id,
-            "title": meta.get("title") or "",
+            "title": source_title(meta),
             "date": meta.get("date"),
             "snippet": self._snippet(doc),
             "score": _float(doc.score),
@@ -387,7 +388,7 @@ def _cited(text: str, documents: list[Document]) -> list[dict[str, Any]]:
         {
             "n": number,
             "id": documents[number - 1].id,
-            "title": (documents[number - 1].meta or {}).get("title") or "",
+            "title": source_title(documents[number - 1].meta),
             "date": (documents[number - 1].meta or {}).get("date"),
         }
         for number in numbers

@@ -48,6 +48,7 @@ from chronorag.pipeline.timeline import (
     time_fit,
 )
 from chronorag.temporal.dating import parse_publication_date
+from chronorag.temporal.meta import source_title
 from chronorag.temporal.model import TemporalConstraint
 
 NO_EVIDENCE = "no passage was retrieved for the question"
@@ -213,7 +214,7 @@ class AnswerTimeline(SpacyPassageReader):
         sentences = split_sentences(doc, parsed, reference=published)
         spans = typed_spans(parsed, question.kind, question.words, sentences, question.nouns, chunks="always")
         names.extend(span.text for span in spans if span.label == "PERSON" and " " in span.text)
-        title = str(meta.get("title") or "")
+        title = source_title(meta)
         passage = _Passage(doc, rank, parsed, published, title, content_words(title))
         entries, previous = [], None
         for sentence in sentences:

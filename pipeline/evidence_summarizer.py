@@ -11,6 +11,7 @@ from haystack.core.serialization import component_to_dict
 from haystack.utils import deserialize_component_inplace
 
 from chronorag.pipeline.evidence import describe_constraint
+from chronorag.temporal.meta import source_title
 from chronorag.temporal.model import TemporalConstraint
 
 IRRELEVANT = "irrelevant"
@@ -128,7 +129,7 @@ class EvidenceSummarizer:
     def _summarise(self, doc: Document, question: str, constraint: TemporalConstraint | None) -> str | None:
         meta = doc.meta or {}
         prompt = PROMPT.format(
-            title=meta.get("title") or "untitled",
+            title=source_title(meta) or "untitled",
             date=f", published {meta['date']}" if meta.get("date") else "",
             text=" ".join((doc.content or "").split())[:1200],
             question=question,

@@ -9,6 +9,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from chronorag.pipeline.evidence import describe_constraint, matched_sentence
 from chronorag.pipeline.options import choice_from_evidence, option_letters
+from chronorag.temporal.meta import source_title
 from chronorag.temporal.model import TemporalConstraint
 
 # Short on purpose: the default LLM is small and loses the question in long prompts. The code has already
@@ -333,7 +334,7 @@ class TemporalPromptBuilder:
         meta = doc.meta or {}
         return {
             "n": number,
-            "title": meta.get("title") or "",
+            "title": source_title(meta),
             "date": meta.get("date"),
             "text": self._passage_text(doc, focus),
         }

@@ -36,6 +36,7 @@ import numpy as np
 from haystack import Document
 
 from chronorag.models import get_sentence_transformer, int8_copy, resolve_cross_encoder
+from chronorag.temporal.meta import passage_text, source_title
 from chronorag.temporal.sentences import sentence_bounds
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -94,17 +95,6 @@ _STOPWORDS = frozenset(
 MAX_SENTENCES = 16
 # Length-sorted mini-batches: one batch of 64 pads every sentence to the longest (~2x the tokens).
 ENCODE_BATCH = 8
-
-
-def passage_text(document: Document) -> str:
-    """The text a passage is embedded and matched as: ``"{title}. {content}"`` (title may be empty).
-
-    :param document: a passage.
-    :returns: the text.
-    """
-    title = (document.meta or {}).get("title") or ""
-    content = document.content or ""
-    return f"{title}. {content}" if title else content
 
 
 def split_sentences(text: str, limit: int = MAX_SENTENCES) -> list[str]:
@@ -429,7 +419,7 @@ class SemanticScorer:
         return results
 
     def _sentences(self, document: Document) -> list[str]:
-        title = (document.meta or {}).get("title") or ""
+        title = source_title(document.meta)
         parts = split_sentences(document.content or "") or [document.content or ""]
         return [f"{title}. {part}" if title else part for part in parts]
 

@@ -44,6 +44,7 @@ __all__ = [
     "TITLE",
     "is_inferred",
     "older_spans",
+    "passage_text",
     "proven_publication_date",
     "publication_date",
     "record_spans",
@@ -59,6 +60,19 @@ def source_title(meta: Mapping[str, Any] | None) -> str:
     :returns: the title.
     """
     return str((meta or {}).get(TITLE) or "").strip()
+
+
+def passage_text(doc: Any) -> str:
+    """
+    The passage with its source's title prefixed, as DPR and MRAG embed it: `f"{title}. {content}"`. The
+    one text the embedder, BM25, the rankers and answer matching see.
+
+    :param doc: a passage (a Haystack `Document`; `meta["title"]` may be absent or empty).
+    :returns: the text to embed or match.
+    """
+    content = doc.content or ""
+    title = source_title(doc.meta)
+    return f"{title}. {content}" if title else content
 
 
 def publication_date(meta: Mapping[str, Any] | None) -> date | None:
