@@ -69,12 +69,15 @@ def question_names(question: str) -> set[str]:
 @functools.lru_cache(maxsize=1024)
 def _question_names(question: str) -> frozenset[str]:
     """`question_names`, cached: the ranker is run again on the same question (streaming, retries, evals)."""
-    setting = _setting_words(question)
+    setting, named = _entity_words(question)
     names = set()
-    for word in _WORD.findall(question):
+    for match in _WORD.finditer(question):
+        word = match.group()
         if word in setting:
             continue
         word = _POSSESSIVE.sub("", word).strip(".'’-")
+        if _opens_sentence(question, match.start()) and word not in named:
+            continue  # capitalised because it starts a sentence ("Approximately how many ...?")
         folded = fold(word)
         if len(word) > 1 and word[:1].isupper() and folded not in _NOT_NAMES:
             names.add(folded)
@@ -83,16 +86,32 @@ def _question_names(question: str) -> frozenset[str]:
 
 # Entities that set the scene of a question rather than name its subject.
 _SETTING_LABELS = {"GPE", "LOC", "NORP", "DATE", "TIME"}
+# Entities that name a subject ("Matt Hancock", "Chelsea F.C.", "Lost in Math").
+_NAMING_LABELS = {"PERSON", "ORG", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
+_SENTENCE_END = re.compile(r"[.!?:;]['\"’”)]*\s*$")
 
 
-def _setting_words(question: str) -> set[str]:
-    """The words of the question's place, nationality and date entities (spaCy's small English model)."""
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at `start` is the first of the text or of a sentence in it (after opening quotes)."""
+    before = text[:start].rstrip(" \t\n\"'“‘(")
+    return not before or bool(_SENTENCE_END.search(before))
+
+
+def _entity_words(question: str) -> tuple[set[str], set[str]]:
+    """The words of the question's place, nationality and date entities, and the words that name something
+    (in a naming entity: people, organisations, works..., or tagged a proper noun), by spaCy's small English
+    model. A word that opens a sentence counts as a name only when it is one of the latter: every
+    sentence's first word is capitalised ("Approximately how many ...?")."""
     from chronorag.models import get_spacy
 
     nlp = get_spacy()
-    # Only the entities are read: the tagger, parser and lemmatizer would cost a third more for nothing.
-    parsed = nlp(question, disable=[name for name in nlp.pipe_names if name not in ("tok2vec", "ner")])
-    return {token.text for ent in parsed.ents if ent.label_ in _SETTING_LABELS for token in ent}
+    # The entities and the fine-grained tags only: the parser and lemmatizer would cost more for nothing.
+    keep = ("tok2vec", "tagger", "ner")
+    parsed = nlp(question, disable=[name for name in nlp.pipe_names if name not in keep])
+    setting = {token.text for ent in parsed.ents if ent.label_ in _SETTING_LABELS for token in ent}
+    named = {token.text for ent in parsed.ents if ent.label_ in _NAMING_LABELS for token in ent}
+    named |= {token.text for token in parsed if token.tag_ in ("NNP", "NNPS")}
+    return setting, named
 
 
 def names_any(names: set[str], text: str) -> bool:
