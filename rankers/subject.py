@@ -58,7 +58,9 @@ def question_names(question: str) -> set[str]:
     words, months and days ("Where was Kizzmekia Corbett educated in May 2002?" -> {"kizzmekia",
     "corbett"}), and without the words of places, nationalities and dates spaCy finds in it: "Who was the
     president of the United States in 1999?" names a country as the setting, not the subject, and a
-    passage about Bill Clinton need not repeat it.
+    passage about Bill Clinton need not repeat it. A word that opens a sentence is capitalised whatever it
+    is: it counts only when spaCy tags it a proper noun or puts it in a naming entity ("Approximately how
+    many ...?" names nothing; "Roger Moore had which wife ...?" names {"roger", "moore"}).
 
     :param question: the question as asked.
     :returns: the folded names (empty for a question in lower case).
@@ -72,10 +74,9 @@ def _question_names(question: str) -> frozenset[str]:
     setting, named = _entity_words(question)
     names = set()
     for match in _WORD.finditer(question):
-        word = match.group()
-        if word in setting:
-            continue
-        word = _POSSESSIVE.sub("", word).strip(".'’-")
+        word = _POSSESSIVE.sub("", match.group()).strip(".'’-")
+        if word in setting or match.group() in setting:
+            continue  # "Russia’s": the possessive is cut before the setting is looked up
         if _opens_sentence(question, match.start()) and word not in named:
             continue  # capitalised because it starts a sentence ("Approximately how many ...?")
         folded = fold(word)

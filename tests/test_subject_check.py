@@ -40,6 +40,8 @@ def test_a_word_capitalised_only_because_it_opens_a_sentence_is_no_name():
     # a name that opens the question is still one (a naming entity, or a proper noun)
     assert question_names("Roger Moore had which wife from 1969 to 1996?") == {"roger", "moore"}
     assert question_names("Veltroni was a member of which party in 1990?") == {"veltroni"}
+    # a place written with a possessive is still the setting
+    assert "russia" not in question_names("After Russia’s census, what did President Putin say?")
 
 
 def test_names_any_matches_plurals_and_names_inside_words():
