@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -458,7 +459,7 @@ def _join_parts(parts: list[Path], target: Path, spec: PackagedGGUF) -> None:
             f"joining {spec.name} needs {total / 1e9:.2f} GB in {target.parent} but {free / 1e9:.2f} GB is "
             "free; free space or set CHRONORAG_CACHE_DIR to another folder"
         )
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = _temporary_beside(target)
     try:
         with temporary.open("wb") as handle:
             digest = _copy_parts(parts, handle, total, f"joining {spec.name} ({len(parts)} parts)")
@@ -492,9 +493,19 @@ def _copy_parts(parts: list[Path], handle: Any, total: int, label: str) -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    temporary = _temporary_beside(path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A temporary name next to ``path``, unique per call: threads of one process share its pid, and two
+    callers checking the model at once would otherwise rename each other's file away."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
 
 
 @contextmanager
