@@ -31,7 +31,7 @@ def holds_gold(answer: str, golds: list[str]) -> bool:
     :returns: whether one is contained.
     """
     given = normalize_answer(answer)
-    return any(normalize_answer(gold) and normalize_answer(gold) in given for gold in golds)
+    return any(gold and gold in given for gold in map(normalize_answer, golds))
 
 
 def load_demo_questions() -> list[dict[str, Any]]:

@@ -256,10 +256,7 @@ class SemanticTemporalRanker:
         elif self.mode == "mrag":
             ranked = self._rank_mrag(query, documents, constraint)
         else:
-            content = (constraint.content or "").strip() if constraint else ""
-            if content and content_embedding is not None:
-                self.scorer.remember(content, content_embedding)
-            ranked = self._rank_hybrid(query, documents, constraint, notes)
+            ranked = self._rank_hybrid(query, documents, constraint, notes, content_embedding)
         ranked.sort(key=lambda doc: doc.score if doc.score is not None else float("-inf"), reverse=True)
         if self.mode == "hybrid" and self.subject_check:
             ranked = _subject_first(query, ranked)
@@ -272,6 +269,7 @@ class SemanticTemporalRanker:
         documents: list[Document],
         constraint: TemporalConstraint | None,
         notes: list[str],
+        content_embedding: list[float] | None = None,
     ) -> list[Document]:
         reference = constraint.reference_time if constraint else date.today()
         if self.drop_future:
@@ -282,6 +280,8 @@ class SemanticTemporalRanker:
             )
             return []
         content = (constraint.content or "").strip() if constraint else ""
+        if content and content_embedding is not None:
+            self.scorer.remember(content, content_embedding)
         question = (constraint.question or "").strip() if constraint else ""
         # A question that names nothing but a time ("What happened in 2019?"): relevance cannot tell the
         # candidates apart, so time fit orders them.
