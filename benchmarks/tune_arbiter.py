@@ -60,6 +60,7 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
         llm_model=args.llm,
         answer_mode="read",
         prompt_passage_chars=args.prompt_chars,
+        prompt_first_passage_chars=args.first_passage_chars,
         prompt_passages=args.prompt_passages,
         prompt_focus=args.prompt_focus,
         prompt_examples=args.prompt_examples,
@@ -172,6 +173,12 @@ def main() -> None:
         help="how many top passages the LLM reads (default: the reading preset's)",
     )
     parser.add_argument(
+        "--first-passage-chars",
+        type=int,
+        default=load_preset("reading").get("prompt_first_passage_chars"),
+        help="the first passage's budget instead of --prompt-chars (default: the reading preset's)",
+    )
+    parser.add_argument(
         "--prompt-focus", default="match", help="match or answer (TemporalPromptBuilder.focus)"
     )
     parser.add_argument(
@@ -197,6 +204,7 @@ def main() -> None:
         "what": "ReaderArbiter.time_margin swept on TimeQA train (answerable questions, top 5 passages)",
         "llm": args.llm,
         "prompt_passage_chars": args.prompt_chars,
+        "prompt_first_passage_chars": args.first_passage_chars,
         "prompt_passages": args.prompt_passages,
         "prompt_focus": args.prompt_focus,
         "prompt_examples": args.prompt_examples,

@@ -211,6 +211,8 @@ def run_generation(
                 "short_answer": answer.get("short_answer"),
                 "abstention_reason": answer.get("abstention_reason"),
                 "replacement_reason": answer.get("replacement_reason"),
+                # The reader's own answer and the arbiter's ruling: arbitration can be studied offline.
+                "reader": answer.get("reader"),
                 "answers": question.answers,
                 "ranking_agrees": _ranking_agrees(answer, records[question.qid]),
                 "total_ms": answer["timings_ms"]["total"],

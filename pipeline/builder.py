@@ -61,6 +61,8 @@ OPTIONS: dict[str, str] = {
     "answer may fit and still be accepted",
     "prompt_passage_chars": "each prompt passage is cut to about this many characters around its best "
     "sentence",
+    "prompt_first_passage_chars": "the first prompt passage's budget instead of prompt_passage_chars (None: "
+    "the same)",
     "prompt_focus": "what each prompt passage is cut around: match (the sentence the ranker matched) or "
     "answer (the sentence of its candidate answer that best fits the asked time)",
     "prompt_examples": "read mode: how many worked examples (TemporalPromptBuilder.examples) go before the "
@@ -98,6 +100,7 @@ _DEFAULTS: dict[str, Any] = {
     "answer_mode": "phrase",
     "arbiter_margin": 0.3,
     "prompt_passage_chars": 400,
+    "prompt_first_passage_chars": None,
     "prompt_focus": "match",
     "prompt_examples": 0,
     "as_of": None,
@@ -334,6 +337,7 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         mode=opts["answer_mode"],
         focus=opts["prompt_focus"],
         examples=opts["prompt_examples"],
+        first_passage_chars=opts["prompt_first_passage_chars"],
     )
     pipeline.add_component("prompt_builder", builder)
     pipeline.add_component("generator", _generator(opts))

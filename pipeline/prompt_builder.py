@@ -160,6 +160,7 @@ class TemporalPromptBuilder:
         mode: str = "phrase",
         focus: str = "match",
         examples: int = 0,
+        first_passage_chars: int | None = None,
     ) -> None:
         """
         Create the builder.
@@ -183,7 +184,11 @@ class TemporalPromptBuilder:
             ("remained in Germany until 2004 ... She moved to ... the University of Arizona").
         :param examples: in `"read"` mode, how many worked examples (:data:`READ_EXAMPLES`, rendered with
             the template) go with the prompt as earlier turns for the generator (few-shot); 0 for none.
-        :raises ValueError: for an unknown mode or focus, or a number of examples out of range.
+        :param first_passage_chars: the first passage's budget instead of `max_passage_chars` (`None`: the
+            same): the top passage holds the answer most often, and where a budget is short it cuts the
+            answer off first there.
+        :raises ValueError: for an unknown mode or focus, or a number of examples out of range, or a
+            budget below 1.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -191,8 +196,11 @@ class TemporalPromptBuilder:
             raise ValueError(f"focus must be one of {', '.join(FOCUSES)}, not {focus!r}")
         if not 0 <= examples <= len(READ_EXAMPLES):
             raise ValueError(f"examples must be within [0, {len(READ_EXAMPLES)}], not {examples}")
+        if max_passage_chars < 1 or (first_passage_chars is not None and first_passage_chars < 1):
+            raise ValueError("passage budgets must be at least 1 character")
         self.mode = mode
         self.focus = focus
+        self.first_passage_chars = first_passage_chars
         self.examples = examples
         self.template = template
         self.max_passages = max_passages
@@ -221,6 +229,7 @@ class TemporalPromptBuilder:
             mode=self.mode,
             focus=self.focus,
             examples=self.examples,
+            first_passage_chars=self.first_passage_chars,
         )
 
     @classmethod
@@ -336,22 +345,29 @@ class TemporalPromptBuilder:
             "n": number,
             "title": source_title(meta),
             "date": meta.get("date"),
-            "text": self._passage_text(doc, focus),
+            "text": self._passage_text(doc, focus, self._budget(number)),
         }
 
-    def _passage_text(self, doc: Document, focus: str | None = None) -> str:
-        """The summary when the summariser wrote one; else the passage cut around `focus` (a sentence of it,
-        e.g. the one the chosen answer comes from) or else the sentence the ranker matched."""
+    def _budget(self, number: int) -> int:
+        """How many characters passage `number` (1-based) may show."""
+        if number == 1 and self.first_passage_chars is not None:
+            return self.first_passage_chars
+        return self.max_passage_chars
+
+    def _passage_text(self, doc: Document, focus: str | None = None, budget: int | None = None) -> str:
+        """The summary when the summariser wrote one; else the passage cut to `budget` characters (default
+        `max_passage_chars`) around `focus` (a sentence of it, e.g. the one the chosen answer comes from)
+        or else the sentence the ranker matched."""
         meta = doc.meta or {}
         text = " ".join((meta.get("summary") or doc.content or "").split())
-        if len(text) <= self.max_passage_chars:
+        budget = budget or self.max_passage_chars
+        if len(text) <= budget:
             return text
         focus = " ".join((focus or "").split())
         sentence = focus if focus and focus in text else matched_sentence(doc)
         start = text.find(sentence) if sentence else -1
         if start < 0:
-            return text[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
-        budget = self.max_passage_chars
+            return text[:budget].rsplit(" ", 1)[0] + " ..."
         if len(sentence) <= budget:
             # Centre the window on the sentence: where the answer or the dated evidence is.
             left = max(0, start - (budget - len(sentence)) // 2)

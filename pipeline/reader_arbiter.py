@@ -34,6 +34,10 @@ _NO_ANSWER = re.compile(
 )
 
 
+# What follows a name in a list of names: "A, B", "A and B", "A & B".
+_LISTED = re.compile(r"^\s*(?:,|and\b|&)\s*\S")
+
+
 @component
 class ReaderArbiter:
     """
@@ -67,6 +71,7 @@ class ReaderArbiter:
         min_overlap: float = 0.5,
         reader_words: bool = True,
         undated_stands: bool = True,
+        same_kind: bool = True,
     ) -> None:
         """
         Create the arbiter.
@@ -80,6 +85,10 @@ class ReaderArbiter:
             than the span plus four words; else the span.
         :param undated_stands: accept a reading whose candidate no time dates (role `undated`) whatever
             the best candidate's fit: on TimeQA train (450 questions) 36.7 EM against 35.6 without.
+        :param same_kind: the timeline overrules a reading on time only when its choice is the same kind
+            of answer (the same entity label) as the reading's candidate. Where the kinds differ the reader
+            has usually named the asked kind and the timeline not (a region where a racing series is asked,
+            a person where a department is): on TimeQA train (450 questions) 38.9 EM against 37.8.
         """
         if not 0.0 <= time_margin <= 1.0:
             raise ValueError(f"time_margin must be within [0, 1], not {time_margin}")
@@ -89,6 +98,7 @@ class ReaderArbiter:
         self.min_overlap = min_overlap
         self.reader_words = reader_words
         self.undated_stands = undated_stands
+        self.same_kind = same_kind
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -102,6 +112,7 @@ class ReaderArbiter:
             min_overlap=self.min_overlap,
             reader_words=self.reader_words,
             undated_stands=self.undated_stands,
+            same_kind=self.same_kind,
         )
 
     @classmethod
@@ -167,10 +178,13 @@ class ReaderArbiter:
         best_fit, fit = float(candidates[0].get("fit") or 0.0), float(matched.get("fit") or 0.0)
         reason = "the reader's answer holds for the asked time"
         if fit < best_fit - self.time_margin:
-            if not (self.undated_stands and matched.get("role") == UNDATED):
+            if self.same_kind and matched.get("label") != candidates[0].get("label"):
+                reason = "the reader's answer is another kind of answer than the timeline's choice"
+            elif self.undated_stands and matched.get("role") == UNDATED:
+                reason = "the reader's answer is undated in the passages: no time contradicts it"
+            else:
                 why = f"the reader's answer fits the asked time worse ({fit:.2f} against {best_fit:.2f})"
                 return self._out(candidates, verdict, why)
-            reason = "the reader's answer is undated in the passages: no time contradicts it"
         chosen = self._chosen(reader, matched)
         verdict["accepted"] = True
         rest = [item for position, item in enumerate(candidates) if position != index]
@@ -201,9 +215,15 @@ class ReaderArbiter:
         return out
 
     def _chosen(self, reader: str, matched: dict[str, Any]) -> dict[str, Any]:
-        """The matched candidate, in the reader's words when they are about as short as its span."""
+        """The matched candidate, in the reader's words when they are about as short as its span and no
+        less precise (see :func:`span_is_more_precise`)."""
         chosen = dict(matched)
-        if self.reader_words and len(reader.split()) <= len(matched["answer"].split()) + 4:
+        span = matched["answer"]
+        if (
+            self.reader_words
+            and len(reader.split()) <= len(span.split()) + 4
+            and not span_is_more_precise(reader, span)
+        ):
             chosen["answer"] = reader
         return chosen
 
@@ -225,6 +245,25 @@ class ReaderArbiter:
             "arbitration": {**verdict, "reason": reason},
             "abstention": {"abstained": False, "reason": None},
         }
+
+
+def span_is_more_precise(reader: str, span: str) -> bool:
+    """
+    Whether the passage's span says more exactly what the reader's words name: the reader gave the region
+    of a "place, region" span ("Senegal" for "Dakar , Senegal"), or listed the span with others ("Centrale
+    and Duomo" for "Centrale": one answer is asked, and each listed name is a candidate of its own).
+
+    :param reader: the reader's short answer.
+    :param span: the matched candidate's span in the passage.
+    :returns: `True` when the span should be the answer.
+    """
+    said = " ".join(reader.split())
+    written = " ".join(span.replace(" , ", ", ").split())
+    if normalize_answer(said) == normalize_answer(written):
+        return False
+    if written.lower().endswith(", " + said.lower()):
+        return True
+    return _LISTED.match(said[len(written) :]) is not None and said.lower().startswith(written.lower())
 
 
 def short_answer(reply: str) -> str:

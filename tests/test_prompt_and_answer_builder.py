@@ -457,3 +457,31 @@ def test_read_prompt_comes_with_worked_examples_in_its_own_template():
     assert restored.run(query=QUESTION, documents=_ranked())["examples"] == examples
     with pytest.raises(ValueError, match="examples"):
         TemporalPromptBuilder(mode="read", examples=99)
+
+
+def test_prompt_gives_the_first_passage_its_own_budget():
+    # The top passage holds the answer most often: `first_passage_chars` lets it show more than the others.
+    filler = "The club played many matches that season. " * 12
+    content = filler + "Ancelotti won the title in 2010. " + filler
+    docs = [
+        Document(
+            content=content,
+            meta={
+                "title": f"T{number}",
+                "matched_sentence": content,
+                "matched_span": {"text": "2010", "start": "2010-01-01", "end": "2010-12-31"},
+            },
+        )
+        for number in (1, 2)
+    ]
+    builder = TemporalPromptBuilder(max_passage_chars=100, first_passage_chars=300)
+    prompt = builder.run(query=QUESTION, documents=docs)["prompt"]
+    first = next(line for line in prompt.splitlines() if line.startswith("[1] T1: "))
+    second = next(line for line in prompt.splitlines() if line.startswith("[2] T2: "))
+    assert len("[1] T1: ") + 250 < len(first) <= len("[1] T1: ... ") + 300 + len(" ...")
+    assert len(second) <= len("[2] T2: ... ") + 100 + len(" ...")
+    assert TemporalPromptBuilder.from_dict(builder.to_dict()).first_passage_chars == 300
+    same = TemporalPromptBuilder(max_passage_chars=100).run(query=QUESTION, documents=docs)["prompt"]
+    assert len(next(line for line in same.splitlines() if line.startswith("[1] T1: "))) < 130
+    with pytest.raises(ValueError, match="budget"):
+        TemporalPromptBuilder(first_passage_chars=0)

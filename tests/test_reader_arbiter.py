@@ -12,7 +12,7 @@ from chronorag.pipeline.answer_builder import ChronoAnswerBuilder
 from chronorag.pipeline.answer_timeline import AnswerTimeline
 from chronorag.pipeline.evidence import answer_overlap
 from chronorag.pipeline.prompt_builder import TemporalPromptBuilder
-from chronorag.pipeline.reader_arbiter import ReaderArbiter, short_answer
+from chronorag.pipeline.reader_arbiter import ReaderArbiter, short_answer, span_is_more_precise
 from chronorag.temporal import decompose
 
 QUESTION = "Who was mayor of Riverton in 2019?"
@@ -56,20 +56,23 @@ def _answer_of(extracted: dict, reply: str | None, margin: float = 0.3) -> dict:
 
 
 def test_to_dict():
-    data = ReaderArbiter(time_margin=0.2, min_overlap=0.6, reader_words=False, undated_stands=False).to_dict()
+    data = ReaderArbiter(
+        time_margin=0.2, min_overlap=0.6, reader_words=False, undated_stands=False, same_kind=False
+    ).to_dict()
     assert data["type"] == "chronorag.pipeline.reader_arbiter.ReaderArbiter"
     assert data["init_parameters"] == {
         "time_margin": 0.2,
         "min_overlap": 0.6,
         "reader_words": False,
         "undated_stands": False,
+        "same_kind": False,
     }
 
 
 def test_from_dict():
     arbiter = ReaderArbiter.from_dict(ReaderArbiter(time_margin=0.1).to_dict())
     assert (arbiter.time_margin, arbiter.min_overlap, arbiter.reader_words) == (0.1, 0.5, True)
-    assert arbiter.undated_stands is True
+    assert arbiter.undated_stands is True and arbiter.same_kind is True
 
 
 @pytest.mark.parametrize("margin", [-0.1, 1.5])
@@ -120,6 +123,53 @@ def test_run_an_undated_reading_stands_where_no_time_contradicts_it():
     assert dated["arbitration"]["accepted"] is False
     strict = ReaderArbiter(undated_stands=False).run(replies=["Alexander Pushkin"], candidates=candidates)
     assert strict["candidates"][0]["answer"] == "Russian literary magazine"
+
+
+# "What racing sport did Sergio Perez play from 2005 to 2006?" (TimeQA train): the timeline's choice is a
+# region its sentence dates well; the reader names the series, which its own sentence dates less closely.
+KINDS = [
+    {"answer": "Europe", "label": "LOC", "fit": 0.9, "role": "point", "passage": 1},
+    {"answer": "Formula BMW", "label": "ORG", "fit": 0.3, "role": "point", "passage": 1},
+    {"answer": "A1 Grand Prix", "label": "ORG", "fit": 0.95, "role": "range", "passage": 2},
+]
+
+
+def test_run_a_reading_of_another_kind_than_the_timelines_choice_stands():
+    verdict = ReaderArbiter(time_margin=0.5).run(replies=["Formula BMW"], candidates=KINDS)
+    assert verdict["candidates"][0]["answer"] == "Formula BMW"
+    assert verdict["arbitration"]["accepted"] is True
+    assert "another kind" in verdict["arbitration"]["reason"]
+    ruled = ReaderArbiter(time_margin=0.5, same_kind=False).run(replies=["Formula BMW"], candidates=KINDS)
+    assert ruled["candidates"][0]["answer"] == "Europe" and ruled["arbitration"]["accepted"] is False
+
+
+def test_run_a_reading_of_the_timelines_kind_is_still_ruled_on_time():
+    ordered = [KINDS[2], KINDS[1], KINDS[0]]  # the timeline's choice is a series too
+    verdict = ReaderArbiter(time_margin=0.5).run(replies=["Formula BMW"], candidates=ordered)
+    assert verdict["candidates"][0]["answer"] == "A1 Grand Prix"
+    assert "fits the asked time worse" in verdict["arbitration"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("reader", "span", "expected"),
+    [
+        ("Senegal", "Dakar , Senegal", True),  # the region of the place the passage names
+        ("Centrale and Duomo", "Centrale", True),  # a list: each name is a candidate of its own
+        ("Zara, Maciachini", "Zara", True),
+        ("Bend", "Bend , Oregon", False),  # the place itself, without its region
+        ("UN High Commissioner for Refugees", "High Commissioner for Refugees", False),
+        ("Trinidad and Tobago", "Trinidad and Tobago", False),
+        ("Andersen", "Andersen", False),
+    ],
+)
+def test_span_is_more_precise(reader: str, span: str, expected: bool):
+    assert span_is_more_precise(reader, span) is expected
+
+
+def test_run_the_span_is_answered_where_the_reader_named_its_region():
+    candidates = [{"answer": "Dakar , Senegal", "label": "GPE", "fit": 0.9, "passage": 1}]
+    verdict = ReaderArbiter().run(replies=["Senegal"], candidates=candidates)
+    assert verdict["candidates"][0]["answer"] == "Dakar , Senegal" and verdict["arbitration"]["accepted"]
 
 
 def test_run_a_reading_that_is_no_candidate_is_overruled(extracted: dict):
