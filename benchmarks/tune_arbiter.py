@@ -86,7 +86,19 @@ def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
             seconds.append(time.perf_counter() - started)
             if replies_file:
                 replies_file.write_text(json.dumps(cached))
-        rows.append({"answers": question.answers, "extracted": extracted, "reply": cached.get(key)})
+        reply = cached.get(key)
+        if reply and "reading_dater" in pipeline.graph.nodes:
+            # As `ask` rules: a reading the timeline did not list is dated where a passage writes it.
+            extracted = dict(extracted)
+            extracted["candidates"] = pipeline.get_component("reading_dater").run(
+                query=question.question,
+                documents=documents,
+                replies=[reply],
+                candidates=extracted["candidates"],
+                constraint=constraint,
+                abstention=extracted.get("abstention"),
+            )["candidates"]
+        rows.append({"answers": question.answers, "extracted": extracted, "reply": reply})
     return rows, seconds
 
 

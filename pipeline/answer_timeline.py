@@ -56,6 +56,8 @@ NO_EVIDENCE = "no passage was retrieved for the question"
 # sentences match the question this closely.
 CONFLICT_MARGIN = 0.05
 HOLDS_FIT = 0.8  # a time fit from which an answer counts as holding for the asked time
+# The label of a span found where a passage writes a given answer (`candidates_of(also=...)`), not by type.
+LOCATED = "LOCATED"
 _PARSE_CACHE_SIZE = 512
 # Parses shared by every timeline of the process (a server's threads too), by (spaCy model, text hash).
 _PARSES: OrderedDict[tuple[str, str], Any] = OrderedDict()
@@ -159,7 +161,11 @@ class AnswerTimeline(SpacyPassageReader):
         }
 
     def candidates_of(
-        self, query: str, documents: list[Document], constraint: TemporalConstraint | None
+        self,
+        query: str,
+        documents: list[Document],
+        constraint: TemporalConstraint | None,
+        also: str | None = None,
     ) -> list[TimelineEntry]:
         """
         Every candidate answer of the passages, with the interval it holds, its time fit and its score.
@@ -167,10 +173,12 @@ class AnswerTimeline(SpacyPassageReader):
         :param query: the question.
         :param documents: the passages to read, best first.
         :param constraint: the question's decomposition.
+        :param also: a text to take as a candidate too wherever a passage writes it (label
+            :data:`LOCATED`), e.g. a reader's answer the spans missed ("Tuesday Weld", tagged a date).
         :returns: the candidates (one per answer span), in passage order.
         """
         self.warm_up()
-        entries = self._entries(query, documents, constraint)
+        entries = self._entries(query, documents, constraint, also)
         resolve_holds(entries)
         support: dict[str, set[int]] = {}
         for entry in entries:
@@ -186,7 +194,11 @@ class AnswerTimeline(SpacyPassageReader):
 
     # --- candidates -----------------------------------------------------------------------------------
     def _entries(
-        self, query: str, documents: list[Document], constraint: TemporalConstraint | None
+        self,
+        query: str,
+        documents: list[Document],
+        constraint: TemporalConstraint | None,
+        also: str | None = None,
     ) -> list[TimelineEntry]:
         question = _Question(
             kind=question_type(query),
@@ -198,21 +210,24 @@ class AnswerTimeline(SpacyPassageReader):
         entries: list[TimelineEntry] = []
         names: list[str] = []
         for rank, doc in enumerate(documents, start=1):
-            entries.extend(self._passage_entries(doc, rank, question, names))
+            entries.extend(self._passage_entries(doc, rank, question, names, also))
         texts = [doc.content or "" for doc in documents]
         for entry in entries:
             entry.answer = full_name(strip_possessive(entry.answer, texts), names)
         return entries
 
     def _passage_entries(
-        self, doc: Document, rank: int, question: _Question, names: list[str]
+        self, doc: Document, rank: int, question: _Question, names: list[str], also: str | None = None
     ) -> list[TimelineEntry]:
-        """The candidates of one passage; the full person names it writes are added to `names`."""
+        """The candidates of one passage (and where it writes `also`); the full person names it writes are
+        added to `names`."""
         meta = doc.meta or {}
         parsed = self._parse(doc)
         published = parse_publication_date(meta.get("date"))
         sentences = split_sentences(doc, parsed, reference=published)
         spans = typed_spans(parsed, question.kind, question.words, sentences, question.nouns, chunks="always")
+        if also:
+            spans.extend(located_spans(doc_text(parsed), also, spans))
         names.extend(span.text for span in spans if span.label == "PERSON" and " " in span.text)
         title = source_title(meta)
         passage = _Passage(doc, rank, parsed, published, title, content_words(title))
@@ -282,6 +297,29 @@ _KIND_WORDS = {
     "action": "event",
     "entity": "name",
 }
+
+
+def located_spans(text: str, answer: str, known: list[Span]) -> list[Span]:
+    """
+    Where `text` writes `answer`, as spans labelled :data:`LOCATED`: case and the spacing of punctuation
+    aside ("C.D. Montijo" is written "C.D . Montijo"), at word boundaries; a place a known span already
+    covers exactly is skipped.
+
+    :param text: the passage's text.
+    :param answer: the answer to find (a reader's words).
+    :param known: the passage's candidate spans.
+    :returns: the spans, in text order.
+    """
+    words = re.findall(r"\w+", answer)
+    if not words:
+        return []
+    pattern = re.compile(r"\b" + r"\W{0,3}".join(re.escape(word) for word in words) + r"\b", re.IGNORECASE)
+    taken = {(span.char_start, span.char_end) for span in known}
+    return [
+        Span(match.group(0), LOCATED, match.start(), match.end())
+        for match in pattern.finditer(text)
+        if (match.start(), match.end()) not in taken
+    ]
 
 
 def _as_phrase(asked: str) -> str:

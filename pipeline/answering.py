@@ -75,8 +75,9 @@ def finish_answer(
     choices: list[str] | None = None,
 ) -> dict[str, Any]:
     """
-    The answer object from the LLM's replies: the `arbiter` rules on them when the pipeline has one, then
-    the `answer_builder` assembles the answer.
+    The answer object from the LLM's replies: the `arbiter` rules on them when the pipeline has one (after
+    the `reading_dater` has dated a reading the timeline did not list), then the `answer_builder` assembles
+    the answer.
 
     :param pipeline: a chronorag pipeline.
     :param query: the question.
@@ -97,10 +98,22 @@ def finish_answer(
         "abstention": extracted.get("abstention"),
     }
     if replies is not None and "arbiter" in pipeline.graph.nodes:
+        candidates = extracted["candidates"]
+        if "reading_dater" in pipeline.graph.nodes:
+            candidates = run(
+                "reading_dater",
+                query=query,
+                documents=documents,
+                replies=replies,
+                candidates=candidates,
+                constraint=constraint,
+                abstention=extracted.get("abstention"),
+                choices=choices,
+            )["candidates"]
         verdict = run(
             "arbiter",
             replies=replies,
-            candidates=extracted["candidates"],
+            candidates=candidates,
             abstention=extracted.get("abstention"),
             choices=choices,
         )

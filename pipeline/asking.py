@@ -26,6 +26,7 @@ STAGES: dict[str, str] = {
     "summarizer": "summarize",
     "extractor": "generate",
     "arbiter": "generate",
+    "reading_dater": "generate",
     "prompt_builder": "generate",
     "generator": "generate",
     "answer_builder": "generate",

@@ -353,11 +353,19 @@ def _add_answering(pipeline: Pipeline, opts: dict[str, Any]) -> None:
         pipeline.connect("generator.replies", "answer_builder.replies")
         return
     from chronorag.pipeline.reader_arbiter import ReaderArbiter
+    from chronorag.pipeline.reading_dater import ReadingDater
 
     # The LLM reads; the arbiter rules on time; the answer builder phrases the decided candidate.
     pipeline.add_component("arbiter", ReaderArbiter(time_margin=opts["arbiter_margin"]))
+    # A reading the timeline did not list is dated by it where a passage writes it, then ruled on.
+    pipeline.add_component("reading_dater", ReadingDater(max_passages=opts["timeline_passages"]))
+    pipeline.connect(evidence, "reading_dater.documents")
+    pipeline.connect("ranker.constraint", "reading_dater.constraint")
+    pipeline.connect("generator.replies", "reading_dater.replies")
+    pipeline.connect("extractor.candidates", "reading_dater.candidates")
+    pipeline.connect("extractor.abstention", "reading_dater.abstention")
     pipeline.connect("generator.replies", "arbiter.replies")
-    pipeline.connect("extractor.candidates", "arbiter.candidates")
+    pipeline.connect("reading_dater.candidates", "arbiter.candidates")
     pipeline.connect("extractor.abstention", "arbiter.abstention")
     for output in ("candidates", "replies", "arbitration", "abstention"):
         pipeline.connect(f"arbiter.{output}", f"answer_builder.{output}")

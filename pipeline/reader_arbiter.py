@@ -178,7 +178,12 @@ class ReaderArbiter:
         best_fit, fit = float(candidates[0].get("fit") or 0.0), float(matched.get("fit") or 0.0)
         reason = "the reader's answer holds for the asked time"
         if fit < best_fit - self.time_margin:
-            if self.same_kind and matched.get("label") != candidates[0].get("label"):
+            # A located reading (`ReadingDater`) has no kind of the timeline's: it is ruled on time.
+            if (
+                self.same_kind
+                and not matched.get("located")
+                and matched.get("label") != candidates[0].get("label")
+            ):
                 reason = "the reader's answer is another kind of answer than the timeline's choice"
             elif self.undated_stands and matched.get("role") == UNDATED:
                 reason = "the reader's answer is undated in the passages: no time contradicts it"
@@ -228,14 +233,7 @@ class ReaderArbiter:
         return chosen
 
     def _match(self, reader: str, candidates: list[dict[str, Any]]) -> int | None:
-        """The candidate the reply names: an equal normalised answer first, else the best overlap."""
-        wanted = normalize_answer(reader)
-        for position, item in enumerate(candidates):
-            if normalize_answer(item["answer"]) == wanted:
-                return position
-        overlaps = [answer_overlap(reader, item["answer"]) for item in candidates]
-        best = max(range(len(candidates)), key=lambda position: overlaps[position])
-        return best if overlaps[best] >= self.min_overlap else None
+        return matching_candidate(reader, candidates, self.min_overlap)
 
     @staticmethod
     def _out(candidates: list[dict[str, Any]], verdict: dict[str, Any], reason: str) -> dict[str, Any]:
@@ -245,6 +243,26 @@ class ReaderArbiter:
             "arbitration": {**verdict, "reason": reason},
             "abstention": {"abstained": False, "reason": None},
         }
+
+
+def matching_candidate(reader: str, candidates: list[dict[str, Any]], min_overlap: float = 0.5) -> int | None:
+    """
+    The candidate a reader's answer names: an equal normalised answer first, else the best overlap.
+
+    :param reader: the reader's short answer.
+    :param candidates: the timeline's candidates.
+    :param min_overlap: the least token F1 for a candidate to be the same answer.
+    :returns: the candidate's position, or `None` when it names none.
+    """
+    if not reader or not candidates:
+        return None
+    wanted = normalize_answer(reader)
+    for position, item in enumerate(candidates):
+        if normalize_answer(item["answer"]) == wanted:
+            return position
+    overlaps = [answer_overlap(reader, item["answer"]) for item in candidates]
+    best = max(range(len(candidates)), key=lambda position: overlaps[position])
+    return best if overlaps[best] >= min_overlap else None
 
 
 def span_is_more_precise(reader: str, span: str) -> bool:

@@ -114,7 +114,7 @@ def run_inputs(
     if top_k is not None and _has(pipeline, "ranker"):
         data.setdefault("ranker", {})["top_k"] = top_k
     if choices:
-        for name in ("prompt_builder", "arbiter", "answer_builder"):
+        for name in ("prompt_builder", "reading_dater", "arbiter", "answer_builder"):
             if _has(pipeline, name):
                 data.setdefault(name, {})["choices"] = list(choices)
     return data

@@ -76,6 +76,7 @@ def test_dump_has_no_machine_specific_values(timeqa, monkeypatch):
         "extractor",
         "prompt_builder",
         "generator",
+        "reading_dater",
         "arbiter",
         "answer_builder",
     }
@@ -155,7 +156,14 @@ def test_the_answer_reranker_sits_between_the_ranker_and_every_reader_of_the_evi
 def test_reading_presets_put_the_arbiter_between_the_llm_and_the_answer(timeqa):
     pipeline = build_pipeline(str(timeqa[0]), preset="reading", generator="local")
     edges = {(a, b, data["from_socket"].name) for a, b, data in pipeline.graph.edges(data=True)}
-    assert ("generator", "arbiter", "replies") in edges and ("extractor", "arbiter", "candidates") in edges
+    assert ("generator", "arbiter", "replies") in edges
+    # ... after the reading dater has dated a reading the timeline did not list
+    assert ("extractor", "reading_dater", "candidates") in edges and (
+        "generator",
+        "reading_dater",
+        "replies",
+    ) in edges
+    assert ("reading_dater", "arbiter", "candidates") in edges
     assert ("arbiter", "answer_builder", "candidates") in edges
     assert ("extractor", "answer_builder", "candidates") not in edges  # the arbiter decides the first
     # ... and passes the abstention on (a reading may settle a dispute between two sources)
@@ -176,6 +184,7 @@ def test_reading_presets_put_the_arbiter_between_the_llm_and_the_answer(timeqa):
     assert default.get_component("prompt_builder").examples == 4
     assert default.get_component("generator").model == "default"
     phrase = build_pipeline(str(timeqa[0]), generator="local", answer_mode="phrase")
+    assert "reading_dater" not in phrase.graph.nodes
     assert "arbiter" not in phrase.graph.nodes and phrase.get_component("prompt_builder").mode == "phrase"
     with pytest.raises(ValueError, match="answer_mode"):
         build_pipeline(str(timeqa[0]), answer_mode="guess")
