@@ -180,6 +180,18 @@ def served(
         process.wait(timeout=30)
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (`/proc/cpuinfo`): latency depends on the host the VM lands on."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     """Run the benchmark and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -236,6 +248,7 @@ def write(
 ) -> None:
     """Add the machine and notes to the report and write it."""
     report["machine"] = {
+        "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": args.threads,
         "torch_threads": torch_threads,
