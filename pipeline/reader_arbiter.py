@@ -6,8 +6,10 @@ reasoning. The ``AnswerTimeline`` knows, for each candidate answer of the same p
 holds and how well that fits the asked time. The arbiter accepts the reader's answer only when it is one
 of the timeline's candidates and fits the asked time nearly as well as the timeline's own choice, or when
 nothing dates it at all (no time in its sentence, the sentence before or the passage's publication: no
-time contradicts it, so there is nothing for the code to rule on); otherwise the timeline's choice
-stands. An abstention of the timeline always stands, unless the reading settles a dispute.
+time contradicts it, so there is nothing for the code to rule on), or when the timeline's choice is
+another kind of answer (the time ruling compares like with like); otherwise the timeline's choice
+stands. A reading the timeline did not list is dated first by ``ReadingDater`` where a passage writes it.
+An abstention of the timeline always stands, unless the reading settles a dispute.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ class ReaderArbiter:
     The reader's short answer is matched to the timeline's candidates (same normalised answer, or token
     F1 of at least `min_overlap`). It is accepted when the matched candidate's time fit is at most
     `time_margin` below that of the timeline's best candidate, or, with `undated_stands`, when the matched
-    candidate is undated (its fit of 0 then says nothing against it): the matched candidate then comes
-    first.
+    candidate is undated (its fit of 0 then says nothing against it), or, with `same_kind`, when the
+    timeline's best candidate has another label (a candidate `ReadingDater` located is always ruled on
+    time): the matched candidate then comes first.
     A reply that matches no candidate, names no answer, or matches one that fits the asked time worse is
     overruled by the timeline. The timeline's abstention stands, unless it is a dispute between two sources
     (`abstention["disputed"]`) and the reply names one of the two: that one is then the answer, and the
