@@ -193,15 +193,17 @@ def build_pipeline(store_path: str | None = None, preset: str = "fast", **option
     ChronoEmbeddingRetriever (+ ChronoBM25Retriever, ReciprocalRankFusion) -> SemanticTemporalRanker ->
     [AnswerFitReranker] -> [EvidenceSummarizer] -> AnswerTimeline (`extractor`: candidate answers with the
     intervals they hold, the one valid for the asked time, or an abstention) -> TemporalPromptBuilder ->
-    generator -> [ReaderArbiter] -> ChronoAnswerBuilder. With `answer_mode="read"` the generator reads the
-    passages and names the answer, and the `arbiter` accepts it only when the timeline finds it holds for
+    generator -> [ReadingDater -> ReaderArbiter] -> ChronoAnswerBuilder. With `answer_mode="read"` the
+    generator reads the passages and names the answer, the `reading_dater` has the timeline date it where
+    it is none of its candidates, and the `arbiter` accepts it only when the timeline finds it holds for
     the asked time; with `"phrase"` the generator phrases the timeline's choice and the answer builder
     checks the reply against it.
 
     With `generator="extractive"` the timeline's choice is the answer (no prompt builder, no LLM).
     Component names (`decomposer`, `anchor_resolver`, `embedder`, `expander`, `retriever`, `bm25_retriever`,
     `fusion`, `ranker`, `answer_reranker`, `summarizer`, `extractor`, `prompt_builder`, `generator`,
-    `arbiter`, `answer_builder`) are part of the contract: `ask` and `retrieve` time and feed them by name.
+    `reading_dater`, `arbiter`, `answer_builder`) are part of the contract: `ask` and `retrieve` time and
+    feed them by name.
     Retrieval and ranking read the question's constraint and content from the anchor resolver when there
     is one, else the decomposer; the answering stages read the ranker's copy of the constraint (with its
     notes).
