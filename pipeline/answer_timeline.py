@@ -148,7 +148,7 @@ class AnswerTimeline(SpacyPassageReader):
             (entry for entry in entries if entry.holds is not None),
             key=lambda entry: (entry.holds.start_day if entry.holds else 0, entry.passage),
         )
-        candidates = [_candidate(entry) for entry in ranked]
+        candidates = [candidate_dict(entry) for entry in ranked]
         timeline_dicts = [entry.to_dict() for entry in timeline]
         reason, disputed = self._abstention_reason(ranked, constraint) if self.abstain else (None, [])
         if reason:
@@ -483,8 +483,13 @@ def _rival(best: TimelineEntry, ranked: list[TimelineEntry]) -> TimelineEntry | 
     return None
 
 
-def _candidate(entry: TimelineEntry) -> dict[str, Any]:
-    """The entry in the candidate shape the prompt and answer builders read."""
+def candidate_dict(entry: TimelineEntry) -> dict[str, Any]:
+    """
+    The entry in the candidate shape the prompt and answer builders and the arbiter read.
+
+    :param entry: a ranked timeline entry.
+    :returns: its `to_dict()` with `interval` (the interval it holds).
+    """
     data = entry.to_dict()
     data["interval"] = data["holds"]
     return data

@@ -6,7 +6,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from chronorag.pipeline.answer_timeline import LOCATED, AnswerTimeline
+from chronorag.pipeline.answer_timeline import LOCATED, AnswerTimeline, candidate_dict
 from chronorag.pipeline.reader_arbiter import matching_candidate, short_answer
 from chronorag.temporal.model import TemporalConstraint
 
@@ -112,6 +112,4 @@ class ReadingDater:
         if not located:
             return {"candidates": candidates}
         best = max(located, key=lambda entry: (entry.time_fit, entry.score, -entry.passage))
-        item = best.to_dict()
-        item.update(interval=item["holds"], located=True)
-        return {"candidates": [*candidates, item]}
+        return {"candidates": [*candidates, {**candidate_dict(best), "located": True}]}
